@@ -1,0 +1,73 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+)
+
+// devToken mints a token from the development issuer with the server's settings (same
+// DSOP_STATE_DIR, DSOP_BASE_URL, DSOP_DEV_ISSUER_ADDR), optionally with a broken claim.
+func devToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev-token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o devissuer.Options
+	fs.StringVar(&o.Scope, "scope", "", "scope claim (default bits:kontoinformasjon)")
+	fs.StringVar(&o.Consumer, "consumer", "", "consumer.ID (default 0192:974760673)")
+	fs.StringVar(&o.Issuer, "iss", "", "iss claim (default the development issuer)")
+	fs.StringVar(&o.Audience, "aud", "", "aud claim (default DSOP_BASE_URL)")
+	fs.DurationVar(&o.TTL, "ttl", 0, "lifetime (default 120s; negative gives an expired token)")
+	fs.DurationVar(&o.NotBefore, "nbf", 0, "nbf relative to now (positive gives a token not yet valid)")
+	fs.BoolVar(&o.NoExp, "no-exp", false, "leave out exp")
+	fs.StringVar(&o.Alg, "alg", "RS256", "RS256, none, or HS256 (signed with the public key)")
+	fs.StringVar(&o.KID, "kid", "", "override the kid header")
+	fs.BoolVar(&o.ForeignKey, "foreign-key", false, "sign with a key that is not in the JWKS")
+	// The server's own settings are read from the environment (and may follow after --).
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load("dev-token", fs.Args(), getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if !cfg.DevIssuer() {
+		return fmt.Errorf("dev-token needs the development issuer: leave DSOP_MASKINPORTEN_ISSUER and DSOP_MASKINPORTEN_JWKS_URL empty, in test mode")
+	}
+	is, err := devissuer.Open(cfg.StateDir, cfg.MaskinportenIssuer, cfg.BaseURL)
+	if err != nil {
+		return err
+	}
+	tok, err := is.Mint(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// checkBankData validates a bank data file and lists every problem with its location.
+func checkBankData(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: dsop-bank check-bank-data FILE")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bd, err := accounts.DecodeBankData(f)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, a := range bd.Accounts {
+		n += len(a.Transactions)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d parties, %d accounts, %d transactions)\n", args[0], len(bd.Parties), len(bd.Accounts), n)
+	return nil
+}

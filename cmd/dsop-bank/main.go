@@ -1,0 +1,47 @@
+// Command dsop-bank is a Norwegian bank's server for the DSOP service Konkursbehandling.
+//
+//	dsop-bank [serve] [flags]        run the DSOP Control API v2 (default)
+//	dsop-bank dev-token [flags]      mint a token from the development issuer
+//	dsop-bank check-bank-data FILE   validate a bank data file and list every problem
+//
+// Settings come from flags or DSOP_* environment variables; see README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // "today" is Europe/Oslo even on hosts without a zoneinfo database
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "dsop-bank:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; tests call it with their own arguments, environment and context.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "dev-token":
+		return devToken(args, getenv, stdout, stderr)
+	case "check-bank-data":
+		return checkBankData(args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data] [flags]; see README.md")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data)", cmd)
+}

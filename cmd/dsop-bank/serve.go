@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Env == "production" {
+		// Production must never send account data in clear (kontrollinformasjon-api.md §3.1), and
+		// JWE response encryption is not implemented yet.
+		return errors.New("production mode needs JWE response encryption with the consumer's certificate, which this version does not have yet; run with DSOP_ENV=test")
+	}
+	logger := newLogger(cfg.LogLevel, stderr)
+	h, dev, err := build(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	servers := []*http.Server{newHTTPServer(h)}
+	listeners := []net.Listener{apiLn}
+	if dev != nil {
+		devLn, err := net.Listen("tcp", cfg.DevIssuerAddr)
+		if err != nil {
+			apiLn.Close()
+			return fmt.Errorf("listen %s (development issuer): %w", cfg.DevIssuerAddr, err)
+		}
+		servers = append(servers, newHTTPServer(dev.Handler()))
+		listeners = append(listeners, devLn)
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	logger.Info("dsop-bank listening", "addr", apiLn.Addr().String(), "env", cfg.Env, "base_url", cfg.BaseURL)
+	if dev != nil {
+		printDemo(stdout, cfg, dev)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdownCtx)
+	}
+	logger.Info("dsop-bank stopped")
+	return nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+// build assembles the API from the configuration: the explicit wiring of every dependency.
+func build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state directory: %w", err)
+	}
+	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
+	if err != nil {
+		return nil, nil, err
+	}
+	bd, err := loadBankData(cfg.BankData)
+	if err != nil {
+		return nil, nil, err
+	}
+	notices := konkursvarsel.NewMemoryStore()
+	if err := seedNotices(ctx, cfg, notices, logger); err != nil {
+		return nil, nil, err
+	}
+	var overrides filter.Overrides
+	if cfg.FieldPolicy != "" {
+		b, err := os.ReadFile(cfg.FieldPolicy)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DSOP_FIELD_POLICY: %w", err)
+		}
+		if err := json.Unmarshal(b, &overrides); err != nil {
+			return nil, nil, fmt.Errorf("DSOP_FIELD_POLICY %s: %w", cfg.FieldPolicy, err)
+		}
+	}
+	policy, err := filter.New(overrides)
+	if err != nil {
+		return nil, nil, err
+	}
+	var dev *devissuer.Issuer
+	if cfg.DevIssuer() {
+		if dev, err = devissuer.Open(cfg.StateDir, cfg.MaskinportenIssuer, cfg.BaseURL); err != nil {
+			return nil, nil, err
+		}
+	}
+	tokens := &validation.TokenValidator{
+		Keys:             validation.NewJWKS(cfg.MaskinportenJWKSURL, nil),
+		Issuer:           cfg.MaskinportenIssuer,
+		Audience:         cfg.BaseURL,
+		AllowedConsumers: cfg.AllowedConsumers,
+		Skew:             cfg.TokenSkew,
+	}
+	h := httpapi.NewServer(httpapi.Deps{
+		Logger:     logger,
+		Tokens:     tokens,
+		Rules:      validation.Rules{ToDate: cfg.ToDatePolicy},
+		Gate:       &konkursvarsel.Gate{Store: notices, AllowClosed: cfg.AllowClosed},
+		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize},
+		Cursors:    accounts.NewCursorCodec(secret),
+		Policy:     policy,
+		Mode:       httpapi.Mode(cfg.Env),
+		LinkPrefix: cfg.LinkPrefix,
+		Loc:        cfg.Timezone,
+	})
+	return h, dev, nil
+}
+
+func loadBankData(path string) (*accounts.BankData, error) {
+	if path == "" {
+		bd, err := accounts.DecodeBankData(demo.BankData())
+		if err != nil {
+			return nil, fmt.Errorf("embedded demo bank: %w", err)
+		}
+		return bd, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_BANK_DATA: %w", err)
+	}
+	defer f.Close()
+	bd, err := accounts.DecodeBankData(f)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_BANK_DATA %s:\n%w", path, err)
+	}
+	return bd, nil
+}
+
+func seedNotices(ctx context.Context, cfg *config.Config, store konkursvarsel.Store, logger *slog.Logger) error {
+	var (
+		list []konkursvarsel.Notice
+		bad  []error
+		err  error
+		src  = cfg.KonkursvarselSeed
+	)
+	switch {
+	case src != "":
+		f, ferr := os.Open(src)
+		if ferr != nil {
+			return fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", ferr)
+		}
+		defer f.Close()
+		list, bad, err = konkursvarsel.ParseList(f)
+	case cfg.Env == "test":
+		src = "embedded demo notices"
+		list, bad, err = konkursvarsel.ParseList(demo.Konkursvarsler())
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notices from %s: %w", src, err)
+	}
+	for _, e := range bad {
+		logger.Warn("rejected notice", "source", src, "error", e.Error())
+	}
+	n, err := store.Apply(ctx, list)
+	if err != nil {
+		return fmt.Errorf("notices from %s: %w", src, err)
+	}
+	logger.Info("notices loaded", "source", src, "new", n, "rejected", len(bad))
+	return nil
+}
+
+// loadSecret reads the server secret; in test mode it is created on first start.
+func loadSecret(path string, create bool) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("secret file %s must hold at least 32 bytes", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !create {
+		return nil, fmt.Errorf("secret file: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// printDemo tells the user how to call the server, with a token that lasts an hour.
+func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer) {
+	tok, err := dev.Mint(devissuer.Options{TTL: time.Hour})
+	if err != nil {
+		return
+	}
+	today := civil.Today(time.Now(), cfg.Timezone)
+	// 910336819 is an open bankruptcy in the demo notices, kjennelsesdato 2018-06-08.
+	from := validation.EarliestFromDate(civil.MustParse("2018-06-08"))
+	fmt.Fprintf(w, `
+dsop-bank is running in test mode on http://%[1]s with the embedded demo bank.
+Development Maskinporten issuer: %[2]s (JWKS %[3]s)
+
+Step 2a (accounts of the bankrupt demo company 910336819), token valid for one hour:
+
+curl -s 'http://%[1]s/v2/accounts?OnlyPrimaryOwner=true&fromDate=%[4]s&toDate=%[5]s' \
+  -H 'Accept: application/json' \
+  -H 'Authorization: Bearer %[6]s' \
+  -H 'AccountInfoRequestID: d4a820ca-ddde-11ed-b5ea-0242ac120002' \
+  -H 'CorrelationID: 14fbc062-aacb-4449-93c1-85c352d387a4' \
+  -H 'Legal-Mandate: kkl.%%20%%C2%%A7156%%20(3)%%20og%%20(4)%%2C%%20jf.%%20kkfor.%%C2%%A721' \
+  -H 'PartyID: 910336819'
+
+Step 2b: GET /v2/accounts/{accountReference} and .../transactions with the same headers (no PartyID)
+and fromDate/toDate. New token: go run ./cmd/dsop-bank dev-token (or GET %[2]stoken).
+`, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok)
+}

@@ -1,0 +1,283 @@
+// Package accounts is the bank's side of the data: the documented bank data file, the store that
+// holds it, and the period semantics of the standard (which accounts a party owned in a period,
+// which balance applies, which transactions fall in the window) in Service.
+package accounts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// BankData is the bank data file (schema: openapi/bank-data.yaml, manual: README "Bank data").
+type BankData struct {
+	// Servicer is the bank itself, as accounts[].servicer.
+	Servicer Servicer  `json:"servicer"`
+	Parties  []Party   `json:"parties"`
+	Accounts []Account `json:"accounts"`
+}
+
+// Servicer identifies the bank.
+type Servicer struct {
+	OrganisationNumber string `json:"organisationNumber"`
+	Name               string `json:"name"`
+	CountryOfResidence string `json:"countryOfResidence"`
+}
+
+// Party is a customer: a person (11-digit FNR/D-number) or an organisation (9 digits).
+type Party struct {
+	ID                 string `json:"id"`
+	Name               string `json:"name"`
+	CountryOfResidence string `json:"countryOfResidence,omitempty"`
+}
+
+// RoleType is a party's relation to an account. Only primaryOwner makes an account the party's in
+// Konkursbehandling; the others exist so that the bank's full picture can be loaded and the
+// exclusions (disponent, guarantor, co-borrower) are visible in tests (test-cases.md C-02, C-03).
+type RoleType string
+
+// Role types.
+const (
+	RolePrimaryOwner   RoleType = "primaryOwner"
+	RoleSecondaryOwner RoleType = "secondaryOwner"
+	RoleDisponent      RoleType = "disponent"
+	RoleGuarantor      RoleType = "guarantor"
+	RoleCoBorrower     RoleType = "coBorrower"
+)
+
+// Role is one period in which a party held a role on an account.
+type Role struct {
+	PartyID    string                     `json:"partyId"`
+	Role       RoleType                   `json:"role"`
+	Permission dsop.AccountPermissionType `json:"permission,omitempty"`
+	StartDate  civil.Date                 `json:"startDate"`
+	EndDate    civil.Date                 `json:"endDate,omitzero"`
+}
+
+// Period is the role's validity; a zero EndDate means it is still held.
+func (r Role) Period() civil.Period { return civil.Period{From: r.StartDate, To: r.EndDate} }
+
+// Money is a non-negative amount with its sign in creditDebitIndicator, as on the wire.
+type Money struct {
+	Amount               json.Number        `json:"amount"`
+	CreditDebitIndicator dsop.CreditOrDebit `json:"creditDebitIndicator"`
+}
+
+// Balances are what the bank knows of an account's balances.
+type Balances struct {
+	// Current is the balance at Registered: the booked and the available balance a request whose
+	// period ends today receives.
+	Current *CurrentBalance `json:"current,omitempty"`
+	// History holds end-of-day booked balances; a period ending in the past gets the latest
+	// entry on or before toDate.
+	History []HistoricBalance `json:"history,omitempty"`
+	// CreditLine, when present, is reported with every balance.
+	CreditLine *CreditLine `json:"creditLine,omitempty"`
+}
+
+// CurrentBalance is the balance right now.
+type CurrentBalance struct {
+	Booked     Money     `json:"booked"`
+	Available  Money     `json:"available"`
+	Registered time.Time `json:"registered"`
+}
+
+// HistoricBalance is the booked balance at the end of Date.
+type HistoricBalance struct {
+	Date civil.Date `json:"date"`
+	Money
+}
+
+// CreditLine is the account's credit line.
+type CreditLine struct {
+	Amount   json.Number `json:"amount"`
+	Currency string      `json:"currency"`
+	// Included says whether the credit line is part of the balance (creditLineIncluded).
+	Included bool `json:"included"`
+}
+
+// Account is one account and everything the API can say about it.
+type Account struct {
+	AccountNumber string             `json:"accountNumber"`
+	Type          dsop.AccountType   `json:"type"`
+	Currency      string             `json:"currency"`
+	Status        dsop.AccountStatus `json:"status"`
+	// Name is the account's nickname; the delivery tables keep it from leaving by default.
+	Name      string     `json:"name,omitempty"`
+	StartDate civil.Date `json:"startDate"`
+	EndDate   civil.Date `json:"endDate,omitzero"`
+	// ArchivedBefore marks data before this date as held offline only: a request whose period
+	// starts earlier is answered with responseDetails.status "partial" and a message.
+	ArchivedBefore civil.Date         `json:"archivedBefore,omitzero"`
+	Roles          []Role             `json:"roles"`
+	Balances       Balances           `json:"balances"`
+	Transactions   []dsop.Transaction `json:"transactions,omitempty"`
+}
+
+var (
+	decimalRe  = regexp.MustCompile(`^(0|[1-9][0-9]{0,17})(\.[0-9]{1,6})?$`)
+	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
+	countryRe  = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// DecodeBankData reads and validates a bank data file. Every problem is reported with its
+// location (for example accounts[3].transactions[12].amount), not only the first.
+func DecodeBankData(r io.Reader) (*BankData, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var bd BankData
+	if err := dec.Decode(&bd); err != nil {
+		return nil, fmt.Errorf("bank data: %w", err)
+	}
+	if err := bd.Validate(); err != nil {
+		return nil, err
+	}
+	return &bd, nil
+}
+
+// Validate checks the whole file and returns every problem found, joined.
+func (bd *BankData) Validate() error {
+	var errs []error
+	add := func(loc, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", loc, fmt.Sprintf(format, args...)))
+	}
+	if k, err := validation.ParsePartyID(bd.Servicer.OrganisationNumber); err != nil || k != validation.Organisation {
+		add("servicer.organisationNumber", "must be the bank's 9-digit organisation number")
+	}
+	if bd.Servicer.CountryOfResidence != "" && !countryRe.MatchString(bd.Servicer.CountryOfResidence) {
+		add("servicer.countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
+	}
+	parties := map[string]bool{}
+	for i, p := range bd.Parties {
+		loc := fmt.Sprintf("parties[%d]", i)
+		if _, err := validation.ParsePartyID(p.ID); err != nil {
+			add(loc+".id", "%v", err)
+		}
+		if parties[p.ID] {
+			add(loc+".id", "duplicate party %s", validation.Mask(p.ID))
+		}
+		parties[p.ID] = true
+		if p.CountryOfResidence != "" && !countryRe.MatchString(p.CountryOfResidence) {
+			add(loc+".countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
+		}
+	}
+	numbers := map[string]bool{}
+	for i, a := range bd.Accounts {
+		loc := fmt.Sprintf("accounts[%d]", i)
+		if a.AccountNumber == "" {
+			add(loc+".accountNumber", "is required")
+		} else if numbers[a.AccountNumber] {
+			add(loc+".accountNumber", "duplicate account number")
+		}
+		numbers[a.AccountNumber] = true
+		if !slices.Contains(accountTypes, a.Type) {
+			add(loc+".type", "%q is not an AccountType of the standard", a.Type)
+		}
+		if !slices.Contains([]dsop.AccountStatus{dsop.Enabled, dsop.Disabled, dsop.Deleted}, a.Status) {
+			add(loc+".status", "must be enabled, disabled or deleted")
+		}
+		if !currencyRe.MatchString(a.Currency) {
+			add(loc+".currency", "must be an ISO 4217 code")
+		}
+		if a.StartDate.IsZero() {
+			add(loc+".startDate", "is required")
+		}
+		if !a.EndDate.IsZero() && a.EndDate.Before(a.StartDate) {
+			add(loc+".endDate", "is before startDate")
+		}
+		for j, r := range a.Roles {
+			rl := fmt.Sprintf("%s.roles[%d]", loc, j)
+			if !parties[r.PartyID] {
+				add(rl+".partyId", "party is not in parties[]")
+			}
+			if !slices.Contains([]RoleType{RolePrimaryOwner, RoleSecondaryOwner, RoleDisponent, RoleGuarantor, RoleCoBorrower}, r.Role) {
+				add(rl+".role", "unknown role %q", r.Role)
+			}
+			if r.StartDate.IsZero() {
+				add(rl+".startDate", "is required")
+			}
+			if !r.EndDate.IsZero() && r.EndDate.Before(r.StartDate) {
+				add(rl+".endDate", "is before startDate")
+			}
+		}
+		checkMoney := func(l string, m Money) {
+			if !decimalRe.MatchString(string(m.Amount)) {
+				add(l+".amount", "must be a non-negative decimal number")
+			}
+			if m.CreditDebitIndicator != dsop.CreditOrDebitCredit && m.CreditDebitIndicator != dsop.CreditOrDebitDebit {
+				add(l+".creditDebitIndicator", "must be credit or debit")
+			}
+		}
+		if c := a.Balances.Current; c != nil {
+			checkMoney(loc+".balances.current.booked", c.Booked)
+			checkMoney(loc+".balances.current.available", c.Available)
+			if c.Registered.IsZero() {
+				add(loc+".balances.current.registered", "is required")
+			}
+		}
+		for j, h := range a.Balances.History {
+			checkMoney(fmt.Sprintf("%s.balances.history[%d]", loc, j), h.Money)
+		}
+		if cl := a.Balances.CreditLine; cl != nil {
+			if !decimalRe.MatchString(string(cl.Amount)) {
+				add(loc+".balances.creditLine.amount", "must be a non-negative decimal number")
+			}
+			if !currencyRe.MatchString(cl.Currency) {
+				add(loc+".balances.creditLine.currency", "must be an ISO 4217 code")
+			}
+		}
+		ids := map[string]bool{}
+		for j, t := range a.Transactions {
+			tl := fmt.Sprintf("%s.transactions[%d]", loc, j)
+			if t.TransactionIdentifier == "" {
+				add(tl+".transactionIdentifier", "is required")
+			} else if ids[t.TransactionIdentifier] {
+				add(tl+".transactionIdentifier", "duplicate within the account")
+			}
+			ids[t.TransactionIdentifier] = true
+			if _, ok := EffectiveTime(t); !ok {
+				add(tl, "needs bookingDate (booked) or registered (pending/info)")
+			}
+			if t.Amount == nil || !decimalRe.MatchString(string(*t.Amount)) {
+				add(tl+".amount", "is required and must be a non-negative decimal number")
+			}
+			if t.CreditDebitIndicator == nil {
+				add(tl+".creditDebitIndicator", "is required")
+			}
+			if t.Status == nil {
+				add(tl+".status", "is required (booked, pending or info)")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var accountTypes = []dsop.AccountType{
+	dsop.LoanAccount, dsop.SalaryAccount, dsop.CurrencyAccount, dsop.SavingsAccount, dsop.ClientAccount,
+	dsop.TaxDeductionAccount, dsop.BusinessAccount, dsop.CreditCardAccount, dsop.PrepaidCardAccount,
+	dsop.AccountWithoutBalance, dsop.OtherAccount,
+}
+
+// EffectiveTime is the instant that places a transaction in a period and in the paging order:
+// the booking time of a booked transaction, otherwise (pending, info) when it was registered.
+func EffectiveTime(t dsop.Transaction) (time.Time, bool) {
+	booked := t.Status == nil || *t.Status == dsop.TransactionStatusBooked
+	switch {
+	case booked && t.BookingDate != nil:
+		return *t.BookingDate, true
+	case t.Registered != nil:
+		return *t.Registered, true
+	case t.BookingDate != nil:
+		return *t.BookingDate, true
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,234 @@
+// Package config reads dsop-bank's settings from flags and DSOP_* environment variables (a flag
+// wins over its variable) and checks them all at once, so that a bad configuration stops start-up
+// with every problem listed.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	Addr                string
+	Env                 string // test | production
+	BankData            string // file; empty = embedded demo bank
+	StateDir            string
+	BaseURL             string // the registered base URL; the token audience
+	LinkPrefix          string // start of paging hrefs
+	MaskinportenIssuer  string
+	MaskinportenJWKSURL string
+	AllowedConsumers    []string
+	KonkursvarselSeed   string // notices file in the Konkursvarsel list format; "" = demo notices in test
+	DevIssuerAddr       string // address of the development token issuer; "" in production
+	TokenSkew           time.Duration
+	PageSize            int
+	ToDatePolicy        validation.ToDatePolicy
+	AllowClosed         bool
+	FieldPolicy         string // JSON file with filter overrides
+	Timezone            *time.Location
+	SecretFile          string
+	LogLevel            string
+}
+
+// DevIssuer reports whether the built-in development token issuer is used.
+func (c *Config) DevIssuer() bool { return c.DevIssuerAddr != "" }
+
+type setting struct {
+	flag, env, def, help string
+	val                  *string
+}
+
+// Settings lists every setting with its flag, variable, default and help, in README order.
+func settings(raw map[string]*string) []setting {
+	s := func(flag, env, def, help string) setting {
+		v := new(string)
+		raw[env] = v
+		return setting{flag, env, def, help, v}
+	}
+	return []setting{
+		s("addr", "DSOP_ADDR", "127.0.0.1:8080", "listen address of the API"),
+		s("env", "DSOP_ENV", "test", "test or production"),
+		s("bank-data", "DSOP_BANK_DATA", "", "bank data file (JSON, see openapi/bank-data.yaml); empty = embedded demo bank (test only)"),
+		s("state-dir", "DSOP_STATE_DIR", ".dsop-state", "directory for local state (secret, dev issuer key)"),
+		s("base-url", "DSOP_BASE_URL", "", "the bank's registered base URL, also the token audience; default http://<addr>/v2 in test"),
+		s("link-prefix", "DSOP_LINK_PREFIX", "", "path that starts paging hrefs; default the path of the base URL (ending in /v2)"),
+		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer"),
+		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
+		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", validation.BRREG, "comma-separated consumer.ID values allowed to call"),
+		s("konkursvarsel-seed", "DSOP_KONKURSVARSEL_SEED", "", "notices file in the Konkursvarsel list format (_embedded.konkursvarsler[]); empty in test = demo notices"),
+		s("dev-issuer-addr", "DSOP_DEV_ISSUER_ADDR", "127.0.0.1:8081", "listen address of the development token issuer (test only)"),
+		s("token-skew", "DSOP_TOKEN_SKEW", "10s", "allowed clock skew for exp/iat/nbf"),
+		s("page-size", "DSOP_PAGE_SIZE", "1000", "transactions per page (at least 1000)"),
+		s("todate-policy", "DSOP_TODATE_POLICY", "not-future", "not-future (toDate <= today) or today (toDate must be today)"),
+		s("allow-closed", "DSOP_ALLOW_CLOSED", "false", "also serve parties whose bankruptcy is closed (avslutning)"),
+		s("field-policy", "DSOP_FIELD_POLICY", "", "JSON file {\"emit\":[...],\"omit\":[...]} switching configurable fields (endpoint:path)"),
+		s("timezone", "DSOP_TIMEZONE", "Europe/Oslo", "time zone of 'today' and of date boundaries"),
+		s("secret-file", "DSOP_SECRET_FILE", "", "file with the server secret (>= 32 bytes) for accountReference and page cursors; default <state-dir>/secret.key, created in test"),
+		s("log-level", "DSOP_LOG_LEVEL", "info", "debug, info, warn or error"),
+	}
+}
+
+// Usage writes the settings table.
+func Usage(w io.Writer) {
+	for _, s := range settings(map[string]*string{}) {
+		fmt.Fprintf(w, "  --%-24s %-28s %s (default %q)\n", s.flag, s.env, s.help, s.def)
+	}
+}
+
+// Load reads flags from args and variables through getenv.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	raw := map[string]*string{}
+	all := settings(raw)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]\n", name)
+		Usage(stderr)
+	}
+	for _, s := range all {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.StringVar(s.val, s.flag, def, s.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return build(raw)
+}
+
+func build(raw map[string]*string) (*Config, error) {
+	get := func(k string) string { return strings.TrimSpace(*raw[k]) }
+	var problems []string
+	bad := func(env, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	c := &Config{
+		Addr: get("DSOP_ADDR"), Env: get("DSOP_ENV"), BankData: get("DSOP_BANK_DATA"), StateDir: get("DSOP_STATE_DIR"),
+		BaseURL: strings.TrimRight(get("DSOP_BASE_URL"), "/"), LinkPrefix: get("DSOP_LINK_PREFIX"),
+		MaskinportenIssuer: get("DSOP_MASKINPORTEN_ISSUER"), MaskinportenJWKSURL: get("DSOP_MASKINPORTEN_JWKS_URL"),
+		KonkursvarselSeed: get("DSOP_KONKURSVARSEL_SEED"), DevIssuerAddr: get("DSOP_DEV_ISSUER_ADDR"),
+		FieldPolicy: get("DSOP_FIELD_POLICY"), SecretFile: get("DSOP_SECRET_FILE"), LogLevel: get("DSOP_LOG_LEVEL"),
+		ToDatePolicy: validation.ToDatePolicy(get("DSOP_TODATE_POLICY")),
+	}
+	if c.Env != "test" && c.Env != "production" {
+		bad("DSOP_ENV", "must be test or production, got %q", c.Env)
+	}
+	prod := c.Env == "production"
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("DSOP_ADDR", "must be host:port: %v", err)
+	}
+	for _, id := range strings.Split(get("DSOP_ALLOWED_CONSUMERS"), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			org, ok := strings.CutPrefix(id, "0192:")
+			if k, err := validation.ParsePartyID(org); !ok || err != nil || k != validation.Organisation {
+				bad("DSOP_ALLOWED_CONSUMERS", "%q is not 0192:<organisation number>", id)
+			}
+			c.AllowedConsumers = append(c.AllowedConsumers, id)
+		}
+	}
+	if len(c.AllowedConsumers) == 0 {
+		bad("DSOP_ALLOWED_CONSUMERS", "at least one consumer is needed")
+	}
+	// Maskinporten: both or neither; neither means the development issuer, which production refuses.
+	switch {
+	case c.MaskinportenIssuer == "" && c.MaskinportenJWKSURL == "":
+		if prod {
+			bad("DSOP_MASKINPORTEN_ISSUER", "required in production (and DSOP_MASKINPORTEN_JWKS_URL)")
+		} else if _, _, err := net.SplitHostPort(c.DevIssuerAddr); err != nil {
+			bad("DSOP_DEV_ISSUER_ADDR", "must be host:port: %v", err)
+		} else {
+			c.MaskinportenIssuer = "http://" + c.DevIssuerAddr + "/"
+			c.MaskinportenJWKSURL = "http://" + c.DevIssuerAddr + "/jwks.json"
+		}
+	case c.MaskinportenIssuer == "":
+		bad("DSOP_MASKINPORTEN_ISSUER", "required when DSOP_MASKINPORTEN_JWKS_URL is set")
+	case c.MaskinportenJWKSURL == "":
+		bad("DSOP_MASKINPORTEN_JWKS_URL", "required when DSOP_MASKINPORTEN_ISSUER is set")
+	default:
+		c.DevIssuerAddr = ""
+		if u, err := url.Parse(c.MaskinportenJWKSURL); err != nil || (u.Scheme != "https" && (prod || u.Scheme != "http")) || u.Host == "" {
+			bad("DSOP_MASKINPORTEN_JWKS_URL", "must be an absolute https URL (http allowed in test)")
+		}
+	}
+	if c.BaseURL == "" {
+		if prod {
+			bad("DSOP_BASE_URL", "required in production: the base URL registered in the API catalogue")
+		}
+		c.BaseURL = "http://" + c.Addr + "/v2"
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+		bad("DSOP_BASE_URL", "must be an absolute https URL (http allowed in test), got %q", c.BaseURL)
+	} else if c.LinkPrefix == "" {
+		p := strings.TrimRight(u.Path, "/")
+		if !strings.HasSuffix(p, "/v2") {
+			p += "/v2"
+		}
+		c.LinkPrefix = p
+	}
+	if !strings.HasPrefix(c.LinkPrefix, "/") {
+		bad("DSOP_LINK_PREFIX", "must start with /")
+	}
+	c.LinkPrefix = strings.TrimRight(c.LinkPrefix, "/")
+	if prod && c.BankData == "" {
+		bad("DSOP_BANK_DATA", "required in production: the embedded demo bank is for test only")
+	}
+	var err error
+	if c.TokenSkew, err = time.ParseDuration(get("DSOP_TOKEN_SKEW")); err != nil || c.TokenSkew < 0 || c.TokenSkew > 5*time.Minute {
+		bad("DSOP_TOKEN_SKEW", "must be a duration between 0 and 5m")
+	}
+	if c.PageSize, err = strconv.Atoi(get("DSOP_PAGE_SIZE")); err != nil || c.PageSize < 1000 || c.PageSize > 10000 {
+		bad("DSOP_PAGE_SIZE", "must be a number from 1000 to 10000 (the standard asks for at least 1000)")
+	}
+	if c.ToDatePolicy != validation.ToDateNotInFuture && c.ToDatePolicy != validation.ToDateToday {
+		bad("DSOP_TODATE_POLICY", "must be not-future or today")
+	}
+	if c.AllowClosed, err = strconv.ParseBool(get("DSOP_ALLOW_CLOSED")); err != nil {
+		bad("DSOP_ALLOW_CLOSED", "must be true or false")
+	}
+	if c.Timezone, err = time.LoadLocation(get("DSOP_TIMEZONE")); err != nil {
+		bad("DSOP_TIMEZONE", "unknown time zone: %v", err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("DSOP_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.StateDir == "" {
+		bad("DSOP_STATE_DIR", "must not be empty")
+	}
+	if c.SecretFile == "" {
+		if prod {
+			bad("DSOP_SECRET_FILE", "required in production, the same file on every replica: accountReference values and page cursors depend on it")
+		}
+		c.SecretFile = filepath.Join(c.StateDir, "secret.key")
+	}
+	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(env, "%v", err)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}

@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// exchange is what the middleware learns about one request, for the access log (and, later,
+// the audit record).
+type exchange struct {
+	operation string
+	code      string
+	claims    validation.Claims
+	format    format
+	status    int
+}
+
+type exchangeKey struct{}
+
+func exchangeOf(ctx context.Context) *exchange {
+	if e, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return e
+	}
+	return &exchange{}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// record keeps the exchange in the context and writes one access-log line per request. It logs
+// CorrelationID and AccountInfoRequestID (the case), never the token or a full identity number.
+func (a *api) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := a.Now()
+		ex := &exchange{}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+		a.Logger.InfoContext(r.Context(), "request",
+			"method", r.Method,
+			"operation", ex.operation,
+			"status", sw.status,
+			"code", ex.code,
+			"consumer", ex.claims.ConsumerID,
+			"correlation_id", sanitize(r.Header.Get("CorrelationID")),
+			"account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")),
+			"duration_ms", a.Now().Sub(start).Milliseconds(),
+		)
+	})
+}
+
+// sanitize keeps log fields short and printable; they come from the caller.
+func sanitize(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// recoverPanics turns a panic into 500 ACC-100 so that a bug never drops the connection without
+// an answer, and logs the stack.
+func (a *api) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.Logger.ErrorContext(r.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
+				a.fail(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// onlyGET refuses every method but GET (and HEAD, which mirrors it) with 405 ACC-012, before
+// anything else is looked at.
+func (a *api) onlyGET(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			a.fail(w, r, errMethod)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate validates the Maskinporten token (401 ACC-010 / 403 ACC-011).
+func (a *api) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := a.Tokens.Validate(r.Context(), r.Header.Get("Authorization"))
+		ex := exchangeOf(r.Context())
+		ex.claims = claims
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseOutsideService answers Cards and Roles with 400 ACC-001 before their parameters are
+// read: they are not part of Konkursbehandling (konkursbehandling-rules.md §2).
+func (a *api) refuseOutsideService(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch exchangeOf(r.Context()).operation {
+		case "listCards":
+			a.fail(w, r, errNotInService("Cards"))
+			return
+		case "listRoles":
+			a.fail(w, r, errNotInService("Roles"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type format int
+
+const (
+	formatJSON format = iota + 1
+	formatJOSE
+)
+
+// negotiate picks the body format from Accept (kontrollinformasjon-api.md §3.2). Production
+// always answers JWE. In test mode an Accept that asks for application/json (and not for
+// application/jose) gets clear JSON. Accept naming neither, nor a wildcard, is 406 ACC-013.
+//
+// Until JWE encryption is configured (a separate issue), a test-mode server answers a missing
+// Accept or a wildcard in clear JSON and refuses an Accept that allows only application/jose
+// with 406, saying why; production refuses to start without encryption.
+func (a *api) negotiate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jose, js, wildcard := acceptable(r.Header.Values("Accept"))
+		ex := exchangeOf(r.Context())
+		switch {
+		case !jose && !js && !wildcard:
+			a.fail(w, r, &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)"})
+			return
+		case a.Mode == ModeProduction:
+			ex.format = formatJOSE
+		case js && !jose, wildcard:
+			ex.format = formatJSON
+		default:
+			a.fail(w, r, &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "this test server has no JWE encryption configured; send Accept: application/json"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptable reads Accept headers; no header at all counts as a wildcard.
+func acceptable(values []string) (jose, json, wildcard bool) {
+	if len(values) == 0 {
+		return false, false, true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			mt, params, err := mime.ParseMediaType(part)
+			if err != nil || params["q"] == "0" {
+				continue
+			}
+			switch mt {
+			case "application/jose":
+				jose = true
+			case "application/json":
+				json = true
+			case "*/*", "application/*":
+				wildcard = true
+			}
+		}
+	}
+	return jose, json, wildcard
+}

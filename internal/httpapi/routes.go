@@ -1,0 +1,132 @@
+// Package httpapi is the HTTP layer of the DSOP Control API v2: routing, the order of the checks
+// (method → route → token → endpoint allowed → parameters → mandate → bankruptcy → window →
+// accountReference → data, konkursbehandling-rules.md §6), the mapping of errors to ACC codes
+// (errors.go) and the encoding of answers. The rules themselves live in internal/validation,
+// internal/konkursvarsel, internal/accounts and internal/filter.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// Mode is the environment the server runs in.
+type Mode string
+
+// Modes.
+const (
+	ModeTest       Mode = "test"
+	ModeProduction Mode = "production"
+)
+
+// TokenValidator checks the Authorization header.
+type TokenValidator interface {
+	Validate(ctx context.Context, authorization string) (validation.Claims, error)
+}
+
+// Gate decides whether a party has an open bankruptcy.
+type Gate interface {
+	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+}
+
+// Deps are everything the server needs; there are no globals.
+type Deps struct {
+	Logger   *slog.Logger
+	Tokens   TokenValidator
+	Rules    validation.Rules
+	Gate     Gate
+	Accounts *accounts.Service
+	Cursors  accounts.CursorCodec
+	Policy   *filter.Policy
+	Mode     Mode
+	// LinkPrefix starts every paging href, e.g. "/v2" or "/dsop/v2" behind a gateway.
+	LinkPrefix string
+	Loc        *time.Location
+	Now        func() time.Time
+}
+
+// NewServer returns the HTTP handler of the API. All routes are here.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	a := &api{Deps: d}
+	mux := http.NewServeMux()
+	HandlerWithOptions(
+		NewStrictHandlerWithOptions(a, nil, StrictHTTPServerOptions{
+			RequestErrorHandlerFunc:  a.fail,
+			ResponseErrorHandlerFunc: a.fail,
+		}),
+		StdHTTPServerOptions{BaseRouter: mux, ErrorHandlerFunc: a.fail},
+	)
+	// The middleware chain, outermost first: exchange record and access log, panic recovery,
+	// method, route, token, endpoints outside the service, Accept; then the generated binding.
+	var h http.Handler = mux
+	h = a.refuseOutsideService(h)
+	h = a.negotiate(h)
+	h = a.authenticate(h)
+	h = a.route(mux, h)
+	h = a.onlyGET(h)
+	h = a.recoverPanics(h)
+	h = a.record(h)
+	return h
+}
+
+type api struct{ Deps }
+
+// fail answers with the Problem for err and logs the cause of a 5xx.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		a.Logger.ErrorContext(r.Context(), "request failed", "error", err.Error())
+	}
+	exchangeOf(r.Context()).code = p.Code
+	writeProblem(w, p)
+}
+
+// route refuses paths that are not endpoints of the API with 400 ACC-001 (the Konkurs page
+// speaks of invalid endpoints in general; kontrollinformasjon-api.md §8.3 row 3). A trailing
+// slash is tolerated, and the prose spelling onlyPrimaryOwner is accepted for the query
+// parameter OnlyPrimaryOwner.
+func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+		}
+		if q := r.URL.Query(); !q.Has("OnlyPrimaryOwner") && q.Has("onlyPrimaryOwner") {
+			q["OnlyPrimaryOwner"] = q["onlyPrimaryOwner"]
+			delete(q, "onlyPrimaryOwner")
+			r.URL.RawQuery = q.Encode()
+		}
+		_, pattern := mux.Handler(r)
+		if pattern == "" || !strings.HasPrefix(pattern, "GET ") {
+			a.fail(w, r, errRoute)
+			return
+		}
+		exchangeOf(r.Context()).operation = operationOf(pattern)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func operationOf(pattern string) string {
+	switch {
+	case strings.HasSuffix(pattern, "/transactions"):
+		return "listTransactions"
+	case strings.HasSuffix(pattern, "/cards"):
+		return "listCards"
+	case strings.HasSuffix(pattern, "/roles"):
+		return "listRoles"
+	case strings.HasSuffix(pattern, "{accountReference}"):
+		return "showAccountById"
+	}
+	return "listAccounts"
+}

@@ -1,0 +1,157 @@
+package validation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// Scope is the Maskinporten scope of the DSOP Control API.
+const Scope = "bits:kontoinformasjon"
+
+// BRREG is Brønnøysundregistrene as the consumer claim names it.
+const BRREG = "0192:974760673"
+
+// TokenError is a refused access token. Forbidden distinguishes a valid token that lacks the
+// right (403 ACC-011) from a missing or invalid one (401 ACC-010). Reason is a short,
+// token-free label for logs and metrics.
+type TokenError struct {
+	Forbidden bool
+	Reason    string
+	Message   string
+}
+
+func (e *TokenError) Error() string { return e.Message }
+
+func unauthorized(reason, format string, args ...any) error {
+	return &TokenError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// KeySource gives the issuer's public key for a key id.
+type KeySource interface {
+	Key(ctx context.Context, kid string) (jwk.Key, error)
+}
+
+// TokenValidator checks Maskinporten access tokens locally (kontrollinformasjon-api.md §9.1).
+type TokenValidator struct {
+	Keys             KeySource
+	Issuer           string   // exact iss
+	Audience         string   // the bank's registered base URL
+	AllowedConsumers []string // consumer.ID values, e.g. 0192:974760673
+	Skew             time.Duration
+	Now              func() time.Time
+}
+
+// Claims are what the rest of the server needs from a valid token.
+type Claims struct {
+	ConsumerID string
+	ClientID   string
+	JTI        string
+	Scopes     []string
+}
+
+// Validate checks the Authorization header value and returns the token's claims.
+func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Claims, error) {
+	if authorization == "" {
+		return Claims{}, unauthorized("missing", "missing Authorization header: send a Maskinporten access token as 'Bearer <token>'")
+	}
+	scheme, raw, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return Claims{}, unauthorized("malformed", "Authorization header must be 'Bearer <Maskinporten access token>'")
+	}
+	raw = strings.TrimSpace(raw)
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return Claims{}, unauthorized("malformed", "access token is not a signed JWT in compact serialization")
+	}
+	hdr := msg.Signatures()[0].ProtectedHeaders()
+	// Only RS256, as Maskinporten signs: refuses "none", HS* signed with the public key as a
+	// secret, and any other algorithm confusion.
+	if hdr.Algorithm() != jwa.RS256 {
+		return Claims{}, unauthorized("alg", "access token algorithm %q is not allowed; only RS256", hdr.Algorithm())
+	}
+	kid := hdr.KeyID()
+	if kid == "" {
+		return Claims{}, unauthorized("kid", "access token has no kid header")
+	}
+	key, err := v.Keys.Key(ctx, kid)
+	if err != nil {
+		var unknown ErrUnknownKey
+		if errors.As(err, &unknown) {
+			return Claims{}, unauthorized("unknown_kid", "access token is signed with an unknown key (kid %q)", kid)
+		}
+		// The issuer's key set cannot be reached: our problem, not the caller's.
+		return Claims{}, fmt.Errorf("load token signing keys: %w", err)
+	}
+	now := v.Now
+	if now == nil {
+		now = time.Now
+	}
+	tok, err := jwt.Parse([]byte(raw),
+		jwt.WithKey(jwa.RS256, key),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(v.Issuer),
+		jwt.WithAudience(v.Audience),
+		jwt.WithAcceptableSkew(v.Skew),
+		jwt.WithClock(jwt.ClockFunc(now)),
+		jwt.WithRequiredClaim("exp"),
+	)
+	if err != nil {
+		return Claims{}, tokenParseError(err)
+	}
+	c := Claims{ClientID: stringClaim(tok, "client_id"), JTI: tok.JwtID()}
+	scope := stringClaim(tok, "scope")
+	c.Scopes = strings.Fields(scope)
+	if cons, ok := tok.Get("consumer"); ok {
+		if m, ok := cons.(map[string]any); ok {
+			if id, ok := m["ID"].(string); ok {
+				c.ConsumerID = id
+			}
+		}
+	}
+	if !slices.Contains(c.Scopes, Scope) {
+		return c, &TokenError{Forbidden: true, Reason: "scope", Message: fmt.Sprintf("access token lacks scope %s", Scope)}
+	}
+	if c.ConsumerID == "" {
+		return c, &TokenError{Forbidden: true, Reason: "consumer", Message: "access token has no consumer.ID claim"}
+	}
+	if !slices.Contains(v.AllowedConsumers, c.ConsumerID) {
+		return c, &TokenError{Forbidden: true, Reason: "consumer", Message: fmt.Sprintf("consumer %s is not entitled to Konkursbehandling", c.ConsumerID)}
+	}
+	return c, nil
+}
+
+func tokenParseError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired()):
+		return unauthorized("expired", "access token has expired")
+	case errors.Is(err, jwt.ErrTokenNotYetValid()):
+		return unauthorized("not_yet_valid", "access token is not valid yet (nbf)")
+	case errors.Is(err, jwt.ErrInvalidIssuedAt()):
+		return unauthorized("iat", "access token is issued in the future (iat)")
+	case errors.Is(err, jwt.ErrInvalidIssuer()):
+		return unauthorized("iss", "access token issuer is not the configured Maskinporten issuer")
+	case errors.Is(err, jwt.ErrInvalidAudience()):
+		return unauthorized("aud", "access token audience is not this bank's registered base URL")
+	case errors.Is(err, jwt.ErrMissingRequiredClaim("exp")):
+		return unauthorized("exp", "access token has no exp claim")
+	}
+	return unauthorized("signature", "access token signature or claims are invalid")
+}
+
+func stringClaim(tok jwt.Token, name string) string {
+	v, ok := tok.Get(name)
+	if !ok {
+		return ""
+	}
+	s, _ := v.(string)
+	return s
+}
