@@ -98,7 +98,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	d := httpapi.Deps{
 		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)),
 		Tokens: &validation.TokenValidator{
-			Keys: &validation.JWKS{URL: jwks.URL, Client: jwks.Client(), TTL: time.Hour, MinRefresh: 0, Now: clock},
+			Keys:   &validation.JWKS{URL: jwks.URL, Client: jwks.Client(), TTL: time.Hour, MinRefresh: 0, Now: clock},
 			Issuer: "https://test.maskinporten.no/", Audience: baseURL,
 			AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second, Now: clock,
 		},

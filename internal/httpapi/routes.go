@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -102,7 +103,12 @@ func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 			r.URL.Path = strings.TrimRight(p, "/")
 			r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")
 		}
-		if q := r.URL.Query(); !q.Has("OnlyPrimaryOwner") && q.Has("onlyPrimaryOwner") {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			a.fail(w, r, &Problem{http.StatusBadRequest, CodeBadRequest, "the query string is not valid URL encoding"})
+			return
+		}
+		if !q.Has("OnlyPrimaryOwner") && q.Has("onlyPrimaryOwner") {
 			q["OnlyPrimaryOwner"] = q["onlyPrimaryOwner"]
 			delete(q, "onlyPrimaryOwner")
 			r.URL.RawQuery = q.Encode()
