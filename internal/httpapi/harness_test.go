@@ -57,7 +57,7 @@ var (
 const pagingAccount = "15030000006"
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	handler  http.Handler
 	issuer   *devissuer.Issuer
 	jwksHits atomic.Int32
@@ -67,7 +67,7 @@ type harness struct {
 
 type option func(*httpapi.Deps)
 
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)

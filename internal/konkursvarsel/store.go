@@ -30,19 +30,27 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byUUID: map[string]Notice{}, byParty: map[string][]string{}}
 }
 
-// Apply implements Store.
+// Apply implements Store. The batch is checked first and applied whole or not at all.
 func (s *MemoryStore) Apply(_ context.Context, notices []Notice) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	added := 0
+	batch := map[string]Notice{}
 	for _, n := range notices {
 		if err := n.Validate(); err != nil {
-			return added, err
+			return 0, err
 		}
-		if old, ok := s.byUUID[n.UUID]; ok {
-			if !sameNotice(old, n) {
-				return added, fmt.Errorf("notice %s: %w", n.UUID, ErrNoticeConflict)
-			}
+		old, ok := s.byUUID[n.UUID]
+		if !ok {
+			old, ok = batch[n.UUID]
+		}
+		if ok && !sameNotice(old, n) {
+			return 0, fmt.Errorf("notice %s: %w", n.UUID, ErrNoticeConflict)
+		}
+		batch[n.UUID] = n
+	}
+	added := 0
+	for _, n := range notices {
+		if _, ok := s.byUUID[n.UUID]; ok {
 			continue
 		}
 		s.byUUID[n.UUID] = n
