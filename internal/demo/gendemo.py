@@ -103,5 +103,9 @@ acct('salaryAccount','enabled',[owner('08086002265')],10,'siri-lonn',bal=cur('70
 acct('salaryAccount','enabled',[owner('19020101140')],10,'oskar-lonn',bal=cur('800.00','800.00'))
 acct('businessAccount','enabled',[owner('910018469')],10,'verksted-drift',bal=cur('12000.00','12000.00'))
 bd={'servicer':{'organisationNumber':bank,'name':'Demobanken ASA','countryOfResidence':'NO'},'parties':parties,'accounts':accounts}
-json.dump(bd, open('internal/demo/bank.json','w'), indent=1, ensure_ascii=False)
+import re
+out=json.dumps(bd, indent=1, ensure_ascii=False)
+# Amounts are JSON numbers written with their exact decimals (the file format reads them as decimal text).
+out=re.sub(r'"(amount|originalAmount|exchangeRate)": "([0-9]+(?:\.[0-9]+)?)"', r'"\1": \2', out)
+open('internal/demo/bank.json','w').write(out+'\n')
 print(bank, other1, other2, len(accounts), sum(len(a['transactions']) for a in accounts))

@@ -32,10 +32,10 @@ func TestRules_EveryRowOfTheDeliveryTables(t *testing.T) {
 
 func TestNew_RefusesOverridesOfFixedOrUnknownFields(t *testing.T) {
 	for _, o := range []Overrides{
-		{Emit: []string{"accounts:accounts.name"}},                    // utleveres ikke
-		{Omit: []string{"accounts:accounts.accountReference"}},        // teknisk obligatorisk
-		{Omit: []string{"transactions:transactions.nonsense"}},        // unknown
-		{Omit: []string{"transactions.merchant"}},                     // no endpoint
+		{Emit: []string{"accounts:accounts.name"}},             // utleveres ikke
+		{Omit: []string{"accounts:accounts.accountReference"}}, // teknisk obligatorisk
+		{Omit: []string{"transactions:transactions.nonsense"}}, // unknown
+		{Omit: []string{"transactions.merchant"}},              // no endpoint
 	} {
 		_, err := New(o)
 		require.Error(t, err, "%+v", o)

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,11 +44,10 @@ const (
 )
 
 var (
-	kjennelsesdato = civil.MustParse("2018-06-08")
-	earliest       = "2017-06-08"
-	oslo, _        = time.LoadLocation("Europe/Oslo")
-	now            = time.Date(2026, 11, 23, 10, 0, 0, 0, oslo)
-	today          = "2026-11-23"
+	earliest = "2017-06-08"
+	oslo, _  = time.LoadLocation("Europe/Oslo")
+	now      = time.Date(2026, 11, 23, 10, 0, 0, 0, oslo)
+	today    = "2026-11-23"
 )
 
 // pagingAccount is an extra account of guarantor with 2 500 transactions in the window, two on
@@ -241,10 +239,4 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	var v T
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
 	return v
-}
-
-func readAll(t *testing.T, r io.Reader) []byte {
-	b, err := io.ReadAll(r)
-	require.NoError(t, err)
-	return b
 }

@@ -18,7 +18,6 @@ type exchange struct {
 	code      string
 	claims    validation.Claims
 	format    format
-	status    int
 }
 
 type exchangeKey struct{}

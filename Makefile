@@ -1,0 +1,45 @@
+# dsop-bank — the two commands a new machine needs are `make run` and `make test`.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 30s
+
+.PHONY: run build test generate check-generated lint bench fuzz clean
+
+## run: start the server on the embedded default (demo bank, development token issuer, test mode)
+run:
+	$(GO) run ./cmd/dsop-bank serve
+
+## build: build bin/dsop-bank
+build:
+	$(GO) build -o bin/dsop-bank ./cmd/dsop-bank
+
+## test: generated code up to date, gofmt, go vet, staticcheck, then every test (race detector on)
+test: check-generated lint
+	$(GO) test -race -count=1 ./...
+
+## generate: regenerate the oapi-codegen output from openapi/
+generate:
+	$(GO) generate ./...
+
+check-generated:
+	./scripts/check-generated.sh
+
+lint:
+	@unformatted=$$(gofmt -l cmd internal tools.go); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## bench: Go benchmarks (performance goals are reported, not asserted)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePartyID$$' -fuzztime $(FUZZTIME) ./internal/validation
+	$(GO) test -run '^$$' -fuzz '^FuzzRulesCheck$$' -fuzztime $(FUZZTIME) ./internal/validation
+	$(GO) test -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) ./internal/konkursvarsel
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+
+clean:
+	rm -rf bin .dsop-state

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The embedded default, as `make run` starts it: dev issuer, demo bank, test mode. A token from
+// `dsop-bank dev-token` opens steps 2a and 2b over a real listener.
+func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
+	addr, devAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_STATE_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	require.Contains(t, stdout.String(), "http://"+addr+"/v2/accounts?OnlyPrimaryOwner=true")
+
+	var tok bytes.Buffer
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
+	get := func(path string, party string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+		req.Header.Set("AccountInfoRequestID", "d4a820ca-ddde-11ed-b5ea-0242ac120002")
+		req.Header.Set("CorrelationID", "14fbc062-aacb-4449-93c1-85c352d387a4")
+		req.Header.Set("Legal-Mandate", "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721")
+		req.Header.Set("Accept", "application/json")
+		if party != "" {
+			req.Header.Set("PartyID", party)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp := get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819")
+	require.Equal(t, 200, resp.StatusCode)
+	var accts struct {
+		Accounts []struct{ AccountReference string } `json:"accounts"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&accts))
+	resp.Body.Close()
+	require.Len(t, accts.Accounts, 2)
+	for _, suffix := range []string{"", "/transactions"} {
+		resp := get(fmt.Sprintf("/v2/accounts/%s%s?fromDate=2017-06-08&toDate=%s", accts.Accounts[0].AccountReference, suffix, today), "")
+		require.Equal(t, 200, resp.StatusCode)
+		resp.Body.Close()
+	}
+	resp = get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910425463")
+	require.Equal(t, 403, resp.StatusCode, "annulled bankruptcy")
+	resp.Body.Close()
+
+	// The development issuer's token endpoint works too.
+	r, err := http.Get("http://" + devAddr + "/token")
+	require.NoError(t, err)
+	require.Equal(t, 200, r.StatusCode)
+	r.Body.Close()
+	require.NotContains(t, stderr.String(), strings.TrimSpace(tok.String()), "tokens are never logged")
+}
+
+func mustOslo(t *testing.T) *time.Location {
+	l, err := time.LoadLocation("Europe/Oslo")
+	require.NoError(t, err)
+	return l
+}
+
+func TestRun_ProductionRefusesToStartWithoutEncryption(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(secret, bytes.Repeat([]byte("s"), 32), 0o600))
+	bank := filepath.Join(dir, "bank.json")
+	require.NoError(t, os.WriteFile(bank, []byte(`{"servicer":{"organisationNumber":"910336819"},"parties":[],"accounts":[]}`), 0o600))
+	env := map[string]string{
+		"DSOP_ENV": "production", "DSOP_BASE_URL": "https://api.bank.no/dsop/v2", "DSOP_MASKINPORTEN_ISSUER": "https://maskinporten.no/",
+		"DSOP_MASKINPORTEN_JWKS_URL": "https://maskinporten.no/jwk", "DSOP_BANK_DATA": bank, "DSOP_SECRET_FILE": secret, "DSOP_STATE_DIR": dir,
+	}
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "JWE")
+}
+
+func TestRun_InvalidConfigurationListsEveryProblem(t *testing.T) {
+	env := map[string]string{"DSOP_ENV": "production", "DSOP_PAGE_SIZE": "10", "DSOP_TODATE_POLICY": "whenever", "DSOP_ALLOWED_CONSUMERS": "974760673"}
+	err := run(context.Background(), []string{"serve", "--timezone", "Mars/Olympus"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.Error(t, err)
+	for _, want := range []string{"DSOP_PAGE_SIZE", "DSOP_TODATE_POLICY", "DSOP_ALLOWED_CONSUMERS", "DSOP_TIMEZONE", "DSOP_MASKINPORTEN_ISSUER", "DSOP_BASE_URL", "DSOP_BANK_DATA", "DSOP_SECRET_FILE"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+func TestRun_CheckBankData(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"servicer":{"organisationNumber":"1"},"parties":[{"id":"x"}],"accounts":[]}`), 0o600))
+	err := run(context.Background(), []string{"check-bank-data", bad}, os.Getenv, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "parties[0].id")
+	require.ErrorContains(t, err, "servicer.organisationNumber")
+}
+
+func TestRun_DevTokenBreaksClaimsOnRequest(t *testing.T) {
+	env := map[string]string{"DSOP_STATE_DIR": t.TempDir()}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"dev-token", "--scope", "bits:kundeforhold", "--alg", "none"}, func(k string) string { return env[k] }, &out, &bytes.Buffer{}))
+	parts := strings.Split(strings.TrimSpace(out.String()), ".")
+	require.Len(t, parts, 3)
+	require.Empty(t, parts[2], "alg none has no signature")
+}
