@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +51,11 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
 	require.Contains(t, stdout.String(), "http://"+addr+"/v2/accounts?OnlyPrimaryOwner=true")
 
+	// The printed curl's token opens step 2a; dev-token's opens the rest.
+	printed := regexp.MustCompile(`Bearer ([A-Za-z0-9_.-]+)'`).FindStringSubmatch(stdout.String())
+	require.Len(t, printed, 2)
 	var tok bytes.Buffer
-	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	tok.WriteString(printed[1])
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	get := func(path string, party string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
@@ -69,6 +73,8 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	}
 	resp := get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819")
 	require.Equal(t, 200, resp.StatusCode)
+	tok.Reset()
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
 	var accts struct {
 		Accounts []struct{ AccountReference string } `json:"accounts"`
 	}
