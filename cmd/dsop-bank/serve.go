@@ -14,7 +14,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
@@ -22,6 +25,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -36,7 +40,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.New("production mode needs JWE response encryption with the consumer's certificate, which this version does not have yet; run with DSOP_ENV=test")
 	}
 	logger := newLogger(cfg.LogLevel, stderr)
-	h, dev, err := build(ctx, cfg, logger)
+	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
+	if err != nil {
+		return err
+	}
+	auditStore, closeAudit, err := openAudit(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	go expireAudit(ctx, cfg, auditStore, audit.NewSigner(secret), logger)
+	h, dev, err := build(ctx, cfg, secret, auditStore, logger)
 	if err != nil {
 		return err
 	}
@@ -91,14 +105,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 }
 
 // build assembles the API from the configuration: the explicit wiring of every dependency.
-func build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("state directory: %w", err)
-	}
-	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
-	if err != nil {
-		return nil, nil, err
-	}
+func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore audit.Store, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
 	bd, err := loadBankData(cfg.BankData)
 	if err != nil {
 		return nil, nil, err
@@ -141,6 +148,7 @@ func build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (http.H
 		Gate:       &konkursvarsel.Gate{Store: notices, AllowClosed: cfg.AllowClosed},
 		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize},
 		Cursors:    accounts.NewCursorCodec(secret),
+		Audit:      auditStore,
 		Policy:     policy,
 		Mode:       httpapi.Mode(cfg.Env),
 		LinkPrefix: cfg.LinkPrefix,
@@ -202,6 +210,57 @@ func seedNotices(ctx context.Context, cfg *config.Config, store konkursvarsel.St
 	}
 	logger.Info("notices loaded", "source", src, "new", n, "rejected", len(bad))
 	return nil
+}
+
+// openAudit opens the audit store: PostgreSQL when DSOP_DATABASE_URL is set, else the append-only
+// files in DSOP_AUDIT_DIR (the server takes the writer's lock; the audit tools read without it).
+func openAudit(ctx context.Context, cfg *config.Config, readOnly bool) (audit.Store, func(), error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DSOP_DATABASE_URL: %w", err)
+		}
+		if err := postgres.Migrate(ctx, pool); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		return &postgres.AuditStore{Pool: pool}, pool.Close, nil
+	}
+	var (
+		st  *audit.FileStore
+		err error
+	)
+	if readOnly {
+		st, err = audit.OpenFileStoreReadOnly(cfg.AuditDir)
+	} else {
+		st, err = audit.OpenFileStore(cfg.AuditDir, 0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { _ = st.Close() }, nil
+}
+
+// expireAudit applies the retention period at start and then daily.
+func expireAudit(ctx context.Context, cfg *config.Config, st audit.Store, signer *audit.Signer, logger *slog.Logger) {
+	if cfg.AuditRetention == 0 {
+		return
+	}
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.Expire(ctx, time.Now().Add(-cfg.AuditRetention), signer)
+		if err != nil {
+			logger.Error("audit retention", "error", err.Error())
+		} else if n > 0 {
+			logger.Info("audit retention removed old records", "records", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // loadSecret reads the server secret; in test mode it is created on first start.

@@ -40,6 +40,9 @@ type Config struct {
 	Timezone            *time.Location
 	SecretFile          string
 	LogLevel            string
+	DatabaseURL         string        // PostgreSQL; empty = the embedded default (files in the state directory)
+	AuditDir            string        // audit log directory of the embedded default
+	AuditRetention      time.Duration // 0 = keep forever
 }
 
 // DevIssuer reports whether the built-in development token issuer is used.
@@ -77,6 +80,9 @@ func settings(raw map[string]*string) []setting {
 		s("timezone", "DSOP_TIMEZONE", "Europe/Oslo", "time zone of 'today' and of date boundaries"),
 		s("secret-file", "DSOP_SECRET_FILE", "", "file with the server secret (>= 32 bytes) for accountReference and page cursors; default <state-dir>/secret.key, created in test"),
 		s("log-level", "DSOP_LOG_LEVEL", "info", "debug, info, warn or error"),
+		s("database-url", "DSOP_DATABASE_URL", "", "PostgreSQL connection URL; empty = embedded default (state directory)"),
+		s("audit-dir", "DSOP_AUDIT_DIR", "", "audit log directory when no database is configured; default <state-dir>/audit"),
+		s("audit-retention", "DSOP_AUDIT_RETENTION", "0", "keep audit records this long (e.g. 3650d or 87600h); 0 = forever"),
 	}
 }
 
@@ -125,6 +131,7 @@ func build(raw map[string]*string) (*Config, error) {
 		MaskinportenIssuer: get("DSOP_MASKINPORTEN_ISSUER"), MaskinportenJWKSURL: get("DSOP_MASKINPORTEN_JWKS_URL"),
 		KonkursvarselSeed: get("DSOP_KONKURSVARSEL_SEED"), DevIssuerAddr: get("DSOP_DEV_ISSUER_ADDR"),
 		FieldPolicy: get("DSOP_FIELD_POLICY"), SecretFile: get("DSOP_SECRET_FILE"), LogLevel: get("DSOP_LOG_LEVEL"),
+		DatabaseURL: get("DSOP_DATABASE_URL"), AuditDir: get("DSOP_AUDIT_DIR"),
 		ToDatePolicy: validation.ToDatePolicy(get("DSOP_TODATE_POLICY")),
 	}
 	if c.Env != "test" && c.Env != "production" {
@@ -210,6 +217,14 @@ func build(raw map[string]*string) (*Config, error) {
 	default:
 		bad("DSOP_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	if c.AuditRetention, err = parseRetention(get("DSOP_AUDIT_RETENTION")); err != nil {
+		bad("DSOP_AUDIT_RETENTION", "%v", err)
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("DSOP_DATABASE_URL", "must be a postgres:// URL")
+		}
+	}
 	if c.StateDir == "" {
 		bad("DSOP_STATE_DIR", "must not be empty")
 	}
@@ -218,6 +233,9 @@ func build(raw map[string]*string) (*Config, error) {
 			bad("DSOP_SECRET_FILE", "required in production, the same file on every replica: accountReference values and page cursors depend on it")
 		}
 		c.SecretFile = filepath.Join(c.StateDir, "secret.key")
+	}
+	if c.AuditDir == "" {
+		c.AuditDir = filepath.Join(c.StateDir, "audit")
 	}
 	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy} {
 		if f == "" {
@@ -231,4 +249,23 @@ func build(raw map[string]*string) (*Config, error) {
 		return nil, errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// parseRetention reads "0", a Go duration ("87600h") or a number of days ("3650d").
+func parseRetention(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 3650d or 87600h", s)
+	}
+	return d, nil
 }

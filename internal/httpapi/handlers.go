@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -32,10 +33,13 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 	if err := validation.CheckOnlyPrimaryOwner(p.OnlyPrimaryOwner); err != nil {
 		return nil, err
 	}
+	ex := exchangeOf(ctx)
+	ex.legalMandate = r.LegalMandate
 	state, err := a.Gate.Check(ctx, p.PartyID)
 	if err != nil {
 		return nil, err
 	}
+	ex.notice = state
 	if err := validation.CheckWindow(r.Period, state.Kjennelsesdato); err != nil {
 		return nil, err
 	}
@@ -59,6 +63,7 @@ func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObj
 	if err != nil {
 		return nil, err
 	}
+	exchangeOf(ctx).legalMandate = r.LegalMandate
 	acct, party, err := a.authorizeAccount(ctx, req.AccountReference, r.Period)
 	if err != nil {
 		return nil, err
@@ -81,6 +86,7 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 	if err != nil {
 		return nil, err
 	}
+	exchangeOf(ctx).legalMandate = r.LegalMandate
 	acct, _, err := a.authorizeAccount(ctx, req.AccountReference, r.Period)
 	if err != nil {
 		return nil, err
@@ -127,6 +133,8 @@ func (a *api) check(h validation.Headers) (validation.Request, error) {
 // the period. An account of a party without any notice is "not found", so that the answer does
 // not reveal that the account exists; an owner whose bankruptcy has ended gets 403 (K-10).
 func (a *api) authorizeAccount(ctx context.Context, ref string, p validation.Period) (accounts.StoredAccount, string, error) {
+	ex := exchangeOf(ctx)
+	ex.accountRef = ref
 	acct, err := a.Accounts.Resolve(ctx, ref)
 	if err != nil {
 		return accounts.StoredAccount{}, "", err
@@ -138,12 +146,14 @@ func (a *api) authorizeAccount(ctx context.Context, ref string, p validation.Per
 		if errors.As(err, &re) {
 			if re.State.Status != konkursvarsel.StatusNone && refused == nil {
 				refused = err
+				ex.party = owner
 			}
 			continue
 		}
 		if err != nil {
 			return accounts.StoredAccount{}, "", err
 		}
+		ex.party, ex.notice = owner, state
 		if err := validation.CheckWindow(p, state.Kjennelsesdato); err != nil {
 			return accounts.StoredAccount{}, "", err
 		}
@@ -168,12 +178,23 @@ func (a *api) transactionsHref(ref string, p validation.Period, page string) str
 
 // encode filters the body and turns it into the answer.
 func (a *api) encode(ctx context.Context, endpoint string, body any) (*okResponse, error) {
-	if _, err := a.Policy.Apply(endpoint, body); err != nil {
+	fields, err := a.Policy.Apply(endpoint, body)
+	if err != nil {
 		return nil, err
 	}
 	b, err := marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", endpoint, err)
+	}
+	ex := exchangeOf(ctx)
+	ex.fields, ex.bodySHA256 = fields, audit.BodyHash(b)
+	switch v := body.(type) {
+	case *dsop.Accounts:
+		ex.accounts = ptr(len(deref(v.Accounts)))
+	case *dsop.AccountDetails:
+		ex.accounts = ptr(1)
+	case *dsop.Transactions:
+		ex.transactions = ptr(len(deref(v.Transactions)))
 	}
 	if exchangeOf(ctx).format != formatJSON {
 		// Unreachable until JWE lands: production refuses to start and negotiate refuses
@@ -208,3 +229,5 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+func ptr[T any](v T) *T { return &v }

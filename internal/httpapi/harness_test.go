@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
@@ -61,6 +62,7 @@ type harness struct {
 	jwksHits atomic.Int32
 	refs     accounts.Referencer
 	logs     *strings.Builder
+	audit    *audit.MemoryStore
 }
 
 type option func(*httpapi.Deps)
@@ -69,7 +71,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
-	h := &harness{t: t, logs: &strings.Builder{}}
+	h := &harness{t: t, logs: &strings.Builder{}, audit: &audit.MemoryStore{}}
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.jwksHits.Add(1)
 		_ = json.NewEncoder(w).Encode(h.issuer.JWKS())
@@ -104,6 +106,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		Gate:       &konkursvarsel.Gate{Store: notices},
 		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, h.refs), Loc: oslo, PageSize: 1000, Now: clock},
 		Cursors:    accounts.NewCursorCodec(secret),
+		Audit:      h.audit,
 		Policy:     policy,
 		Mode:       httpapi.ModeTest,
 		LinkPrefix: "/dsop/v2",

@@ -1,73 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"mime"
 	"net/http"
 	"runtime/debug"
 	"strings"
-
-	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
-
-// exchange is what the middleware learns about one request, for the access log (and, later,
-// the audit record).
-type exchange struct {
-	operation string
-	code      string
-	claims    validation.Claims
-	format    format
-}
-
-type exchangeKey struct{}
-
-func exchangeOf(ctx context.Context) *exchange {
-	if e, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
-		return e
-	}
-	return &exchange{}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// record keeps the exchange in the context and writes one access-log line per request. It logs
-// CorrelationID and AccountInfoRequestID (the case), never the token or a full identity number.
-func (a *api) record(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := a.Now()
-		ex := &exchange{}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
-		a.Logger.InfoContext(r.Context(), "request",
-			"method", r.Method,
-			"operation", ex.operation,
-			"status", sw.status,
-			"code", ex.code,
-			"consumer", ex.claims.ConsumerID,
-			"correlation_id", sanitize(r.Header.Get("CorrelationID")),
-			"account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")),
-			"duration_ms", a.Now().Sub(start).Milliseconds(),
-		)
-	})
-}
 
 // sanitize keeps log fields short and printable; they come from the caller.
 func sanitize(s string) string {
@@ -92,6 +31,9 @@ func (a *api) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.Logger.ErrorContext(r.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if bw, ok := w.(*bufferedWriter); ok {
+					bw.reset() // whatever the handler wrote before it panicked never leaves
+				}
 				a.fail(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
@@ -45,9 +46,11 @@ type Deps struct {
 	Rules    validation.Rules
 	Gate     Gate
 	Accounts *accounts.Service
-	Cursors  accounts.CursorCodec
-	Policy   *filter.Policy
-	Mode     Mode
+	// Audit keeps one record per request; the answer waits for it.
+	Audit   audit.Store
+	Cursors accounts.CursorCodec
+	Policy  *filter.Policy
+	Mode    Mode
 	// LinkPrefix starts every paging href, e.g. "/v2" or "/dsop/v2" behind a gateway.
 	LinkPrefix string
 	Loc        *time.Location
@@ -89,7 +92,8 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status >= 500 {
 		a.Logger.ErrorContext(r.Context(), "request failed", "error", err.Error())
 	}
-	exchangeOf(r.Context()).code = p.Code
+	ex := exchangeOf(r.Context())
+	ex.code, ex.reason = p.Code, reasonFor(err, p)
 	writeProblem(w, p)
 }
 

@@ -49,7 +49,7 @@ func EarliestFromDate(kjennelsesdato civil.Date) civil.Date {
 func CheckWindow(p Period, kjennelsesdato civil.Date) error {
 	earliest := EarliestFromDate(kjennelsesdato)
 	if p.From.Before(earliest) {
-		return &ParamError{Param: "fromDate", Message: fmt.Sprintf(
+		return &ParamError{Param: "fromDate", Window: true, Message: fmt.Sprintf(
 			"fromDate %s is more than 12 months before the bankruptcy date (kjennelsesdato %s); the earliest allowed fromDate is %s",
 			p.From, kjennelsesdato, earliest)}
 	}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// auditCmd is `dsop-bank audit verify|query|case|anomalies|expire`: the compliance officer's
+// tools. They read the store the server writes (DSOP_DATABASE_URL, else DSOP_AUDIT_DIR).
+func auditCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: dsop-bank audit verify|query|case|anomalies|expire [flags]")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		caseID      = fs.String("request-id", "", "AccountInfoRequestID")
+		correlation = fs.String("correlation-id", "", "CorrelationID")
+		party       = fs.String("party", "", "PartyID (or party resolved from an accountReference)")
+		consumer    = fs.String("consumer", "", "consumer, e.g. 0192:974760673")
+		since       = fs.String("since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
+		until       = fs.String("until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
+		status      = fs.Int("status", 0, "HTTP status")
+		format      = fs.String("format", "table", "table or json (JSON lines)")
+		reveal      = fs.Bool("reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+		perCase     = fs.Int("max-per-case", 50, "anomalies: requests per AccountInfoRequestID above this")
+		perParty    = fs.Int("max-per-party", 100, "anomalies: requests per party above this")
+		tokenFails  = fs.Int("max-token-failures", 10, "anomalies: token failures per consumer above this")
+	)
+	// Server settings (DSOP_* variables) may follow after --.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if sub == "case" {
+		if len(rest) == 0 {
+			return errors.New("usage: dsop-bank audit case <AccountInfoRequestID>")
+		}
+		*caseID, rest = rest[0], rest[1:]
+	}
+	cfg, err := config.Load("audit", rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	secret, err := loadSecret(cfg.SecretFile, false)
+	if err != nil {
+		return err
+	}
+	signer := audit.NewSigner(secret)
+	writes := sub == "expire" || *reveal
+	st, closeStore, err := openAudit(ctx, cfg, !writes)
+	if err != nil {
+		if writes {
+			return fmt.Errorf("%w (the reveal or expiry must be recorded in the audit log, which needs the writer's lock: use the PostgreSQL store, or stop the server)", err)
+		}
+		return err
+	}
+	defer closeStore()
+
+	filter := func(r audit.Record) bool {
+		return (*caseID == "" || r.AccountInfoRequestID == *caseID) &&
+			(*correlation == "" || r.CorrelationID == *correlation) &&
+			(*party == "" || r.PartyID == *party) &&
+			(*consumer == "" || r.Consumer == *consumer) &&
+			(*status == 0 || r.Status == *status)
+	}
+	var from, to time.Time
+	for _, p := range []struct {
+		s string
+		t *time.Time
+	}{{*since, &from}, {*until, &to}} {
+		if p.s == "" {
+			continue
+		}
+		if *p.t, err = parseTime(p.s); err != nil {
+			return err
+		}
+	}
+	inTime := func(r audit.Record) bool {
+		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to))
+	}
+	if *reveal {
+		who := "unknown"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		detail := strings.Join(os.Args[1:], " ")
+		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "audit.reveal", Method: "CLI", Path: "audit " + sub,
+			Actor: who, Detail: bound(detail), AccountInfoRequestID: *caseID, PartyID: *party, Status: 0}); err != nil {
+			return fmt.Errorf("record the reveal: %w", err)
+		}
+	}
+	show := func(r audit.Record) audit.Record {
+		if !*reveal {
+			r.PartyID = validation.Mask(r.PartyID)
+		}
+		return r
+	}
+	collect := func() ([]audit.Record, error) {
+		var out []audit.Record
+		err := st.Scan(ctx, func(r audit.Record) error {
+			if filter(r) && inTime(r) {
+				out = append(out, show(r))
+			}
+			return nil
+		})
+		return out, err
+	}
+
+	switch sub {
+	case "verify":
+		rep, err := audit.Verify(ctx, st, signer)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			fmt.Fprintf(stdout, "audit chain BROKEN at record %d: %s\n", rep.BadSeq, rep.Problem)
+			return errors.New("audit chain verification failed")
+		}
+		start := "the first record"
+		if rep.Checkpoint != nil {
+			start = fmt.Sprintf("the signed retention checkpoint (%d records expired)", rep.Checkpoint.Removed)
+		}
+		fmt.Fprintf(stdout, "audit chain OK: %d records (seq %d–%d), verified from %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, start)
+		return nil
+	case "query":
+		recs, err := collect()
+		if err != nil {
+			return err
+		}
+		return printRecords(stdout, recs, *format)
+	case "case":
+		recs, err := collect()
+		if err != nil {
+			return err
+		}
+		return printCase(stdout, *caseID, recs)
+	case "anomalies":
+		recs, err := collect()
+		if err != nil {
+			return err
+		}
+		printAnomalies(stdout, recs, *perCase, *perParty, *tokenFails)
+		return nil
+	case "expire":
+		if cfg.AuditRetention == 0 {
+			return errors.New("DSOP_AUDIT_RETENTION is 0 (keep forever): nothing to expire")
+		}
+		n, err := st.Expire(ctx, time.Now().Add(-cfg.AuditRetention), signer)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "expired %d audit records older than %s\n", n, cfg.AuditRetention)
+		return nil
+	}
+	return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
+}
+
+func bound(s string) string {
+	if len(s) > 512 {
+		return s[:512]
+	}
+	return s
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", s)
+}
+
+func printRecords(w io.Writer, recs []audit.Record, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tOPERATION\tSTATUS\tCODE\tREASON\tCONSUMER\tCASE\tCORRELATION\tPARTY\tACCOUNTS\tTRANSACTIONS")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Operation, r.Status,
+			r.Code, r.Reason, r.Consumer, r.AccountInfoRequestID, r.CorrelationID, r.PartyID, count(r.Accounts), count(r.Transactions))
+	}
+	return tw.Flush()
+}
+
+func count(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
+
+// printCase is the case report: every call of one AccountInfoRequestID, its legal basis and what
+// was delivered.
+func printCase(w io.Writer, id string, recs []audit.Record) error {
+	if len(recs) == 0 {
+		return fmt.Errorf("no audit records for AccountInfoRequestID %s", id)
+	}
+	parties := map[string]bool{}
+	consumers := map[string]bool{}
+	var accts, txs int
+	for _, r := range recs {
+		if r.PartyID != "" {
+			parties[r.PartyID] = true
+		}
+		if r.Consumer != "" {
+			consumers[r.Consumer] = true
+		}
+		if r.Accounts != nil && r.Operation == "listAccounts" {
+			accts += *r.Accounts
+		}
+		if r.Transactions != nil {
+			txs += *r.Transactions
+		}
+	}
+	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", id)
+	fmt.Fprintf(w, "Calls: %d, from %s to %s\n", len(recs), recs[0].Time.Format(time.RFC3339), recs[len(recs)-1].Time.Format(time.RFC3339))
+	fmt.Fprintf(w, "Consumers: %s\nParties: %s\n", keys(consumers), keys(parties))
+	fmt.Fprintf(w, "Delivered: %d accounts listed, %d transactions\n\n", accts, txs)
+	for i, r := range recs {
+		fmt.Fprintf(w, "%d. %s  %s %s  → %d %s %s\n", i+1, r.Time.Format(time.RFC3339), r.Method, r.Path, r.Status, r.Code, r.Reason)
+		fmt.Fprintf(w, "   operation %s, CorrelationID %s, audit seq %d\n", r.Operation, r.CorrelationID, r.Seq)
+		fmt.Fprintf(w, "   legal basis: mandate %q; consumer %s (token jti %s)", r.LegalMandate, r.Consumer, r.TokenJTI)
+		if r.NoticeUUID != "" {
+			fmt.Fprintf(w, "; bankruptcy notice %s, kjennelsesdato %s", r.NoticeUUID, r.Kjennelsesdato)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "   party %s, accountReference %s, period %s – %s, OnlyPrimaryOwner %s\n", r.PartyID, dash(r.AccountReference), r.FromDate, r.ToDate, dash(r.OnlyPrimaryOwner))
+		if r.Status == 200 {
+			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), r.BodySHA256)
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func keys(m map[string]bool) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ", ")
+}
+
+// printAnomalies flags what the standard asks banks to watch: unusually many requests per case or
+// per party, refused requests outside the bankruptcy window, and repeated token failures.
+func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFails int) {
+	byCase, byParty, tokens := map[string]int{}, map[string]int{}, map[string]int{}
+	var window []audit.Record
+	for _, r := range recs {
+		if r.Operation == "audit.reveal" {
+			continue
+		}
+		if r.AccountInfoRequestID != "" {
+			byCase[r.AccountInfoRequestID]++
+		}
+		if r.PartyID != "" {
+			byParty[r.PartyID]++
+		}
+		if r.Reason == "window" {
+			window = append(window, r)
+		}
+		if strings.HasPrefix(r.Reason, "token:") {
+			c := r.Consumer
+			if c == "" {
+				c = "(unauthenticated)"
+			}
+			tokens[c]++
+		}
+	}
+	n := 0
+	report := func(format string, args ...any) {
+		n++
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+	for _, k := range sortedKeys(byCase) {
+		if byCase[k] > perCase {
+			report("case %s: %d requests (more than %d)", k, byCase[k], perCase)
+		}
+	}
+	for _, k := range sortedKeys(byParty) {
+		if byParty[k] > perParty {
+			report("party %s: %d requests (more than %d)", k, byParty[k], perParty)
+		}
+	}
+	for _, r := range window {
+		report("refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)", r.Seq, r.Time.Format(time.RFC3339), r.AccountInfoRequestID, r.PartyID, r.FromDate, dash(r.Kjennelsesdato))
+	}
+	for _, k := range sortedKeys(tokens) {
+		if tokens[k] > tokenFails {
+			report("consumer %s: %d token failures (more than %d)", k, tokens[k], tokenFails)
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no anomalies")
+	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,361 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// FileStore is the append-only audit log of the embedded default: JSON lines in segment files
+// (one per UTC day, or sooner when a segment reaches MaxSegmentBytes), each record fsynced
+// before Append returns. One process owns the directory (an exclusive lock); a torn last line
+// left by a crash is cut off at open, since its request was never answered.
+type FileStore struct {
+	dir             string
+	maxSegmentBytes int64
+
+	mu       sync.Mutex
+	lock     *os.File
+	cur      *os.File
+	curDay   string
+	curSize  int64
+	lastSeq  uint64
+	lastHash string
+	broken   error
+}
+
+const (
+	segmentPrefix  = "audit-"
+	segmentSuffix  = ".jsonl"
+	checkpointFile = "checkpoint.json"
+)
+
+// OpenFileStore opens (or creates) the audit log in dir.
+func OpenFileStore(dir string, maxSegmentBytes int64) (*FileStore, error) {
+	if maxSegmentBytes <= 0 {
+		maxSegmentBytes = 64 << 20
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit directory: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("audit log %s is in use by another process: %w", dir, err)
+	}
+	s := &FileStore{dir: dir, maxSegmentBytes: maxSegmentBytes, lock: lock, lastHash: GenesisHash}
+	if err := s.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenFileStoreReadOnly opens the log for the audit tools without taking the writer's lock.
+func OpenFileStoreReadOnly(dir string) (*FileStore, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("audit directory: %w", err)
+	}
+	return &FileStore{dir: dir, broken: errors.New("audit log opened read-only")}, nil
+}
+
+func (s *FileStore) segments() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, segmentPrefix) && strings.HasSuffix(n, segmentSuffix) {
+			out = append(out, filepath.Join(s.dir, n))
+		}
+	}
+	sort.Strings(out) // names carry the zero-padded first Seq
+	return out, nil
+}
+
+// recover finds the chain's head, cutting a torn last line.
+func (s *FileStore) recover() error {
+	segs, err := s.segments()
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		cp, err := s.Checkpoint(context.Background())
+		if err != nil {
+			return err
+		}
+		if cp != nil {
+			s.lastSeq, s.lastHash = cp.Seq-1, cp.PrevHash
+		}
+		return nil
+	}
+	last := segs[len(segs)-1]
+	b, err := os.ReadFile(last)
+	if err != nil {
+		return err
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i != len(b)-1 {
+		// A write that did not finish: never acknowledged, so never answered.
+		if err := os.Truncate(last, int64(i+1)); err != nil {
+			return fmt.Errorf("cut torn audit record: %w", err)
+		}
+		b = b[:i+1]
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	if len(b) > 0 {
+		var r Record
+		if err := json.Unmarshal(lines[len(lines)-1], &r); err != nil {
+			return fmt.Errorf("last audit record in %s is unreadable: %w", last, err)
+		}
+		s.lastSeq, s.lastHash = r.Seq, r.Hash
+		var first Record
+		_ = json.Unmarshal(lines[0], &first)
+		s.curDay = first.Time.UTC().Format(time.DateOnly)
+	}
+	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	s.cur, s.curSize = f, int64(len(b))
+	return nil
+}
+
+// Append implements Store.
+func (s *FileStore) Append(_ context.Context, r *Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken != nil {
+		return fmt.Errorf("audit log unavailable: %w", s.broken)
+	}
+	rec := *r
+	if err := seal(&rec, s.lastSeq+1, s.lastHash); err != nil {
+		return err
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	day := rec.Time.Format(time.DateOnly)
+	if s.cur == nil || s.curDay != day || s.curSize+int64(len(line)) > s.maxSegmentBytes {
+		if err := s.rotate(rec.Seq, day); err != nil {
+			return err
+		}
+	}
+	if _, err := s.cur.Write(line); err != nil {
+		return s.fail(err)
+	}
+	if err := s.cur.Sync(); err != nil {
+		return s.fail(err)
+	}
+	s.curSize += int64(len(line))
+	s.lastSeq, s.lastHash = rec.Seq, rec.Hash
+	*r = rec
+	return nil
+}
+
+// fail undoes a partial write; if that is impossible the log refuses every later append, so
+// that no request is ever answered without its record.
+func (s *FileStore) fail(err error) error {
+	if terr := s.cur.Truncate(s.curSize); terr != nil {
+		s.broken = fmt.Errorf("%w (and cutting the partial record failed: %v)", err, terr)
+	}
+	return fmt.Errorf("write audit record: %w", err)
+}
+
+func (s *FileStore) rotate(firstSeq uint64, day string) error {
+	if s.cur != nil {
+		if err := s.cur.Close(); err != nil {
+			return err
+		}
+	}
+	name := filepath.Join(s.dir, fmt.Sprintf("%s%020d%s", segmentPrefix, firstSeq, segmentSuffix))
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("new audit segment: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.cur, s.curDay, s.curSize = f, day, 0
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Scan implements Store.
+func (s *FileStore) Scan(ctx context.Context, fn func(Record) error) error {
+	segs, err := s.segments()
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		if err := scanSegment(ctx, seg, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanSegment(ctx context.Context, seg string, fn func(Record) error) error {
+	f, err := os.Open(seg)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			// Nothing more, or a record still being written by the server: not part of the chain yet.
+			return nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		var r Record
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if derr := dec.Decode(&r); derr != nil {
+			return &ScanError{Where: fmt.Sprintf("%s line %d", filepath.Base(seg), line), Err: derr}
+		}
+		if ferr := fn(r); ferr != nil {
+			return ferr
+		}
+	}
+}
+
+// Checkpoint implements Store.
+func (s *FileStore) Checkpoint(context.Context) (*Checkpoint, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, checkpointFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cp Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	return &cp, nil
+}
+
+// Expire implements Store: whole segments whose every record is older than before go, except
+// the segment being written. The checkpoint is written (and synced) before any file is removed.
+func (s *FileStore) Expire(ctx context.Context, before time.Time, signer *Signer) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	segs, err := s.segments()
+	if err != nil {
+		return 0, err
+	}
+	var drop []string
+	removed := 0
+	for i := 0; i < len(segs)-1; i++ {
+		var last time.Time
+		n := 0
+		if err := scanSegment(ctx, segs[i], func(r Record) error { last, n = r.Time, n+1; return nil }); err != nil {
+			return 0, err
+		}
+		if !last.Before(before) {
+			break
+		}
+		drop = append(drop, segs[i])
+		removed += n
+	}
+	if len(drop) == 0 {
+		return 0, nil
+	}
+	var next Record
+	if err := scanSegment(ctx, segs[len(drop)], func(r Record) error { next = r; return errStop }); err != nil && !errors.Is(err, errStop) {
+		return 0, err
+	}
+	prev, err := s.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cp := &Checkpoint{Seq: next.Seq, PrevHash: next.PrevHash, Time: time.Now().UTC(), Removed: uint64(removed)}
+	if prev != nil {
+		cp.Removed += prev.Removed
+	}
+	signer.Sign(cp)
+	b, _ := json.MarshalIndent(cp, "", "  ")
+	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
+	if err := writeSynced(tmp, b); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, checkpointFile)); err != nil {
+		return 0, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return 0, err
+	}
+	for _, d := range drop {
+		if err := os.Remove(d); err != nil {
+			return 0, err
+		}
+	}
+	return removed, syncDir(s.dir)
+}
+
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Close implements Store.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.cur != nil {
+		err = s.cur.Close()
+		s.cur = nil
+	}
+	if s.lock != nil {
+		_ = s.lock.Close()
+		s.lock = nil
+	}
+	if s.broken == nil {
+		s.broken = errors.New("audit log closed")
+	}
+	return err
+}

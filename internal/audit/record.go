@@ -1,0 +1,91 @@
+// Package audit is the compliance log of dsop-bank: one record per request, allowed or refused,
+// written durably before the answer leaves (kontrollinformasjon-api.md §10,
+// konkursbehandling-rules.md §7). Records form a hash chain, so that an edited, deleted or
+// reordered record is found by Verify; expiry removes whole old segments and leaves a signed
+// checkpoint from which the rest of the chain still verifies.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Record is what the bank keeps of one request. Audit rows carry no foreign keys: they outlive
+// the data they describe.
+type Record struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Operation string    `json:"operation"`
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	// The caller, from the validated access token (empty when the token was refused).
+	Consumer string `json:"consumer,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	TokenJTI string `json:"jti,omitempty"`
+	// The request's inputs as received (bounded in length).
+	AccountInfoRequestID      string `json:"account_info_request_id,omitempty"`
+	CorrelationID             string `json:"correlation_id,omitempty"`
+	LegalMandate              string `json:"legal_mandate,omitempty"` // decoded when decodable
+	PartyID                   string `json:"party_id,omitempty"`      // header (2a) or resolved owner (2b)
+	AccountReference          string `json:"account_reference,omitempty"`
+	FromDate                  string `json:"from_date,omitempty"`
+	ToDate                    string `json:"to_date,omitempty"`
+	OnlyPrimaryOwner          string `json:"only_primary_owner,omitempty"`
+	AdditionalReferenceID     string `json:"additional_reference_id,omitempty"`
+	AdditionalReferenceIDType string `json:"additional_reference_id_type,omitempty"`
+	RequesterID               string `json:"requester_id,omitempty"`
+	PageCursor                string `json:"page_cursor,omitempty"`
+	// The legal basis found: the notice that authorised the request.
+	NoticeUUID     string `json:"notice_uuid,omitempty"`
+	Kjennelsesdato string `json:"kjennelsesdato,omitempty"`
+	// The answer.
+	Status       int      `json:"status"`
+	Code         string   `json:"code,omitempty"`
+	Reason       string   `json:"reason,omitempty"` // short refusal reason, e.g. window, token:expired
+	Accounts     *int     `json:"accounts,omitempty"`
+	Transactions *int     `json:"transactions,omitempty"`
+	Fields       []string `json:"fields,omitempty"`      // field paths delivered
+	BodySHA256   string   `json:"body_sha256,omitempty"` // of the exact plaintext body delivered
+	LatencyMS    float64  `json:"latency_ms"`
+	// Actor and Detail describe records the tools write about themselves (e.g. --reveal).
+	Actor  string `json:"actor,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// The chain.
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+}
+
+// ComputeHash is the record's hash: SHA-256 of its JSON encoding with Hash empty. The encoding
+// includes Seq and PrevHash, which links the record to its place in the chain.
+func (r Record) ComputeHash() (string, error) {
+	r.Hash = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("encode audit record: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// seal sets the chain fields of r as the record after prev.
+func seal(r *Record, seq uint64, prevHash string) error {
+	r.Seq, r.PrevHash, r.Time = seq, prevHash, r.Time.UTC()
+	h, err := r.ComputeHash()
+	if err != nil {
+		return err
+	}
+	r.Hash = h
+	return nil
+}
+
+// GenesisHash is the PrevHash of the first record of a chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// BodyHash is the hex SHA-256 of a delivered body.
+func BodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+// exchange is what the layers learn about one request; record turns it into the audit record.
+type exchange struct {
+	operation string
+	code      string
+	reason    string
+	claims    validation.Claims
+	format    format
+	// Filled by the handlers.
+	party        string
+	notice       konkursvarsel.DebtorState
+	accounts     *int
+	transactions *int
+	fields       []string
+	bodySHA256   string
+	legalMandate string
+	accountRef   string
+	pageCursor   string
+}
+
+type exchangeKey struct{}
+
+func exchangeOf(ctx context.Context) *exchange {
+	if e, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return e
+	}
+	return &exchange{}
+}
+
+// reasonFor is a short, data-free label of why a request was refused, for the audit log's
+// searches and anomaly report.
+func reasonFor(err error, p *Problem) string {
+	var (
+		pe *validation.ParamError
+		te *validation.TokenError
+		re *konkursvarsel.RefusedError
+	)
+	switch {
+	case errors.As(err, &te):
+		return "token:" + te.Reason
+	case errors.As(err, &re):
+		return "not-bankrupt:" + string(re.State.Status)
+	case errors.As(err, &pe) && pe.Window:
+		return "window"
+	case errors.As(err, &pe):
+		return "param:" + pe.Param
+	case errors.Is(err, accounts.ErrAccountNotFound):
+		return "account-not-found"
+	case errors.Is(err, accounts.ErrBadCursor):
+		return "cursor"
+	}
+	switch p.Code {
+	case CodeMethodNotAllowed:
+		return "method"
+	case CodeNotAcceptable:
+		return "accept"
+	case CodeBadRequest:
+		if p == errRoute {
+			return "route"
+		}
+		if strings.Contains(p.Message, "not part of the DSOP service") {
+			return "endpoint-not-in-service"
+		}
+		return "param"
+	case CodeInternal:
+		return "internal"
+	}
+	return ""
+}
+
+// bufferedWriter holds the answer until its audit record is durable.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) reset() {
+	b.header, b.status = http.Header{}, 0
+	b.body.Reset()
+}
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// record is the outermost layer: every request, allowed or refused, gets exactly one audit record,
+// and the answer leaves only after the record is durable. If it cannot be written, the caller
+// gets 500 ACC-100 and nothing of the answer (konkursbehandling-rules.md §7).
+func (a *api) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := a.Now()
+		ex := &exchange{}
+		buf := &bufferedWriter{header: http.Header{}}
+		ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+		next.ServeHTTP(buf, r.WithContext(ctx))
+		if buf.status == 0 {
+			buf.status = http.StatusOK
+		}
+		rec := ex.auditRecord(r, buf.status)
+		rec.Time = start
+		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
+		if err := a.Audit.Append(ctx, &rec); err != nil {
+			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
+				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
+			writeProblem(w, &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried"})
+			a.logAccess(ctx, r, ex, http.StatusInternalServerError, CodeInternal, rec.LatencyMS, 0)
+			return
+		}
+		for k, v := range buf.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		a.logAccess(ctx, r, ex, buf.status, ex.code, rec.LatencyMS, rec.Seq)
+	})
+}
+
+// logAccess writes one access-log line: the case and the request ids, never the token or a
+// full identity number.
+func (a *api) logAccess(ctx context.Context, r *http.Request, ex *exchange, status int, code string, ms float64, seq uint64) {
+	a.Logger.InfoContext(ctx, "request",
+		"method", r.Method,
+		"operation", ex.operation,
+		"status", status,
+		"code", code,
+		"consumer", ex.claims.ConsumerID,
+		"correlation_id", sanitize(r.Header.Get("CorrelationID")),
+		"account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")),
+		"audit_seq", seq,
+		"latency_ms", ms,
+	)
+}
+
+// maxField bounds what a caller can make the audit log store per field.
+const maxField = 512
+
+func bound(s string) string {
+	if len(s) > maxField {
+		return s[:maxField] + "…"
+	}
+	return s
+}
+
+// auditRecord builds the record from the request as received and what the layers learned.
+func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
+	h := r.Header
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	onlyPrimary := q.Get("OnlyPrimaryOwner")
+	if onlyPrimary == "" {
+		onlyPrimary = q.Get("onlyPrimaryOwner")
+	}
+	mandate := ex.legalMandate
+	if mandate == "" && h.Get("Legal-Mandate") != "" {
+		if dec, err := validation.DecodeMandate(h.Get("Legal-Mandate")); err == nil {
+			mandate = dec
+		} else {
+			mandate = h.Get("Legal-Mandate")
+		}
+	}
+	party := ex.party
+	if party == "" {
+		party = h.Get("PartyID")
+	}
+	rec := audit.Record{
+		Operation:                 ex.operation,
+		Method:                    bound(r.Method),
+		Path:                      bound(r.URL.Path),
+		Consumer:                  ex.claims.ConsumerID,
+		ClientID:                  ex.claims.ClientID,
+		TokenJTI:                  ex.claims.JTI,
+		AccountInfoRequestID:      bound(h.Get("AccountInfoRequestID")),
+		CorrelationID:             bound(h.Get("CorrelationID")),
+		LegalMandate:              bound(mandate),
+		PartyID:                   bound(party),
+		AccountReference:          bound(ex.accountRef),
+		FromDate:                  bound(q.Get("fromDate")),
+		ToDate:                    bound(q.Get("toDate")),
+		OnlyPrimaryOwner:          bound(onlyPrimary),
+		AdditionalReferenceID:     bound(h.Get("AdditionalReferenceID")),
+		AdditionalReferenceIDType: bound(h.Get("AdditionalReferenceIDType")),
+		RequesterID:               bound(h.Get("RequesterID")),
+		PageCursor:                bound(q.Get("page")),
+		NoticeUUID:                ex.notice.OpeningUUID,
+		Kjennelsesdato:            ex.notice.Kjennelsesdato.String(),
+		Status:                    status,
+		Code:                      ex.code,
+		Reason:                    ex.reason,
+		Accounts:                  ex.accounts,
+		Transactions:              ex.transactions,
+		Fields:                    ex.fields,
+		BodySHA256:                ex.bodySHA256,
+	}
+	if status != http.StatusOK {
+		// Only a delivered answer has delivered content.
+		rec.Accounts, rec.Transactions, rec.Fields, rec.BodySHA256 = nil, nil, nil, ""
+	}
+	return rec
+}

@@ -1,0 +1,134 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+)
+
+// lastRecord asserts that exactly one record was added since before and returns it.
+func (h *harness) lastRecord(before int) audit.Record {
+	h.t.Helper()
+	recs := h.audit.Records()
+	require.Len(h.t, recs, before+1, "exactly one audit record per request")
+	return recs[len(recs)-1]
+}
+
+func TestAudit_EveryRequestAllowedOrRefusedHasExactlyOneRecord(t *testing.T) {
+	h := newHarness(t)
+	ref := h.ref(demoAccount(t, openOrg, dsop.BusinessAccount))
+	expired := h.headers(openOrg)
+	expired.Set("Authorization", "Bearer "+h.token(devissuer.Options{TTL: -1e12}))
+	wrongScope := h.headers(openOrg)
+	wrongScope.Set("Authorization", "Bearer "+h.token(devissuer.Options{Scope: "bits:kundeforhold"}))
+	cases := []struct {
+		name, method, target string
+		hd                   http.Header
+		status               int
+		code, reason         string
+	}{
+		{"2a allowed", "GET", accountsURL(earliest, today), h.headers(openOrg), 200, "", ""},
+		{"2b details", "GET", accountURL(ref, "", earliest, today), h.headers(""), 200, "", ""},
+		{"2b transactions", "GET", accountURL(ref, "/transactions", earliest, today), h.headers(""), 200, "", ""},
+		{"method", "POST", accountsURL(earliest, today), h.headers(openOrg), 405, "ACC-012", "method"},
+		{"route", "GET", "/v2/nothing", h.headers(openOrg), 400, "ACC-001", "route"},
+		{"cards", "GET", accountURL(ref, "/cards", earliest, today), h.headers(""), 400, "ACC-001", "endpoint-not-in-service"},
+		{"expired token", "GET", accountsURL(earliest, today), expired, 401, "ACC-010", "token:expired"},
+		{"wrong scope", "GET", accountsURL(earliest, today), wrongScope, 403, "ACC-011", "token:scope"},
+		{"bad PartyID", "GET", accountsURL(earliest, today), h.headers("123"), 400, "ACC-001", "param:PartyID"},
+		{"not bankrupt", "GET", accountsURL(earliest, today), h.headers(annulledOrg), 403, "ACC-011", "not-bankrupt:annulled"},
+		{"outside window", "GET", accountsURL("2010-01-01", today), h.headers(openOrg), 400, "ACC-001", "window"},
+		{"unknown account", "GET", accountURL("nope", "", earliest, today), h.headers(""), 404, "ACC-002", "account-not-found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(h.audit.Records())
+			c.hd.Set("AdditionalReferenceID", "ref-1")
+			c.hd.Set("RequesterID", "saksbehandler-7")
+			rec := h.do(c.method, c.target, c.hd)
+			require.Equal(t, c.status, rec.Code, rec.Body.String())
+			r := h.lastRecord(before)
+			require.Equal(t, c.status, r.Status)
+			require.Equal(t, c.code, r.Code)
+			require.Equal(t, c.reason, r.Reason)
+			require.Equal(t, c.method, r.Method)
+			require.Equal(t, "d4a820ca-ddde-11ed-b5ea-0242ac120002", r.AccountInfoRequestID)
+			require.Equal(t, "14fbc062-aacb-4449-93c1-85c352d387a4", r.CorrelationID)
+			require.Equal(t, "ref-1", r.AdditionalReferenceID)
+			require.Equal(t, "saksbehandler-7", r.RequesterID)
+			require.Equal(t, "kkl. §156 (3) og (4), jf. kkfor.§21", r.LegalMandate, "the decoded mandate")
+			require.Len(t, r.Hash, 64)
+			if c.status == 200 {
+				require.Equal(t, "0192:974760673", r.Consumer)
+				require.NotEmpty(t, r.TokenJTI)
+				require.NotEmpty(t, r.ClientID)
+				require.Equal(t, openOrg, r.PartyID)
+				require.Equal(t, "a2141fbb-812e-4550-8cc3-2a907a841261", r.NoticeUUID)
+				require.Equal(t, "2018-06-08", r.Kjennelsesdato)
+				require.Equal(t, earliest, r.FromDate)
+				require.Equal(t, today, r.ToDate)
+				require.Equal(t, audit.BodyHash(rec.Body.Bytes()), r.BodySHA256, "hash of the exact body delivered")
+				require.NotEmpty(t, r.Fields)
+				require.Contains(t, r.Fields, "responseDetails.status")
+			} else {
+				require.Empty(t, r.BodySHA256)
+				require.Empty(t, r.Fields)
+			}
+		})
+	}
+	rep, err := audit.Verify(context.Background(), h.audit, audit.NewSigner([]byte("x")))
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+}
+
+func TestAudit_CountsAndReferencesOfDeliveredData(t *testing.T) {
+	h := newHarness(t)
+	n := len(h.audit.Records())
+	h.do("GET", accountsURL(earliest, today), h.headers(openOrg))
+	r := h.lastRecord(n)
+	require.Equal(t, 2, *r.Accounts)
+	require.Equal(t, "true", r.OnlyPrimaryOwner)
+	ref := h.ref(pagingAccount)
+	h.do("GET", accountURL(ref, "/transactions", earliest, today), h.headers(""))
+	r = h.lastRecord(n + 1)
+	require.Equal(t, 1000, *r.Transactions)
+	require.Equal(t, ref, r.AccountReference)
+	require.Equal(t, guarantor, r.PartyID, "the party resolved from the accountReference")
+}
+
+// A failing audit store turns a would-be 200 into 500 ACC-100 with no account data.
+func TestAudit_FailingStoreWithholdsTheAnswer(t *testing.T) {
+	h := newHarness(t)
+	h.audit.Fail = errors.New("disk full")
+	for _, target := range []string{accountsURL(earliest, today), accountURL(h.ref(pagingAccount), "/transactions", earliest, today)} {
+		rec := h.do("GET", target, h.headers(openOrg))
+		requireProblem(t, rec, 500, "ACC-100")
+	}
+	// Refusals too: nothing is answered unrecorded.
+	requireProblem(t, h.do("POST", accountsURL(earliest, today), h.headers(openOrg)), 500, "ACC-100")
+}
+
+type panicGate struct{}
+
+func (panicGate) Check(context.Context, string) (konkursvarsel.DebtorState, error) {
+	panic("bug in the gate")
+}
+
+func TestAudit_PanicIsAnsweredAndRecorded(t *testing.T) {
+	h := newHarness(t, func(d *httpapi.Deps) { d.Gate = panicGate{} })
+	rec := h.do("GET", accountsURL(earliest, today), h.headers(openOrg))
+	requireProblem(t, rec, 500, "ACC-100")
+	r := h.lastRecord(0)
+	require.Equal(t, 500, r.Status)
+	require.Equal(t, "ACC-100", r.Code)
+	require.Equal(t, "internal", r.Reason)
+}

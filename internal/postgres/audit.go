@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+)
+
+// AuditStore is the audit chain in PostgreSQL. Appends from every replica are serialised by a
+// transaction-scoped advisory lock, so the chain has one order; the record is committed before
+// Append returns.
+type AuditStore struct{ Pool *pgxpool.Pool }
+
+var _ audit.Store = (*AuditStore)(nil)
+
+// Append implements audit.Store.
+func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
+			return fmt.Errorf("audit lock: %w", err)
+		}
+		seq, prev := uint64(1), audit.GenesisHash
+		var last int64
+		var lastHash string
+		err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&last, &lastHash)
+		switch {
+		case err == nil:
+			seq, prev = uint64(last)+1, lastHash
+		case errors.Is(err, pgx.ErrNoRows):
+			cp, err := checkpoint(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if cp != nil {
+				seq, prev = cp.Seq, cp.PrevHash
+			}
+		default:
+			return fmt.Errorf("audit head: %w", err)
+		}
+		rec := *r
+		rec.Seq, rec.PrevHash, rec.Time = seq, prev, rec.Time.UTC()
+		h, err := rec.ComputeHash()
+		if err != nil {
+			return err
+		}
+		rec.Hash = h
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash); err != nil {
+			return fmt.Errorf("insert audit record: %w", err)
+		}
+		*r = rec
+		return nil
+	})
+}
+
+// Scan implements audit.Store.
+func (s *AuditStore) Scan(ctx context.Context, fn func(audit.Record) error) error {
+	rows, err := s.Pool.Query(ctx, "SELECT seq, record FROM audit_records ORDER BY seq")
+	if err != nil {
+		return fmt.Errorf("scan audit records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var raw string
+		if err := rows.Scan(&seq, &raw); err != nil {
+			return err
+		}
+		var r audit.Record
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return &audit.ScanError{Where: fmt.Sprintf("audit_records seq %d", seq), Err: err}
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Checkpoint implements audit.Store.
+func (s *AuditStore) Checkpoint(ctx context.Context) (*audit.Checkpoint, error) {
+	return checkpoint(ctx, s.Pool)
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func checkpoint(ctx context.Context, q querier) (*audit.Checkpoint, error) {
+	var raw string
+	err := q.QueryRow(ctx, "SELECT checkpoint FROM audit_checkpoint WHERE id = 1").Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	var cp audit.Checkpoint
+	if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	return &cp, nil
+}
+
+// Expire implements audit.Store: records older than before go (the newest always stays), and the
+// checkpoint is replaced in the same transaction.
+func (s *AuditStore) Expire(ctx context.Context, before time.Time, signer *audit.Signer) (int, error) {
+	removed := 0
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
+			return err
+		}
+		var firstKept int64
+		var raw string
+		err := tx.QueryRow(ctx, `SELECT seq, record FROM audit_records
+			WHERE recorded_at >= $1 OR seq = (SELECT max(seq) FROM audit_records) ORDER BY seq LIMIT 1`, before).Scan(&firstKept, &raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var next audit.Record
+		if err := json.Unmarshal([]byte(raw), &next); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL dsop.audit_expire = 'on'"); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM audit_records WHERE seq < $1", firstKept)
+		if err != nil {
+			return err
+		}
+		removed = int(tag.RowsAffected())
+		if removed == 0 {
+			return nil
+		}
+		prev, err := checkpoint(ctx, tx)
+		if err != nil {
+			return err
+		}
+		cp := &audit.Checkpoint{Seq: next.Seq, PrevHash: next.PrevHash, Time: time.Now().UTC(), Removed: uint64(removed)}
+		if prev != nil {
+			cp.Removed += prev.Removed
+		}
+		signer.Sign(cp)
+		b, _ := json.Marshal(cp)
+		_, err = tx.Exec(ctx, `INSERT INTO audit_checkpoint (id, checkpoint) VALUES (1, $1)
+			ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, string(b))
+		return err
+	})
+	return removed, err
+}
+
+// Close implements audit.Store; the pool belongs to the caller.
+func (s *AuditStore) Close() error { return nil }

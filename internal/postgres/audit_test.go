@@ -1,0 +1,83 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/audit/audittest"
+)
+
+// pgTamper acts as a database superuser who disables the append-only trigger.
+type pgTamper struct{ pool *pgxpool.Pool }
+
+func (p pgTamper) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := p.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, sql, args...)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SET session_replication_role = origin")
+	require.NoError(t, err)
+}
+
+func (p pgTamper) Edit(t *testing.T, seq uint64) {
+	p.exec(t, `UPDATE audit_records SET record = replace(record, '"party_id":"910336819"', '"party_id":"910000000"') WHERE seq = $1`, int64(seq))
+}
+
+func (p pgTamper) Delete(t *testing.T, seq uint64) {
+	p.exec(t, "DELETE FROM audit_records WHERE seq = $1", int64(seq))
+}
+
+func (p pgTamper) Swap(t *testing.T, a, b uint64) {
+	p.exec(t, `UPDATE audit_records SET record = CASE seq WHEN $1 THEN (SELECT record FROM audit_records WHERE seq = $2)
+		ELSE (SELECT record FROM audit_records WHERE seq = $1) END WHERE seq IN ($1, $2)`, int64(a), int64(b))
+}
+
+func TestAuditStore(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) (audit.Store, audittest.Tamperer) {
+		pool := testPool(t)
+		return &AuditStore{Pool: pool}, pgTamper{pool}
+	})
+}
+
+func TestAuditStore_AppendOnlyForTheApplication(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	st := &AuditStore{Pool: pool}
+	require.NoError(t, st.Append(ctx, &audit.Record{Status: 200}))
+	_, err := pool.Exec(ctx, "UPDATE audit_records SET status = 500")
+	require.ErrorContains(t, err, "append-only")
+	_, err = pool.Exec(ctx, "DELETE FROM audit_records")
+	require.ErrorContains(t, err, "append-only")
+}
+
+// Appends from many connections at once (as from several replicas) still form one chain.
+func TestAuditStore_ConcurrentAppendsFormOneChain(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	st := &AuditStore{Pool: pool}
+	errs := make(chan error, 40)
+	for range 40 {
+		go func() { errs <- st.Append(ctx, &audit.Record{Status: 200}) }()
+	}
+	for range 40 {
+		require.NoError(t, <-errs)
+	}
+	rep, err := audit.Verify(ctx, st, audit.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 40, rep.Records)
+}
+
+func TestMigrate_IsIdempotent(t *testing.T) {
+	pool := testPool(t)
+	require.NoError(t, Migrate(context.Background(), pool))
+}
