@@ -15,6 +15,7 @@ build:
 
 ## test: generated code up to date, gofmt, go vet, staticcheck, then every test (race detector on)
 test: check-generated lint
+	@if [ -z "$$DSOP_TEST_DATABASE_URL" ]; then echo "NOTE: DSOP_TEST_DATABASE_URL is not set: the PostgreSQL tests are skipped"; fi
 	$(GO) test -race -count=1 ./...
 
 ## generate: regenerate the oapi-codegen output from openapi/

@@ -30,7 +30,6 @@ type exchange struct {
 	bodySHA256   string
 	legalMandate string
 	accountRef   string
-	pageCursor   string
 }
 
 type exchangeKey struct{}
