@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 )
 
 // devToken mints a token from the development issuer with the server's settings (same
@@ -70,4 +72,45 @@ func checkBankData(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d parties, %d accounts, %d transactions)\n", args[0], len(bd.Parties), len(bd.Accounts), n)
 	return nil
+}
+
+// decrypt opens a JWE answer with the consumer's private key, for the bank's testers:
+// dsop-bank decrypt --key FILE [JWE-FILE] (the JWE is read from standard input without a file).
+func decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("decrypt", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keyFile := fs.String("key", "", "PEM file with the consumer's RSA private key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return fmt.Errorf("usage: dsop-bank decrypt --key FILE [JWE-FILE]")
+	}
+	kb, err := os.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	key, err := encryption.ParsePrivateKey(kb)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *keyFile, err)
+	}
+	in := stdin
+	if fs.NArg() > 0 {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	b, err := io.ReadAll(io.LimitReader(in, 64<<20))
+	if err != nil {
+		return err
+	}
+	plain, err := encryption.Decrypt(bytes.TrimSpace(b), key)
+	if err != nil {
+		return fmt.Errorf("decrypt: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, string(plain))
+	return err
 }

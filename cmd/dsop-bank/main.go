@@ -4,6 +4,7 @@
 //	dsop-bank dev-token [flags]      mint a token from the development issuer
 //	dsop-bank check-bank-data FILE   validate a bank data file and list every problem
 //	dsop-bank audit verify|query|case|anomalies|expire   the compliance officer's tools
+//	dsop-bank decrypt --key FILE     decrypt a JWE answer with the consumer's private key
 //
 // Settings come from flags or DSOP_* environment variables; see README.md.
 package main
@@ -40,11 +41,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return devToken(args, getenv, stdout, stderr)
 	case "check-bank-data":
 		return checkBankData(args, stdout)
+	case "decrypt":
+		return decrypt(args, os.Stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit] [flags]; see README.md")
+		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt] [flags]; see README.md")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data, audit)", cmd)
+	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data, audit, decrypt)", cmd)
 }

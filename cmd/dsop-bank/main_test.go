@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -86,6 +91,24 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 		require.Equal(t, 200, resp.StatusCode)
 		resp.Body.Close()
 	}
+	// As in production: JWE, opened with the development consumer key that make run names.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, nil)
+	for k, v := range map[string]string{"Authorization": "Bearer " + strings.TrimSpace(tok.String()), "AccountInfoRequestID": "d4a820ca-ddde-11ed-b5ea-0242ac120002",
+		"CorrelationID": "14fbc062-aacb-4449-93c1-85c352d387a5", "Legal-Mandate": "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721", "PartyID": "910336819", "Accept": "application/jose"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, "application/jose", resp.Header.Get("Content-Type"))
+	jweFile := filepath.Join(env["DSOP_STATE_DIR"], "answer.jwe")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, os.WriteFile(jweFile, b, 0o600))
+	require.Contains(t, stdout.String(), "decrypt --key "+filepath.Join(env["DSOP_STATE_DIR"], "dev-consumer-key.pem"))
+	var plain bytes.Buffer
+	require.NoError(t, run(ctx, []string{"decrypt", "--key", filepath.Join(env["DSOP_STATE_DIR"], "dev-consumer-key.pem"), jweFile}, getenv, &plain, &stderr))
+	require.Contains(t, plain.String(), `"accountReference":"`+accts.Accounts[0].AccountReference+`"`)
+
 	resp = get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910425463")
 	require.Equal(t, 403, resp.StatusCode, "annulled bankruptcy")
 	resp.Body.Close()
@@ -104,18 +127,42 @@ func mustOslo(t *testing.T) *time.Location {
 	return l
 }
 
-func TestRun_ProductionRefusesToStartWithoutEncryption(t *testing.T) {
+func TestRun_ProductionNeedsAConsumerCertificate(t *testing.T) {
+	env := productionEnv(t)
+	delete(env, "DSOP_CONSUMER_CERT")
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_CERTPUB_URL: required in production")
+}
+
+func productionEnv(t *testing.T) map[string]string {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	require.NoError(t, os.WriteFile(secret, bytes.Repeat([]byte("s"), 32), 0o600))
 	bank := filepath.Join(dir, "bank.json")
 	require.NoError(t, os.WriteFile(bank, []byte(`{"servicer":{"organisationNumber":"910336819"},"parties":[],"accounts":[]}`), 0o600))
-	env := map[string]string{
-		"DSOP_ENV": "production", "DSOP_BASE_URL": "https://api.bank.no/dsop/v2", "DSOP_MASKINPORTEN_ISSUER": "https://maskinporten.no/",
+	ca, err := certpubtest.NewTestCA()
+	require.NoError(t, err)
+	cert, _, err := ca.Issue("974760673", time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0), x509.KeyUsageKeyEncipherment)
+	require.NoError(t, err)
+	certFile := filepath.Join(dir, "consumer.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600))
+	return map[string]string{
+		"DSOP_ENV": "production", "DSOP_ADDR": freeAddr(t), "DSOP_BASE_URL": "https://api.bank.no/dsop/v2", "DSOP_MASKINPORTEN_ISSUER": "https://maskinporten.no/",
 		"DSOP_MASKINPORTEN_JWKS_URL": "https://maskinporten.no/jwk", "DSOP_BANK_DATA": bank, "DSOP_SECRET_FILE": secret, "DSOP_STATE_DIR": dir,
+		"DSOP_CONSUMER_CERT": certFile,
 	}
-	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
-	require.ErrorContains(t, err, "JWE")
+}
+
+func TestRun_ProductionStartsWithAConsumerCertificate(t *testing.T) {
+	env := productionEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "dsop-bank listening") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	require.NotContains(t, stdout.String(), "curl", "no development issuer in production")
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestRun_InvalidConfigurationListsEveryProblem(t *testing.T) {

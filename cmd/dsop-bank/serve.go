@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,16 +13,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
@@ -34,11 +38,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if cfg.Env == "production" {
-		// Production must never send account data in clear (kontrollinformasjon-api.md §3.1), and
-		// JWE response encryption is not implemented yet.
-		return errors.New("production mode needs JWE response encryption with the consumer's certificate, which this version does not have yet; run with DSOP_ENV=test")
-	}
 	logger := newLogger(cfg.LogLevel, stderr)
 	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
 	if err != nil {
@@ -50,7 +49,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer closeAudit()
 	go expireAudit(ctx, cfg, auditStore, audit.NewSigner(secret), logger)
-	h, dev, err := build(ctx, cfg, secret, auditStore, logger)
+	enc, err := newEncrypter(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	h, dev, err := build(ctx, cfg, secret, auditStore, enc, logger)
 	if err != nil {
 		return err
 	}
@@ -105,7 +108,48 @@ func newHTTPServer(h http.Handler) *http.Server {
 }
 
 // build assembles the API from the configuration: the explicit wiring of every dependency.
-func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore audit.Store, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+// newEncrypter finds the consumer certificates: a PEM file, CertPub (refreshed in the
+// background), or in test mode a development certificate in the state directory.
+func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*encryption.Encrypter, error) {
+	checker := certpub.Checker{}
+	if cfg.CertPubCA != "" {
+		b, err := os.ReadFile(cfg.CertPubCA)
+		if err != nil {
+			return nil, fmt.Errorf("DSOP_CERTPUB_CA: %w", err)
+		}
+		checker.Roots = x509.NewCertPool()
+		if !checker.Roots.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("DSOP_CERTPUB_CA %s: no certificates", cfg.CertPubCA)
+		}
+	}
+	var src certpub.Source
+	switch {
+	case cfg.CertPubURL != "":
+		cs := &certpub.CachedSource{Client: &certpub.Client{LocatorURL: cfg.CertPubURL}, Checker: checker, TTL: cfg.CertPubTTL, Logger: logger}
+		go cs.Run(ctx, cfg.AllowedConsumers)
+		src = cs
+	case cfg.ConsumerCert != "":
+		fs, err := certpub.LoadFile(cfg.ConsumerCert, checker)
+		if err != nil {
+			return nil, err
+		}
+		src = fs
+	default:
+		org := strings.TrimPrefix(cfg.AllowedConsumers[0], "0192:")
+		certPath, _, err := devissuer.ConsumerCertificate(cfg.StateDir, org)
+		if err != nil {
+			return nil, err
+		}
+		fs, err := certpub.LoadFile(certPath, checker)
+		if err != nil {
+			return nil, err
+		}
+		src = fs
+	}
+	return &encryption.Encrypter{Certs: src, Enc: encryption.ContentEncryption[cfg.JWEEnc]}, nil
+}
+
+func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
 	bd, err := loadBankData(cfg.BankData)
 	if err != nil {
 		return nil, nil, err
@@ -149,6 +193,7 @@ func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore au
 		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize},
 		Cursors:    accounts.NewCursorCodec(secret),
 		Audit:      auditStore,
+		Encrypter:  enc,
 		Policy:     policy,
 		Mode:       httpapi.Mode(cfg.Env),
 		LinkPrefix: cfg.LinkPrefix,
@@ -298,6 +343,13 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+func devKeyHint(cfg *config.Config) string {
+	if !cfg.DevConsumerCert() {
+		return "<the consumer's private key>"
+	}
+	return filepath.Join(cfg.StateDir, "dev-consumer-key.pem")
+}
+
 // printDemo tells the user how to call the server, with a token that lasts an hour.
 func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer) {
 	tok, err := dev.Mint(devissuer.Options{TTL: time.Hour})
@@ -323,5 +375,8 @@ curl -s 'http://%[1]s/v2/accounts?OnlyPrimaryOwner=true&fromDate=%[4]s&toDate=%[
 
 Step 2b: GET /v2/accounts/{accountReference} and .../transactions with the same headers (no PartyID)
 and fromDate/toDate. New token: go run ./cmd/dsop-bank dev-token (or GET %[2]stoken).
-`, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok)
+
+Encrypted, as in production: replace the Accept header by 'Accept: application/jose' and pipe the
+answer to: go run ./cmd/dsop-bank decrypt --key %[7]s
+`, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok, devKeyHint(cfg))
 }

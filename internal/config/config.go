@@ -43,7 +43,15 @@ type Config struct {
 	DatabaseURL         string        // PostgreSQL; empty = the embedded default (files in the state directory)
 	AuditDir            string        // audit log directory of the embedded default
 	AuditRetention      time.Duration // 0 = keep forever
+	ConsumerCert        string        // PEM file with the consumer's encryption certificate
+	CertPubURL          string        // CertPub locator base URL
+	CertPubCA           string        // CA bundle consumer certificates must chain to
+	CertPubTTL          time.Duration
+	JWEEnc              string // A128CBC-HS256 or A256GCM
 }
+
+// DevConsumerCert reports whether test mode makes its own consumer certificate.
+func (c *Config) DevConsumerCert() bool { return c.ConsumerCert == "" && c.CertPubURL == "" }
 
 // DevIssuer reports whether the built-in development token issuer is used.
 func (c *Config) DevIssuer() bool { return c.DevIssuerAddr != "" }
@@ -83,6 +91,11 @@ func settings(raw map[string]*string) []setting {
 		s("database-url", "DSOP_DATABASE_URL", "", "PostgreSQL connection URL; empty = embedded default (state directory)"),
 		s("audit-dir", "DSOP_AUDIT_DIR", "", "audit log directory when no database is configured; default <state-dir>/audit"),
 		s("audit-retention", "DSOP_AUDIT_RETENTION", "0", "keep audit records this long (e.g. 3650d or 87600h); 0 = forever"),
+		s("consumer-cert", "DSOP_CONSUMER_CERT", "", "PEM file with the consumer's encryption certificate; empty in test (and no CertPub) = development certificate in the state directory"),
+		s("certpub-url", "DSOP_CERTPUB_URL", "", "CertPub locator (BCL) base URL, e.g. https://bcl.difi.blufo.net"),
+		s("certpub-ca", "DSOP_CERTPUB_CA", "", "PEM bundle of CAs the consumer certificate must chain to (optional)"),
+		s("certpub-ttl", "DSOP_CERTPUB_TTL", "24h", "how long a CertPub certificate is used before it is fetched again"),
+		s("jwe-enc", "DSOP_JWE_ENC", "A128CBC-HS256", "JWE content encryption: A128CBC-HS256 or A256GCM"),
 	}
 }
 
@@ -132,6 +145,8 @@ func build(raw map[string]*string) (*Config, error) {
 		KonkursvarselSeed: get("DSOP_KONKURSVARSEL_SEED"), DevIssuerAddr: get("DSOP_DEV_ISSUER_ADDR"),
 		FieldPolicy: get("DSOP_FIELD_POLICY"), SecretFile: get("DSOP_SECRET_FILE"), LogLevel: get("DSOP_LOG_LEVEL"),
 		DatabaseURL: get("DSOP_DATABASE_URL"), AuditDir: get("DSOP_AUDIT_DIR"),
+		ConsumerCert: get("DSOP_CONSUMER_CERT"), CertPubURL: strings.TrimRight(get("DSOP_CERTPUB_URL"), "/"),
+		CertPubCA: get("DSOP_CERTPUB_CA"), JWEEnc: get("DSOP_JWE_ENC"),
 		ToDatePolicy: validation.ToDatePolicy(get("DSOP_TODATE_POLICY")),
 	}
 	if c.Env != "test" && c.Env != "production" {
@@ -225,6 +240,23 @@ func build(raw map[string]*string) (*Config, error) {
 			bad("DSOP_DATABASE_URL", "must be a postgres:// URL")
 		}
 	}
+	switch {
+	case c.ConsumerCert != "" && c.CertPubURL != "":
+		bad("DSOP_CONSUMER_CERT", "set either DSOP_CONSUMER_CERT or DSOP_CERTPUB_URL, not both")
+	case prod && c.ConsumerCert == "" && c.CertPubURL == "":
+		bad("DSOP_CERTPUB_URL", "required in production (or DSOP_CONSUMER_CERT): 200 answers are encrypted with the consumer's certificate")
+	}
+	if c.CertPubURL != "" {
+		if u, err := url.Parse(c.CertPubURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+			bad("DSOP_CERTPUB_URL", "must be an absolute https URL (http allowed in test)")
+		}
+	}
+	if c.CertPubTTL, err = time.ParseDuration(get("DSOP_CERTPUB_TTL")); err != nil || c.CertPubTTL < time.Minute {
+		bad("DSOP_CERTPUB_TTL", "must be a duration of at least 1m")
+	}
+	if c.JWEEnc != "A128CBC-HS256" && c.JWEEnc != "A256GCM" {
+		bad("DSOP_JWE_ENC", "must be A128CBC-HS256 or A256GCM")
+	}
 	if c.StateDir == "" {
 		bad("DSOP_STATE_DIR", "must not be empty")
 	}
@@ -237,7 +269,8 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.AuditDir == "" {
 		c.AuditDir = filepath.Join(c.StateDir, "audit")
 	}
-	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy} {
+	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy,
+		"DSOP_CONSUMER_CERT": c.ConsumerCert, "DSOP_CERTPUB_CA": c.CertPubCA} {
 		if f == "" {
 			continue
 		}

@@ -196,12 +196,15 @@ func (a *api) encode(ctx context.Context, endpoint string, body any) (*okRespons
 	case *dsop.Transactions:
 		ex.transactions = ptr(len(deref(v.Transactions)))
 	}
-	if exchangeOf(ctx).format != formatJSON {
-		// Unreachable until JWE lands: production refuses to start and negotiate refuses
-		// JOSE-only clients in test. Never send account data in clear by mistake.
-		return nil, errors.New("response encryption is not available")
+	if ex.format == formatJSON && a.Mode == ModeTest {
+		return &okResponse{body: b, contentType: "application/json"}, nil
 	}
-	return &okResponse{body: b, contentType: "application/json"}, nil
+	// Everything else is encrypted for the consumer; without a certificate nothing leaves.
+	jwe, err := a.Encrypter.Encrypt(ctx, ex.claims.ConsumerID, b)
+	if err != nil {
+		return nil, err
+	}
+	return &okResponse{body: jwe, contentType: "application/jose"}, nil
 }
 
 // okResponse is a 200 answer; it satisfies the response interface of every operation.

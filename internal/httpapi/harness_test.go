@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,14 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/certpub"
+	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
@@ -63,6 +68,8 @@ type harness struct {
 	refs     accounts.Referencer
 	logs     *strings.Builder
 	audit    *audit.MemoryStore
+	// consumerKey decrypts the JWE answers (the consumer's certificate is in the encrypter).
+	consumerKey *rsa.PrivateKey
 }
 
 type option func(*httpapi.Deps)
@@ -92,6 +99,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	require.NoError(t, err)
 	policy, err := filter.New(filter.Overrides{})
 	require.NoError(t, err)
+	ca, err := certpubtest.NewTestCA()
+	require.NoError(t, err)
+	cert, ckey, err := ca.Issue("974760673", now.Add(-time.Hour), now.AddDate(1, 0, 0), x509.KeyUsageKeyEncipherment)
+	require.NoError(t, err)
+	h.consumerKey = ckey
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	h.refs = accounts.NewReferencer(secret)
 	clock := func() time.Time { return now }
@@ -107,6 +119,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, h.refs), Loc: oslo, PageSize: 1000, Now: clock},
 		Cursors:    accounts.NewCursorCodec(secret),
 		Audit:      h.audit,
+		Encrypter:  &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: jwa.A128CBC_HS256},
 		Policy:     policy,
 		Mode:       httpapi.ModeTest,
 		LinkPrefix: "/dsop/v2",

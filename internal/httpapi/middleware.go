@@ -91,12 +91,10 @@ const (
 )
 
 // negotiate picks the body format from Accept (kontrollinformasjon-api.md §3.2). Production
-// always answers JWE. In test mode an Accept that asks for application/json (and not for
-// application/jose) gets clear JSON. Accept naming neither, nor a wildcard, is 406 ACC-013.
-//
-// Until JWE encryption is configured (a separate issue), a test-mode server answers a missing
-// Accept or a wildcard in clear JSON and refuses an Accept that allows only application/jose
-// with 406, saying why; production refuses to start without encryption.
+// always answers JWE, also to Accept: application/json (a real consumer sends that and decrypts
+// the JWE): it never downgrades to clear text. In test mode an Accept that asks for
+// application/json and not for application/jose gets clear JSON, anything else JWE. An Accept
+// that names neither, nor a wildcard, is 406 ACC-013 in both modes.
 func (a *api) negotiate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		jose, js, wildcard := acceptable(r.Header.Values("Accept"))
@@ -105,13 +103,10 @@ func (a *api) negotiate(next http.Handler) http.Handler {
 		case !jose && !js && !wildcard:
 			a.fail(w, r, &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)"})
 			return
-		case a.Mode == ModeProduction:
-			ex.format = formatJOSE
-		case js && !jose, wildcard:
+		case a.Mode == ModeTest && js && !jose:
 			ex.format = formatJSON
 		default:
-			a.fail(w, r, &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "this test server has no JWE encryption configured; send Accept: application/json"})
-			return
+			ex.format = formatJOSE
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -39,6 +39,11 @@ type Gate interface {
 	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
 }
 
+// Encrypter turns a 200 body into JWE for the consumer.
+type Encrypter interface {
+	Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error)
+}
+
 // Deps are everything the server needs; there are no globals.
 type Deps struct {
 	Logger   *slog.Logger
@@ -50,7 +55,9 @@ type Deps struct {
 	Audit   audit.Store
 	Cursors accounts.CursorCodec
 	Policy  *filter.Policy
-	Mode    Mode
+	// Encrypter encrypts every 200 body that is not clear JSON in test mode.
+	Encrypter Encrypter
+	Mode      Mode
 	// LinkPrefix starts every paging href, e.g. "/v2" or "/dsop/v2" behind a gateway.
 	LinkPrefix string
 	Loc        *time.Location

@@ -1,0 +1,112 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwe"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+)
+
+func production(d *httpapi.Deps) { d.Mode = httpapi.ModeProduction }
+
+// The three endpoints of a case, for tests that go over all of them.
+func (h *harness) endpoints(t *testing.T) map[string]string {
+	ref := h.ref(demoAccount(t, openOrg, dsop.BusinessAccount))
+	return map[string]string{
+		"accounts":     accountsURL(earliest, today),
+		"details":      accountURL(ref, "", earliest, today),
+		"transactions": accountURL(ref, "/transactions", earliest, today),
+	}
+}
+
+// E-01, E-03: production never sends account data in clear, whatever Accept says.
+func TestJWE_ProductionEncryptsEvery200ForEveryAccept(t *testing.T) {
+	h := newHarness(t, production)
+	for name, target := range h.endpoints(t) {
+		for _, accept := range []string{"", "*/*", "application/*", "application/jose", "application/json", "application/json, application/jose", "text/plain, application/json"} {
+			t.Run(name+" "+accept, func(t *testing.T) {
+				hd := h.headers(openOrg)
+				hd.Del("Accept")
+				if accept != "" {
+					hd.Set("Accept", accept)
+				}
+				rec := h.do(http.MethodGet, target, hd)
+				require.Equal(t, 200, rec.Code)
+				require.Equal(t, "application/jose", rec.Header().Get("Content-Type"))
+				body := rec.Body.String()
+				require.Len(t, strings.Split(body, "."), 5, "JWE compact serialization")
+				require.NotContains(t, body, "responseDetails")
+				plain, err := encryption.Decrypt([]byte(body), h.consumerKey)
+				require.NoError(t, err)
+				require.Contains(t, string(plain), `"responseDetails"`)
+			})
+		}
+		requireProblem(t, h.do(http.MethodGet, target, withAccept(h.headers(openOrg), "application/xml")), 406, "ACC-013")
+	}
+}
+
+func withAccept(hd http.Header, a string) http.Header {
+	hd.Set("Accept", a)
+	return hd
+}
+
+// E-02 and the round trip: the decrypted JWE is exactly the clear JSON of the same request, and
+// exactly the bytes the audit record hashed.
+func TestJWE_RoundTripEqualsClearJSONAndTheAuditHash(t *testing.T) {
+	for _, enc := range []jwa.ContentEncryptionAlgorithm{jwa.A128CBC_HS256, jwa.A256GCM} {
+		t.Run(enc.String(), func(t *testing.T) {
+			h := newHarness(t, func(d *httpapi.Deps) { d.Encrypter.(*encryption.Encrypter).Enc = enc })
+			for name, target := range h.endpoints(t) {
+				clear := h.do(http.MethodGet, target, h.headers(openOrg))
+				require.Equal(t, "application/json", clear.Header().Get("Content-Type"), name)
+				rec := h.do(http.MethodGet, target, withAccept(h.headers(openOrg), "application/jose"))
+				require.Equal(t, "application/jose", rec.Header().Get("Content-Type"), name)
+				msg, err := jwe.Parse(rec.Body.Bytes())
+				require.NoError(t, err)
+				hdr := msg.ProtectedHeaders()
+				require.Equal(t, jwa.RSA_OAEP_256, hdr.Algorithm())
+				require.Equal(t, enc, hdr.ContentEncryption())
+				require.NotEmpty(t, hdr.KeyID())
+				require.NotEmpty(t, hdr.X509CertThumbprintS256())
+				plain, err := encryption.Decrypt(rec.Body.Bytes(), h.consumerKey)
+				require.NoError(t, err)
+				require.Equal(t, clear.Body.String(), string(plain), name)
+				recs := h.audit.Records()
+				require.Equal(t, audit.BodyHash(plain), recs[len(recs)-1].BodySHA256)
+			}
+		})
+	}
+}
+
+// E-04: errors are never encrypted.
+func TestJWE_ErrorsArePlainJSON(t *testing.T) {
+	h := newHarness(t, production)
+	requireProblem(t, h.do(http.MethodGet, accountsURL("2010-01-01", today), withAccept(h.headers(openOrg), "application/jose")), 400, "ACC-001")
+}
+
+type noCert struct{}
+
+func (noCert) Certificate(context.Context, string) (*x509.Certificate, error) {
+	return nil, errors.New("CertPub down and nothing cached")
+}
+
+// Without a usable certificate: 500 ACC-100, and no plaintext leaves.
+func TestJWE_NoCertificateIs500WithoutPlaintext(t *testing.T) {
+	h := newHarness(t, production, func(d *httpapi.Deps) { d.Encrypter = &encryption.Encrypter{Certs: noCert{}, Enc: jwa.A128CBC_HS256} })
+	for name, target := range h.endpoints(t) {
+		rec := h.do(http.MethodGet, target, h.headers(openOrg))
+		requireProblem(t, rec, 500, "ACC-100")
+		require.NotContains(t, rec.Body.String(), "responseDetails", name)
+	}
+}
