@@ -55,7 +55,7 @@ func newFakeCertPub(t *testing.T, cert *x509.Certificate) *fakeCertPub {
 	f := &fakeCertPub{}
 	f.publisher = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
-			http.Error(w, "down", 503)
+			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
 		f.fetches.Add(1)
@@ -66,7 +66,7 @@ func newFakeCertPub(t *testing.T, cert *x509.Certificate) *fakeCertPub {
 	}))
 	f.locator = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
-			http.Error(w, "down", 503)
+			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
 		require.Equal(t, "/lookup/v2/iso6523-actorid-upis::0192:974760673", r.URL.Path)
