@@ -2,7 +2,10 @@ package konkursvarsel
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // RefusedError says that a party may not be served because it has no open bankruptcy: 403
@@ -31,12 +34,46 @@ type Gate struct {
 	// AllowClosed also serves parties whose proceedings are closed (avslutning). Off by default:
 	// the estate is finished.
 	AllowClosed bool
+	// OnDemand, when set, is one sync with BRREG, run before a party with no notice at all is
+	// refused: the notice may have been published since the last poll (test-cases.md K-09).
+	// It runs at most once per OnDemandEvery, so unknown parties cannot make the bank hammer BRREG.
+	OnDemand      func(context.Context) error
+	OnDemandEvery time.Duration
+
+	mu         sync.Mutex
+	lastDemand time.Time
 }
 
 // Check returns the state of the bankruptcy that authorises a request about party, or a
 // *RefusedError. The party may be the debitor itself or an associated unit (ENK/TVAM) of a
 // personal bankruptcy; each debitor's history is derived on its own and an open one wins.
 func (g *Gate) Check(ctx context.Context, party string) (DebtorState, error) {
+	st, err := g.check(ctx, party)
+	var re *RefusedError
+	if errors.As(err, &re) && re.State.Status == StatusNone && g.onDemand(ctx) {
+		return g.check(ctx, party)
+	}
+	return st, err
+}
+
+// onDemand runs the on-demand sync if it is due and reports whether it ran.
+func (g *Gate) onDemand(ctx context.Context) bool {
+	if g.OnDemand == nil {
+		return false
+	}
+	g.mu.Lock()
+	if !g.lastDemand.IsZero() && time.Since(g.lastDemand) < g.OnDemandEvery {
+		g.mu.Unlock()
+		return false
+	}
+	g.lastDemand = time.Now()
+	g.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return g.OnDemand(ctx) == nil
+}
+
+func (g *Gate) check(ctx context.Context, party string) (DebtorState, error) {
 	notices, err := g.Store.NoticesFor(ctx, party)
 	if err != nil {
 		return DebtorState{}, fmt.Errorf("read notices: %w", err)

@@ -83,18 +83,24 @@ type listItem struct {
 // ParseList reads a Konkursvarsel list document (HAL, _embedded.konkursvarsler[]) and returns the
 // valid notices and one error per rejected item.
 func ParseList(r io.Reader) ([]Notice, []error, error) {
-	var doc struct {
-		Embedded struct {
-			Konkursvarsler []json.RawMessage `json:"konkursvarsler"`
-		} `json:"_embedded"`
-	}
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&doc); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return nil, nil, fmt.Errorf("konkursvarsel list: %w", err)
 	}
+	items, _, err := parsePage(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("konkursvarsel list: %w", err)
+	}
+	notices, rejected := parseItems(items)
+	return notices, rejected, nil
+}
+
+// parseItems turns list items into notices; a malformed item is reported, never half-applied,
+// and does not stop the others.
+func parseItems(items []json.RawMessage) ([]Notice, []error) {
 	var notices []Notice
 	var rejected []error
-	for i, raw := range doc.Embedded.Konkursvarsler {
+	for i, raw := range items {
 		n, err := parseItem(raw)
 		if err != nil {
 			rejected = append(rejected, fmt.Errorf("konkursvarsler[%d]: %w", i, err))
@@ -102,7 +108,7 @@ func ParseList(r io.Reader) ([]Notice, []error, error) {
 		}
 		notices = append(notices, n)
 	}
-	return notices, rejected, nil
+	return notices, rejected
 }
 
 func parseItem(raw json.RawMessage) (Notice, error) {
@@ -133,3 +139,20 @@ func parseItem(raw json.RawMessage) (Notice, error) {
 
 // ErrNoticeConflict is returned when a notice arrives again under a known uuid with other content.
 var ErrNoticeConflict = errors.New("notice uuid already stored with different content")
+
+func isOrgNo(s string) bool {
+	k, err := validation.ParsePartyID(s)
+	return err == nil && k == validation.Organisation
+}
+
+// registered reads only the registreringstidspunkt of a list item.
+func registered(raw json.RawMessage) (time.Time, bool) {
+	var it struct {
+		Registreringstidspunkt string `json:"registreringstidspunkt"`
+	}
+	if json.Unmarshal(raw, &it) != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, it.Registreringstidspunkt)
+	return t.UTC(), err == nil
+}

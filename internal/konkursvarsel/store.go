@@ -1,28 +1,40 @@
 package konkursvarsel
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
+	"time"
 )
 
-// Store keeps every notice, once.
+// Store keeps every notice, once, and the poller's cursor.
 type Store interface {
 	// Apply stores the notices that are not stored yet (idempotent by uuid) and returns how many
-	// were new. A uuid that comes back with different content is an ErrNoticeConflict.
+	// were new. A notice that comes back with more associated units is enriched. A uuid that
+	// comes back with other content is an ErrNoticeConflict; the batch is then not applied.
 	Apply(ctx context.Context, notices []Notice) (int, error)
 	// NoticesFor returns the notices whose debitor is party, or that list party as an associated
 	// unit of a personal bankruptcy.
 	NoticesFor(ctx context.Context, party string) ([]Notice, error)
+	// Cursor is the latest registreringstidspunkt fully applied; zero before the first sync.
+	Cursor(ctx context.Context) (time.Time, error)
+	// SetCursor moves the cursor; the notices up to it must already be stored.
+	SetCursor(ctx context.Context, t time.Time) error
 }
 
-// MemoryStore is the Store of the embedded default.
+// MemoryStore is a Store in memory (tests, and the index of FileStore).
 type MemoryStore struct {
 	mu      sync.RWMutex
 	byUUID  map[string]Notice
 	byParty map[string][]string // party → uuids
+	cursor  time.Time
 }
 
 // NewMemoryStore returns an empty store.
@@ -30,36 +42,69 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byUUID: map[string]Notice{}, byParty: map[string][]string{}}
 }
 
+// plan checks a batch and returns the notices to write (new or enriched) and how many are new.
+func (s *MemoryStore) plan(notices []Notice) (changed []Notice, added int, err error) {
+	batch := map[string]Notice{}
+	for _, n := range notices {
+		if err := n.Validate(); err != nil {
+			return nil, 0, err
+		}
+		old, ok := batch[n.UUID]
+		if !ok {
+			old, ok = s.byUUID[n.UUID]
+		}
+		if !ok {
+			batch[n.UUID] = n
+			continue
+		}
+		if !sameNotice(old, n) {
+			return nil, 0, fmt.Errorf("notice %s: %w", n.UUID, ErrNoticeConflict)
+		}
+		merged := old
+		for _, org := range n.AssociatedOrgNos {
+			if !slices.Contains(merged.AssociatedOrgNos, org) {
+				merged.AssociatedOrgNos = append(slices.Clone(merged.AssociatedOrgNos), org)
+			}
+		}
+		batch[n.UUID] = merged
+	}
+	for _, n := range notices {
+		m, ok := batch[n.UUID]
+		if !ok {
+			continue
+		}
+		delete(batch, n.UUID)
+		old, existed := s.byUUID[n.UUID]
+		switch {
+		case !existed:
+			added++
+			changed = append(changed, m)
+		case !slices.Equal(old.AssociatedOrgNos, m.AssociatedOrgNos):
+			changed = append(changed, m)
+		}
+	}
+	return changed, added, nil
+}
+
+func (s *MemoryStore) put(n Notice) {
+	s.byUUID[n.UUID] = n
+	for _, p := range append([]string{n.Debitor}, n.AssociatedOrgNos...) {
+		if !slices.Contains(s.byParty[p], n.UUID) {
+			s.byParty[p] = append(s.byParty[p], n.UUID)
+		}
+	}
+}
+
 // Apply implements Store. The batch is checked first and applied whole or not at all.
 func (s *MemoryStore) Apply(_ context.Context, notices []Notice) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	batch := map[string]Notice{}
-	for _, n := range notices {
-		if err := n.Validate(); err != nil {
-			return 0, err
-		}
-		old, ok := s.byUUID[n.UUID]
-		if !ok {
-			old, ok = batch[n.UUID]
-		}
-		if ok && !sameNotice(old, n) {
-			return 0, fmt.Errorf("notice %s: %w", n.UUID, ErrNoticeConflict)
-		}
-		batch[n.UUID] = n
+	changed, added, err := s.plan(notices)
+	if err != nil {
+		return 0, err
 	}
-	added := 0
-	for _, n := range notices {
-		if _, ok := s.byUUID[n.UUID]; ok {
-			continue
-		}
-		s.byUUID[n.UUID] = n
-		for _, p := range append([]string{n.Debitor}, n.AssociatedOrgNos...) {
-			if !slices.Contains(s.byParty[p], n.UUID) {
-				s.byParty[p] = append(s.byParty[p], n.UUID)
-			}
-		}
-		added++
+	for _, n := range changed {
+		s.put(n)
 	}
 	return added, nil
 }
@@ -75,9 +120,193 @@ func (s *MemoryStore) NoticesFor(_ context.Context, party string) ([]Notice, err
 	return out, nil
 }
 
+// All returns every notice (for reports and tests).
+func (s *MemoryStore) All() []Notice {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Notice, 0, len(s.byUUID))
+	for _, n := range s.byUUID {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Cursor implements Store.
+func (s *MemoryStore) Cursor(context.Context) (time.Time, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cursor, nil
+}
+
+// SetCursor implements Store.
+func (s *MemoryStore) SetCursor(_ context.Context, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cursor = t.UTC()
+	return nil
+}
+
+// sameNotice compares what a notice says; associated units may be added later (enrichment).
 func sameNotice(a, b Notice) bool {
 	return a.Type == b.Type && a.Debitor == b.Debitor && a.Kjennelsesdato == b.Kjennelsesdato &&
-		a.Registreringstidspunkt.Equal(b.Registreringstidspunkt) && slices.Equal(a.AssociatedOrgNos, b.AssociatedOrgNos)
+		a.Registreringstidspunkt.Equal(b.Registreringstidspunkt)
+}
+
+// FileStore is the Store of the embedded default: notices.jsonl (one fsynced line per new or
+// enriched notice; a later line for a uuid replaces the earlier) and cursor.json (replaced
+// atomically), in a directory that one process owns.
+type FileStore struct {
+	*MemoryStore
+	dir  string
+	lock *os.File
+	mu   sync.Mutex
+	log  *os.File
+}
+
+// OpenFileStore loads the store in dir, creating it if needed.
+func OpenFileStore(dir string) (*FileStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("notice store %s is in use by another process: %w", dir, err)
+	}
+	s := &FileStore{MemoryStore: NewMemoryStore(), dir: dir, lock: lock}
+	if err := s.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.log, err = os.OpenFile(filepath.Join(dir, "notices.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *FileStore) load() error {
+	path := filepath.Join(s.dir, "notices.jsonl")
+	f, err := os.Open(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		var good int64
+		for sc.Scan() {
+			var n Notice
+			if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
+				break // a line torn by a crash: its batch was never acknowledged
+			}
+			s.put(n)
+			good += int64(len(sc.Bytes())) + 1
+		}
+		if st, err := f.Stat(); err == nil && st.Size() > good {
+			if err := os.Truncate(path, good); err != nil {
+				return fmt.Errorf("cut torn notice line: %w", err)
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, "cursor.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var c struct {
+		Registreringstidspunkt time.Time `json:"registreringstidspunkt"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("cursor.json: %w", err)
+	}
+	s.cursor = c.Registreringstidspunkt.UTC()
+	return nil
+}
+
+// Apply implements Store: the new lines are written and fsynced before the index changes.
+func (s *FileStore) Apply(_ context.Context, notices []Notice) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.MemoryStore.mu.Lock()
+	defer s.MemoryStore.mu.Unlock()
+	changed, added, err := s.plan(notices)
+	if err != nil || len(changed) == 0 {
+		return 0, err
+	}
+	var buf []byte
+	for _, n := range changed {
+		b, err := json.Marshal(n)
+		if err != nil {
+			return 0, err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if _, err := s.log.Write(buf); err != nil {
+		return 0, fmt.Errorf("store notices: %w", err)
+	}
+	if err := s.log.Sync(); err != nil {
+		return 0, fmt.Errorf("store notices: %w", err)
+	}
+	for _, n := range changed {
+		s.put(n)
+	}
+	return added, nil
+}
+
+// SetCursor implements Store.
+func (s *FileStore) SetCursor(ctx context.Context, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, _ := json.Marshal(map[string]time.Time{"registreringstidspunkt": t.UTC()})
+	if err := writeFileAtomic(filepath.Join(s.dir, "cursor.json"), b); err != nil {
+		return fmt.Errorf("store cursor: %w", err)
+	}
+	return s.MemoryStore.SetCursor(ctx, t)
+}
+
+// Close releases the store.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.log.Close()
+	_ = s.lock.Close()
+	return err
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // SeedFromFile applies the notices of a file in the Konkursvarsel list format. Rejected items are

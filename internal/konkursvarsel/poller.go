@@ -1,0 +1,272 @@
+package konkursvarsel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Customers tells which of a party's accounts the bank would block: the accounts it owns now.
+type Customers interface {
+	AccountsToBlock(ctx context.Context, party string) ([]string, error)
+}
+
+// Poller keeps the notice store up to date with BRREG (konkursvarsel.md §4): the first sync
+// starts at Start, later ones at the durable cursor (less Overlap, since "after" may be exclusive
+// and several notices may share a timestamp: duplicates are harmless, gaps are not). A sync
+// stores the notices, records the bank's actions, and only then moves the cursor, so a crash at
+// any point repeats work but never loses it.
+type Poller struct {
+	Client    *Client
+	Store     Store
+	Outbox    Outbox
+	Customers Customers
+	Start     time.Time     // first sync: registered after this (zero = the whole history)
+	Overlap   time.Duration // default 1 minute
+	Interval  time.Duration // default 5 minutes
+	Logger    *slog.Logger
+	Now       func() time.Time
+
+	mu     sync.Mutex // one sync at a time
+	status SyncStatus
+}
+
+// SyncStatus is what operations watch.
+type SyncStatus struct {
+	LastSuccess time.Time
+	LastAttempt time.Time
+	LastError   string
+	Cursor      time.Time
+	// Lag is how far the newest notice seen was registered before the last successful sync.
+	Lag      time.Duration
+	Applied  map[Type]int // notices newly stored, per type, since start
+	Rejected int
+	Errors   int
+}
+
+// SyncResult is what one sync did.
+type SyncResult struct {
+	Fetched, Applied, Rejected, Actions int
+	Cursor                              time.Time
+}
+
+func (p *Poller) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Poller) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return p.Logger
+}
+
+// Status returns a copy of the status.
+func (p *Poller) Status() SyncStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.status
+	s.Applied = map[Type]int{}
+	for k, v := range p.status.Applied {
+		s.Applied[k] = v
+	}
+	return s
+}
+
+// Sync fetches and applies what BRREG has registered since the cursor.
+func (p *Poller) Sync(ctx context.Context) (SyncResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status.LastAttempt = p.now()
+	res, err := p.sync(ctx)
+	if err != nil {
+		p.status.Errors++
+		p.status.LastError = err.Error()
+		p.logger().Error("konkursvarsel sync failed", "error", err.Error())
+		return res, err
+	}
+	p.status.LastSuccess, p.status.LastError, p.status.Cursor = p.now(), "", res.Cursor
+	if !res.Cursor.IsZero() {
+		p.status.Lag = p.status.LastSuccess.Sub(res.Cursor)
+	}
+	p.logger().Info("konkursvarsel sync", "fetched", res.Fetched, "applied", res.Applied, "rejected", res.Rejected,
+		"actions", res.Actions, "cursor", res.Cursor.Format(TimeFormat), "lag_seconds", int(p.status.Lag.Seconds()))
+	return res, nil
+}
+
+func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
+	var res SyncResult
+	cursor, err := p.Store.Cursor(ctx)
+	if err != nil {
+		return res, err
+	}
+	from := p.Start
+	if !cursor.IsZero() {
+		overlap := p.Overlap
+		if overlap == 0 {
+			overlap = time.Minute
+		}
+		from = cursor.Add(-overlap)
+	}
+	raws, err := p.Client.Updated(ctx, from)
+	if err != nil {
+		return res, err
+	}
+	res.Fetched = len(raws)
+	notices, rejected := parseItems(raws)
+	newCursor := cursor
+	for _, r := range raws {
+		// Every item moves the cursor, a rejected one too: it is reported, and fetching it again
+		// would not make it valid.
+		if t, ok := registered(r); ok && t.After(newCursor) {
+			newCursor = t
+		}
+	}
+	for _, e := range rejected {
+		p.status.Rejected++
+		res.Rejected++
+		p.logger().Error("konkursvarsel notice rejected", "error", e.Error())
+	}
+	// The detail data set of a personal bankruptcy names its ENK/TVAM units.
+	for i, n := range notices {
+		if len(n.Debitor) != 11 {
+			continue
+		}
+		detail, err := p.Client.Detail(ctx, n)
+		if err != nil {
+			p.logger().Warn("konkursvarsel detail unavailable; associated units unknown for now", "notice", n.UUID, "error", err.Error())
+			continue
+		}
+		notices[i].AssociatedOrgNos = AssociatedUnits(detail, n.Debitor)
+	}
+	applied, err := p.apply(ctx, notices, &res)
+	if err != nil {
+		return res, err
+	}
+	res.Applied = applied
+	actions, err := p.actions(ctx, notices)
+	if err != nil {
+		return res, err
+	}
+	if p.Outbox != nil && len(actions) > 0 {
+		if res.Actions, err = p.Outbox.Add(ctx, actions); err != nil {
+			return res, fmt.Errorf("record actions: %w", err)
+		}
+	}
+	if newCursor.After(cursor) {
+		if err := p.Store.SetCursor(ctx, newCursor); err != nil {
+			return res, err
+		}
+	}
+	res.Cursor = newCursor
+	return res, nil
+}
+
+// apply stores the batch; if one notice conflicts with a stored one, the others still go in
+// and the conflicting one is reported.
+func (p *Poller) apply(ctx context.Context, notices []Notice, res *SyncResult) (int, error) {
+	if p.status.Applied == nil {
+		p.status.Applied = map[Type]int{}
+	}
+	total := 0
+	store := func(batch []Notice) error {
+		var fresh []Notice
+		for _, n := range batch {
+			if old, err := p.Store.NoticesFor(ctx, n.Debitor); err != nil {
+				return err
+			} else if !containsUUID(old, n.UUID) {
+				fresh = append(fresh, n)
+			}
+		}
+		added, err := p.Store.Apply(ctx, batch)
+		if err != nil {
+			return err
+		}
+		total += added
+		for _, n := range fresh {
+			p.status.Applied[n.Type]++
+		}
+		return nil
+	}
+	err := store(notices)
+	if !errors.Is(err, ErrNoticeConflict) {
+		if err != nil {
+			return 0, fmt.Errorf("store notices: %w", err)
+		}
+		return total, nil
+	}
+	for _, n := range notices {
+		switch err := store([]Notice{n}); {
+		case errors.Is(err, ErrNoticeConflict):
+			p.status.Rejected++
+			res.Rejected++
+			p.logger().Error("konkursvarsel notice rejected", "error", err.Error())
+		case err != nil:
+			return total, fmt.Errorf("store notices: %w", err)
+		}
+	}
+	return total, nil
+}
+
+func containsUUID(ns []Notice, id string) bool {
+	for _, n := range ns {
+		if n.UUID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// actions are the bank's instructions for the notices that concern its customers.
+func (p *Poller) actions(ctx context.Context, notices []Notice) ([]Action, error) {
+	if p.Customers == nil {
+		return nil, nil
+	}
+	var out []Action
+	for _, n := range notices {
+		var accts []ActionAccount
+		for _, party := range append([]string{n.Debitor}, n.AssociatedOrgNos...) {
+			nums, err := p.Customers.AccountsToBlock(ctx, party)
+			if err != nil {
+				return nil, fmt.Errorf("accounts of a notified party: %w", err)
+			}
+			for _, a := range nums {
+				accts = append(accts, ActionAccount{AccountNumber: a, PartyID: party})
+			}
+		}
+		if len(accts) == 0 {
+			continue // not a customer: the notice is kept, nothing to do
+		}
+		out = append(out, Action{
+			ID: n.UUID, Type: ActionFor(n.Type), NoticeUUID: n.UUID, NoticeType: n.Type, Debitor: n.Debitor,
+			Kjennelsesdato: n.Kjennelsesdato.String(), Registreringstidspunkt: n.Registreringstidspunkt,
+			Accounts: accts, CreatedAt: p.now().UTC(),
+		})
+	}
+	return out, nil
+}
+
+// Run syncs every Interval until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	every := p.Interval
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = p.Sync(ctx)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package konkursvarsel
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/demo"
+)
+
+// fakeBRREG is the mock with failures injected.
+type fakeBRREG struct {
+	*Mock
+	srv     *httptest.Server
+	fail500 atomic.Int32 // answer this many requests with 500
+	hang    atomic.Int32 // make this many requests outlast the client's timeout
+	extra   atomic.Value // raw JSON items to put first on every list page
+	paths   sync.Map
+}
+
+func isList(path string) bool {
+	return path == "/konkursvarsler" || strings.HasPrefix(path, "/konkursvarsler/oppdatert/")
+}
+
+func newFake(t *testing.T, notices []Notice) *fakeBRREG {
+	f := &fakeBRREG{Mock: NewMock(notices)}
+	f.PageSize = 4
+	h := f.Handler()
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.paths.Store(r.URL.Path, true)
+		if f.fail500.Add(-1) >= 0 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		if f.hang.Add(-1) >= 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		extra, _ := f.extra.Load().(string)
+		if extra == "" || !isList(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := strings.Replace(rec.Body.String(), `"konkursvarsler":[`, `"konkursvarsler":[`+extra+",", 1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func demoNotices(t *testing.T) []Notice {
+	list, rejected, err := ParseList(demo.Konkursvarsler())
+	require.NoError(t, err)
+	require.Empty(t, rejected)
+	return list
+}
+
+type customers map[string][]string
+
+func (c customers) AccountsToBlock(_ context.Context, party string) ([]string, error) {
+	return c[party], nil
+}
+
+func newPoller(t *testing.T, f *fakeBRREG, st Store) *Poller {
+	return &Poller{
+		Client:    &Client{BaseURL: f.srv.URL, HTTP: &http.Client{Timeout: 100 * time.Millisecond}, Attempts: 4, Backoff: time.Millisecond},
+		Store:     st,
+		Outbox:    &FileOutbox{Dir: t.TempDir()},
+		Customers: customers{"910336819": {"15039285662"}, "910425463": {"15030000001"}, "910491482": {"15030000002"}, "910000004": {"15030000003"}},
+	}
+}
+
+func count(st *MemoryStore) int { return len(st.All()) }
+
+func TestPoller_FullHistoryThenIncrementalWithOverlapAndDuplicates(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, demoNotices(t))
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+
+	res, err := p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 15, res.Applied, "the whole history, across pages of 4")
+	require.Equal(t, 15, count(st))
+	cur, _ := st.Cursor(ctx)
+	require.Equal(t, "2019-06-10T11:32:40.2Z", cur.Format(time.RFC3339Nano), "cursor = latest registreringstidspunkt")
+	require.Equal(t, 2, p.Status().Applied[Sletting])
+	require.Equal(t, 10, p.Status().Applied[Aapning])
+
+	// Nothing new: the overlap brings the last notice again; it is not applied twice.
+	res, err = p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Fetched)
+	require.Zero(t, res.Applied)
+	_, ok := f.paths.Load("/konkursvarsler/oppdatert/2019-06-10T11:31:40.200Z")
+	require.True(t, ok, "incremental call from the cursor less the overlap")
+
+	// A new notice, delivered twice in one batch.
+	n, err := f.Add(NewNotice{Type: Aapning, Debitor: "910491482", Kjennelsesdato: "2026-11-20", UUID: "6a0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a01"})
+	require.NoError(t, err)
+	f.mu.Lock()
+	f.notices = append(f.notices, mockNotice{Notice: n})
+	f.mu.Unlock()
+	res, err = p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied)
+	require.Equal(t, 16, count(st))
+	cur, _ = st.Cursor(ctx)
+	require.True(t, cur.Equal(n.Registreringstidspunkt))
+
+	// The outbox: block for each customer's aapning, reopen for its sletting, once each.
+	acts, err := p.Outbox.List(ctx)
+	require.NoError(t, err)
+	var got []string
+	for _, a := range acts {
+		got = append(got, a.Debitor+":"+string(a.Type))
+	}
+	require.Equal(t, []string{"910336819:block", "910425463:block", "910425463:reopen", "910491482:block", "910491482:block"}, sortedStrings(got))
+}
+
+func sortedStrings(s []string) []string { sort.Strings(s); return s }
+
+func TestPoller_RetriesServerErrorsAndTimeouts(t *testing.T) {
+	f := newFake(t, demoNotices(t))
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	f.fail500.Store(2)
+	f.hang.Store(1)
+	_, err := p.Sync(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 15, count(st))
+}
+
+func TestPoller_GivesUpAfterTheAttemptsAndKeepsTheCursor(t *testing.T) {
+	f := newFake(t, demoNotices(t))
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	f.fail500.Store(100)
+	_, err := p.Sync(context.Background())
+	require.Error(t, err)
+	cur, _ := st.Cursor(context.Background())
+	require.True(t, cur.IsZero())
+	require.Equal(t, 1, p.Status().Errors)
+	require.NotEmpty(t, p.Status().LastError)
+}
+
+func TestClient_DoesNotRetry4xx(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, Attempts: 4, Backoff: time.Millisecond}
+	_, err := c.Updated(context.Background(), time.Time{})
+	require.ErrorContains(t, err, "403")
+	require.EqualValues(t, 1, n.Load())
+}
+
+func TestPoller_MalformedNoticeAmongGoodOnesIsRejectedAndTheRestApplied(t *testing.T) {
+	f := newFake(t, demoNotices(t))
+	f.extra.Store(`{"uuid":"not-a-uuid","type":"aapning","registreringstidspunkt":"2018-06-08T11:00:00.000Z","debitor":"910336819","kjennelsesdato":"2018-06-08"},
+		{"uuid":"5f0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a02","type":"konkurs","registreringstidspunkt":"2018-06-08T11:00:00.000Z","debitor":"910336819"},
+		{"uuid":"5f0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a03","type":"aapning","registreringstidspunkt":"2018-06-08T11:00:00.000Z","debitor":"12345","kjennelsesdato":"2018-06-08"},
+		{"uuid":"5f0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a04","type":"aapning","registreringstidspunkt":"2018-06-08T11:00:00.000Z","debitor":"910336819","kjennelsesdato":"08.06.2018"}`)
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	res, err := p.Sync(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 15, count(st))
+	require.Positive(t, res.Rejected)
+	require.Positive(t, p.Status().Rejected)
+}
+
+// A notice that comes back under a known uuid with other content is rejected; the rest goes in.
+func TestPoller_ConflictingNoticeDoesNotStopTheBatch(t *testing.T) {
+	ctx := context.Background()
+	notices := demoNotices(t)
+	st := NewMemoryStore()
+	changed := notices[0]
+	changed.Type = Sletting
+	_, err := st.Apply(ctx, []Notice{changed})
+	require.NoError(t, err)
+	f := newFake(t, notices)
+	p := newPoller(t, f, st)
+	res, err := p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 14, res.Applied)
+	require.Equal(t, 1, res.Rejected)
+}
+
+// failingCursor simulates a crash after the notices are stored but before the cursor moves.
+type failingCursor struct {
+	*FileStore
+	fail bool
+}
+
+func (f *failingCursor) SetCursor(ctx context.Context, t time.Time) error {
+	if f.fail {
+		return errors.New("crash")
+	}
+	return f.FileStore.SetCursor(ctx, t)
+}
+
+func TestPoller_CrashBetweenStoringNoticesAndAdvancingTheCursor(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := newFake(t, demoNotices(t))
+	fs, err := OpenFileStore(dir)
+	require.NoError(t, err)
+	st := &failingCursor{FileStore: fs, fail: true}
+	p := newPoller(t, f, st)
+	outbox := p.Outbox
+	_, err = p.Sync(ctx)
+	require.Error(t, err)
+	cur, _ := st.Cursor(ctx)
+	require.True(t, cur.IsZero(), "the cursor did not move")
+	require.NoError(t, fs.Close())
+
+	// Restart: the store is read back from disk; the same notices come again.
+	fs, err = OpenFileStore(dir)
+	require.NoError(t, err)
+	defer fs.Close()
+	require.Equal(t, 15, len(fs.All()))
+	p = newPoller(t, f, fs)
+	p.Outbox = outbox
+	res, err := p.Sync(ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Applied, "each notice is stored exactly once")
+	require.Equal(t, 15, len(fs.All()))
+	cur, _ = fs.Cursor(ctx)
+	require.Equal(t, "2019-06-10T11:32:40.2Z", cur.Format(time.RFC3339Nano))
+	acts, err := outbox.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, acts, 4, "actions recorded once: blocks for 910336819, 910425463, 910491482 and the reopen of 910425463")
+
+	fs.Close()
+	fs, err = OpenFileStore(dir)
+	require.NoError(t, err)
+	cur, _ = fs.Cursor(ctx)
+	require.Equal(t, "2019-06-10T11:32:40.2Z", cur.Format(time.RFC3339Nano), "the cursor is durable")
+}
+
+func TestPoller_PersonalBankruptcyBringsItsENKFromTheDetail(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, nil)
+	_, err := f.Add(NewNotice{UUID: "7a0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a05", Type: Aapning, Debitor: "08086001471", Kjennelsesdato: "2026-11-01", AssociatedOrgNos: []string{"910000004"}})
+	require.NoError(t, err)
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	_, err = p.Sync(ctx)
+	require.NoError(t, err)
+	g := &Gate{Store: st}
+	state, err := g.Check(ctx, "910000004")
+	require.NoError(t, err)
+	require.Equal(t, "08086001471", state.Debitor)
+	acts, _ := p.Outbox.List(ctx)
+	require.Len(t, acts, 1)
+	require.Equal(t, []ActionAccount{{AccountNumber: "15030000003", PartyID: "910000004"}}, acts[0].Accounts)
+}
+
+func TestGate_OnDemandSyncBeforeRefusingAnUnknownParty(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, nil)
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	g := &Gate{Store: st, OnDemand: func(ctx context.Context) error { _, err := p.Sync(ctx); return err }, OnDemandEvery: time.Hour}
+	_, err := f.Add(NewNotice{Type: Aapning, Debitor: "910336819"})
+	require.NoError(t, err)
+	_, err = g.Check(ctx, "910336819")
+	require.NoError(t, err, "the on-demand sync found the notice")
+	_, err = g.Check(ctx, "910491482")
+	require.Error(t, err)
+	_, _ = f.Add(NewNotice{Type: Aapning, Debitor: "910491482"})
+	_, err = g.Check(ctx, "910491482")
+	require.Error(t, err, "rate limited: at most one on-demand sync per OnDemandEvery")
+}
+
+func TestOutbox_AckOnceAndSurvivesReopening(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := &FileOutbox{Dir: dir}
+	a := Action{ID: "x", Type: ActionBlock, NoticeUUID: "x"}
+	n, err := o.Add(ctx, []Action{a, a})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.NoError(t, o.Ack(ctx, "x", "ops"))
+	require.ErrorIs(t, o.Ack(ctx, "x", "ops"), ErrAlreadyAcked)
+	require.ErrorIs(t, o.Ack(ctx, "nope", "ops"), ErrUnknownAction)
+	o2 := &FileOutbox{Dir: dir}
+	acts, err := o2.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, acts, 1)
+	require.NotNil(t, acts[0].AckedAt)
+	n, _ = o2.Add(ctx, []Action{a})
+	require.Zero(t, n, "an acknowledged action is not recorded again")
+}
