@@ -5,6 +5,8 @@
 //	dsop-bank check-bank-data FILE   validate a bank data file and list every problem
 //	dsop-bank audit verify|query|case|anomalies|expire   the compliance officer's tools
 //	dsop-bank decrypt --key FILE     decrypt a JWE answer with the consumer's private key
+//	dsop-bank actions list|ack       block/reopen instructions from the bankruptcy notices
+//	dsop-bank mock-konkursvarsel     a stand-in for BRREG's Konkursvarsel API
 //
 // Settings come from flags or DSOP_* environment variables; see README.md.
 package main
@@ -41,13 +43,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return devToken(args, getenv, stdout, stderr)
 	case "check-bank-data":
 		return checkBankData(args, stdout)
+	case "mock-konkursvarsel":
+		return mockKonkursvarsel(ctx, args, stdout, stderr)
+	case "actions":
+		return actionsCmd(ctx, args, getenv, stdout, stderr)
 	case "decrypt":
 		return decrypt(args, os.Stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt] [flags]; see README.md")
+		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt|actions|mock-konkursvarsel] [flags]; see README.md")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data, audit, decrypt)", cmd)
+	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
 }

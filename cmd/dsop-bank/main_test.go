@@ -43,7 +43,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // `dsop-bank dev-token` opens steps 2a and 2b over a real listener.
 func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	addr, devAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_STATE_DIR": t.TempDir()}
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir()}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuf
@@ -184,7 +184,7 @@ func TestRun_CheckBankData(t *testing.T) {
 }
 
 func TestRun_DevTokenBreaksClaimsOnRequest(t *testing.T) {
-	env := map[string]string{"DSOP_STATE_DIR": t.TempDir()}
+	env := map[string]string{"DSOP_STATE_DIR": t.TempDir(), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t)}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"dev-token", "--scope", "bits:kundeforhold", "--alg", "none"}, func(k string) string { return env[k] }, &out, &bytes.Buffer{}))
 	parts := strings.Split(strings.TrimSpace(out.String()), ".")

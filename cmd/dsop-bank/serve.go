@@ -53,30 +53,64 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	h, dev, err := build(ctx, cfg, secret, auditStore, enc, logger)
+	bd, err := loadBankData(cfg.BankData)
 	if err != nil {
 		return err
 	}
+	svc := &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize}
 
-	apiLn, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
-	}
-	servers := []*http.Server{newHTTPServer(h)}
-	listeners := []net.Listener{apiLn}
-	if dev != nil {
-		devLn, err := net.Listen("tcp", cfg.DevIssuerAddr)
+	var (
+		servers   []*http.Server
+		listeners []net.Listener
+	)
+	listen := func(addr, what string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			apiLn.Close()
-			return fmt.Errorf("listen %s (development issuer): %w", cfg.DevIssuerAddr, err)
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s (%s): %w", addr, what, err)
 		}
-		servers = append(servers, newHTTPServer(dev.Handler()))
-		listeners = append(listeners, devLn)
+		servers, listeners = append(servers, newHTTPServer(h)), append(listeners, ln)
+		return nil
 	}
-	errc := make(chan error, len(servers))
-	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+	errc := make(chan error, 4)
+	serveAll := func(from int) {
+		for i := from; i < len(servers); i++ {
+			go func() { errc <- servers[i].Serve(listeners[i]) }()
+		}
 	}
+	// Module A first: the built-in mock (test), the notice store, the poller and its first sync.
+	if cfg.MockKonkursvarsel() {
+		list, _, err := konkursvarsel.ParseList(demo.Konkursvarsler())
+		if err != nil {
+			return err
+		}
+		if err := listen(cfg.MockKonkursvarselAddr, "Konkursvarsel mock", konkursvarsel.NewMock(list).Handler()); err != nil {
+			return err
+		}
+		serveAll(0)
+	}
+	gate, closeNotices, err := startKonkursvarsel(ctx, cfg, svc, logger)
+	if err != nil {
+		return err
+	}
+	defer closeNotices()
+	h, dev, err := build(cfg, secret, auditStore, enc, gate, svc, logger)
+	if err != nil {
+		return err
+	}
+	first := len(servers)
+	if err := listen(cfg.Addr, "API", h); err != nil {
+		return err
+	}
+	apiLn := listeners[first]
+	if dev != nil {
+		if err := listen(cfg.DevIssuerAddr, "development issuer", dev.Handler()); err != nil {
+			return err
+		}
+	}
+	serveAll(first)
 	logger.Info("dsop-bank listening", "addr", apiLn.Addr().String(), "env", cfg.Env, "base_url", cfg.BaseURL)
 	if dev != nil {
 		printDemo(stdout, cfg, dev)
@@ -149,15 +183,7 @@ func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	return &encryption.Encrypter{Certs: src, Enc: encryption.ContentEncryption[cfg.JWEEnc]}, nil
 }
 
-func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
-	bd, err := loadBankData(cfg.BankData)
-	if err != nil {
-		return nil, nil, err
-	}
-	notices := konkursvarsel.NewMemoryStore()
-	if err := seedNotices(ctx, cfg, notices, logger); err != nil {
-		return nil, nil, err
-	}
+func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate httpapi.Gate, svc *accounts.Service, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
 	var overrides filter.Overrides
 	if cfg.FieldPolicy != "" {
 		b, err := os.ReadFile(cfg.FieldPolicy)
@@ -189,8 +215,8 @@ func build(ctx context.Context, cfg *config.Config, secret []byte, auditStore au
 		Logger:     logger,
 		Tokens:     tokens,
 		Rules:      validation.Rules{ToDate: cfg.ToDatePolicy},
-		Gate:       &konkursvarsel.Gate{Store: notices, AllowClosed: cfg.AllowClosed},
-		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize},
+		Gate:       gate,
+		Accounts:   svc,
 		Cursors:    accounts.NewCursorCodec(secret),
 		Audit:      auditStore,
 		Encrypter:  enc,
@@ -222,39 +248,51 @@ func loadBankData(path string) (*accounts.BankData, error) {
 	return bd, nil
 }
 
-func seedNotices(ctx context.Context, cfg *config.Config, store konkursvarsel.Store, logger *slog.Logger) error {
-	var (
-		list []konkursvarsel.Notice
-		bad  []error
-		err  error
-		src  = cfg.KonkursvarselSeed
-	)
-	switch {
-	case src != "":
-		f, ferr := os.Open(src)
-		if ferr != nil {
-			return fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", ferr)
+// startKonkursvarsel opens the durable notice store, applies DSOP_KONKURSVARSEL_SEED, and starts
+// polling Konkursvarsel (first sync before the API opens, then every poll interval); the gate
+// it returns runs an on-demand sync before it refuses a party without any notice.
+func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.Service, logger *slog.Logger) (*konkursvarsel.Gate, func(), error) {
+	store, err := konkursvarsel.OpenFileStore(filepath.Join(cfg.StateDir, "konkursvarsel"))
+	if err != nil {
+		return nil, nil, err
+	}
+	closeStore := func() { _ = store.Close() }
+	if cfg.KonkursvarselSeed != "" {
+		n, rejected, err := konkursvarsel.SeedFromFile(ctx, store, cfg.KonkursvarselSeed)
+		if err != nil {
+			closeStore()
+			return nil, nil, fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", err)
 		}
-		defer f.Close()
-		list, bad, err = konkursvarsel.ParseList(f)
-	case cfg.Env == "test":
-		src = "embedded demo notices"
-		list, bad, err = konkursvarsel.ParseList(demo.Konkursvarsler())
-	default:
-		return nil
+		for _, e := range rejected {
+			logger.Warn("rejected notice", "source", cfg.KonkursvarselSeed, "error", e.Error())
+		}
+		logger.Info("notices loaded", "source", cfg.KonkursvarselSeed, "new", n, "rejected", len(rejected))
 	}
+	gate := &konkursvarsel.Gate{Store: store, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
+	if cfg.KonkursvarselURL == "" {
+		logger.Warn("DSOP_KONKURSVARSEL_URL is not set: no Konkursvarsel polling")
+		return gate, closeStore, nil
+	}
+	hc, err := konkursvarsel.NewHTTPClient(cfg.KonkursvarselCert, cfg.KonkursvarselKey, cfg.KonkursvarselCA, 30*time.Second)
 	if err != nil {
-		return fmt.Errorf("notices from %s: %w", src, err)
+		closeStore()
+		return nil, nil, err
 	}
-	for _, e := range bad {
-		logger.Warn("rejected notice", "source", src, "error", e.Error())
+	p := &konkursvarsel.Poller{
+		Client:    &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc},
+		Store:     store,
+		Outbox:    &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")},
+		Customers: svc,
+		Start:     cfg.KonkursvarselSince,
+		Interval:  cfg.KonkursvarselPollInterval,
+		Logger:    logger,
 	}
-	n, err := store.Apply(ctx, list)
-	if err != nil {
-		return fmt.Errorf("notices from %s: %w", src, err)
-	}
-	logger.Info("notices loaded", "source", src, "new", n, "rejected", len(bad))
-	return nil
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, _ = p.Sync(syncCtx) // a failure is logged; the poller tries again
+	cancel()
+	go p.Run(ctx)
+	gate.OnDemand = func(ctx context.Context) error { _, err := p.Sync(ctx); return err }
+	return gate, closeStore, nil
 }
 
 // openAudit opens the audit store: PostgreSQL when DSOP_DATABASE_URL is set, else the append-only

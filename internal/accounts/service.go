@@ -266,3 +266,24 @@ func nonEmpty(s string) *string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// AccountsToBlock lists the account numbers party owns as primary owner today, in accounts that
+// are not closed: what the bank blocks on an aapning (and reopens on a sletting).
+func (s *Service) AccountsToBlock(ctx context.Context, party string) ([]string, error) {
+	accts, err := s.Store.AccountsWithRole(ctx, party)
+	if err != nil {
+		return nil, fmt.Errorf("accounts of party: %w", err)
+	}
+	today := civil.Today(s.now(), s.Loc)
+	var out []string
+	for _, a := range accts {
+		if !a.EndDate.IsZero() && a.EndDate.Before(today) {
+			continue
+		}
+		if _, ok := OwnedBy(a, party, today, today); ok {
+			out = append(out, a.AccountNumber)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

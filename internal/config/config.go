@@ -48,7 +48,19 @@ type Config struct {
 	CertPubCA           string        // CA bundle consumer certificates must chain to
 	CertPubTTL          time.Duration
 	JWEEnc              string // A128CBC-HS256 or A256GCM
+	// Konkursvarsel (module A).
+	KonkursvarselURL          string // empty in test = the built-in mock on MockKonkursvarselAddr
+	MockKonkursvarselAddr     string
+	KonkursvarselPollInterval time.Duration
+	KonkursvarselSince        time.Time // first sync starts here; zero = whole history
+	KonkursvarselCert         string
+	KonkursvarselKey          string
+	KonkursvarselCA           string
+	OnDemandSyncEvery         time.Duration
 }
+
+// MockKonkursvarsel reports whether the server starts the built-in Konkursvarsel mock.
+func (c *Config) MockKonkursvarsel() bool { return c.MockKonkursvarselAddr != "" }
 
 // DevConsumerCert reports whether test mode makes its own consumer certificate.
 func (c *Config) DevConsumerCert() bool { return c.ConsumerCert == "" && c.CertPubURL == "" }
@@ -96,6 +108,14 @@ func settings(raw map[string]*string) []setting {
 		s("certpub-ca", "DSOP_CERTPUB_CA", "", "PEM bundle of CAs the consumer certificate must chain to (optional)"),
 		s("certpub-ttl", "DSOP_CERTPUB_TTL", "24h", "how long a CertPub certificate is used before it is fetched again"),
 		s("jwe-enc", "DSOP_JWE_ENC", "A128CBC-HS256", "JWE content encryption: A128CBC-HS256 or A256GCM"),
+		s("konkursvarsel-url", "DSOP_KONKURSVARSEL_URL", "", "Konkursvarsel API base URL, e.g. https://konkursvarsel.vcert.brreg.no; empty in test = built-in mock; empty in production = no polling"),
+		s("mock-konkursvarsel-addr", "DSOP_MOCK_KONKURSVARSEL_ADDR", "127.0.0.1:8082", "listen address of the built-in Konkursvarsel mock (test, when DSOP_KONKURSVARSEL_URL is empty)"),
+		s("konkursvarsel-poll-interval", "DSOP_KONKURSVARSEL_POLL_INTERVAL", "5m", "how often to poll Konkursvarsel"),
+		s("konkursvarsel-since", "DSOP_KONKURSVARSEL_SINCE", "", "where the first sync starts: a duration back (72h), a date or RFC 3339 time, or 'all'; default 72h (all with the built-in mock)"),
+		s("konkursvarsel-cert", "DSOP_KONKURSVARSEL_CERT", "", "PEM enterprise certificate for mutual TLS with Konkursvarsel"),
+		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
+		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
+		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
 	}
 }
 
@@ -147,6 +167,8 @@ func build(raw map[string]*string) (*Config, error) {
 		DatabaseURL: get("DSOP_DATABASE_URL"), AuditDir: get("DSOP_AUDIT_DIR"),
 		ConsumerCert: get("DSOP_CONSUMER_CERT"), CertPubURL: strings.TrimRight(get("DSOP_CERTPUB_URL"), "/"),
 		CertPubCA: get("DSOP_CERTPUB_CA"), JWEEnc: get("DSOP_JWE_ENC"),
+		KonkursvarselURL: strings.TrimRight(get("DSOP_KONKURSVARSEL_URL"), "/"), MockKonkursvarselAddr: get("DSOP_MOCK_KONKURSVARSEL_ADDR"),
+		KonkursvarselCert: get("DSOP_KONKURSVARSEL_CERT"), KonkursvarselKey: get("DSOP_KONKURSVARSEL_KEY"), KonkursvarselCA: get("DSOP_KONKURSVARSEL_CA"),
 		ToDatePolicy: validation.ToDatePolicy(get("DSOP_TODATE_POLICY")),
 	}
 	if c.Env != "test" && c.Env != "production" {
@@ -257,6 +279,36 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.JWEEnc != "A128CBC-HS256" && c.JWEEnc != "A256GCM" {
 		bad("DSOP_JWE_ENC", "must be A128CBC-HS256 or A256GCM")
 	}
+	switch {
+	case c.KonkursvarselURL != "":
+		c.MockKonkursvarselAddr = ""
+		if u, err := url.Parse(c.KonkursvarselURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+			bad("DSOP_KONKURSVARSEL_URL", "must be an absolute https URL (http allowed in test)")
+		}
+	case prod:
+		c.MockKonkursvarselAddr = ""
+	default:
+		if _, _, err := net.SplitHostPort(c.MockKonkursvarselAddr); err != nil {
+			bad("DSOP_MOCK_KONKURSVARSEL_ADDR", "must be host:port: %v", err)
+		}
+		c.KonkursvarselURL = "http://" + c.MockKonkursvarselAddr
+	}
+	if (c.KonkursvarselCert == "") != (c.KonkursvarselKey == "") {
+		bad("DSOP_KONKURSVARSEL_CERT", "DSOP_KONKURSVARSEL_CERT and DSOP_KONKURSVARSEL_KEY go together")
+	}
+	if c.KonkursvarselPollInterval, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_POLL_INTERVAL")); err != nil || c.KonkursvarselPollInterval < 100*time.Millisecond {
+		bad("DSOP_KONKURSVARSEL_POLL_INTERVAL", "must be a duration such as 5m")
+	}
+	if c.OnDemandSyncEvery, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_ON_DEMAND_EVERY")); err != nil || c.OnDemandSyncEvery < 0 {
+		bad("DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "must be a duration such as 30s")
+	}
+	since := get("DSOP_KONKURSVARSEL_SINCE")
+	if since == "" && !c.MockKonkursvarsel() {
+		since = "72h"
+	}
+	if c.KonkursvarselSince, err = parseSince(since, time.Now()); err != nil {
+		bad("DSOP_KONKURSVARSEL_SINCE", "%v", err)
+	}
 	if c.StateDir == "" {
 		bad("DSOP_STATE_DIR", "must not be empty")
 	}
@@ -270,7 +322,8 @@ func build(raw map[string]*string) (*Config, error) {
 		c.AuditDir = filepath.Join(c.StateDir, "audit")
 	}
 	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy,
-		"DSOP_CONSUMER_CERT": c.ConsumerCert, "DSOP_CERTPUB_CA": c.CertPubCA} {
+		"DSOP_CONSUMER_CERT": c.ConsumerCert, "DSOP_CERTPUB_CA": c.CertPubCA,
+		"DSOP_KONKURSVARSEL_CERT": c.KonkursvarselCert, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_KONKURSVARSEL_CA": c.KonkursvarselCA} {
 		if f == "" {
 			continue
 		}
@@ -301,4 +354,22 @@ func parseRetention(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration such as 3650d or 87600h", s)
 	}
 	return d, nil
+}
+
+// parseSince reads where the first Konkursvarsel sync starts: "" or "all" (whole history), a
+// duration back from now, a date, or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "" || s == "all":
+		return time.Time{}, nil
+	case len(s) == 10:
+		return time.Parse(time.DateOnly, s)
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a duration (72h), a date, an RFC 3339 time or 'all'", s)
 }

@@ -191,4 +191,3 @@ func writeHAL(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	_ = json.NewEncoder(w).Encode(v)
 }
-

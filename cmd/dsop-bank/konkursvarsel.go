@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+)
+
+// mockKonkursvarsel runs the Konkursvarsel mock on its own: BRREG's published test notices (or a
+// file in the list format), oppdatert/{ts}, detail links, and POST /admin/konkursvarsler.
+func mockKonkursvarsel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mock-konkursvarsel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8082", "listen address")
+	file := fs.String("notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var in io.Reader = demo.Konkursvarsler()
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	list, rejected, err := konkursvarsel.ParseList(in)
+	if err != nil {
+		return err
+	}
+	for _, e := range rejected {
+		fmt.Fprintln(stderr, "rejected:", e)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := newHTTPServer(konkursvarsel.NewMock(list).Handler())
+	fmt.Fprintf(stdout, "Konkursvarsel mock on http://%s with %d notices\nAppend one: curl -s -X POST http://%s/admin/konkursvarsler -d '{\"type\":\"aapning\",\"debitor\":\"900308841\"}'\n", ln.Addr(), len(list), ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		return srv.Shutdown(context.Background())
+	case err := <-errc:
+		return err
+	}
+}
+
+// actionsCmd is `dsop-bank actions list|ack`: the block/reopen instructions for the bank's core
+// systems (the server writes them to <state-dir>/actions/actions.jsonl, which is also the export).
+func actionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: dsop-bank actions list [--all] [--format table|json] | actions ack [--by NAME] ID...")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("actions "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	all := fs.Bool("all", false, "list: include acknowledged actions")
+	format := fs.String("format", "table", "list: table or json (JSON lines)")
+	by := fs.String("by", "", "ack: who carried the action out (default: the OS user)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// IDs come first; server settings (DSOP_*) may follow after --.
+	var ids, rest []string
+	for i, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") {
+			rest = fs.Args()[i:]
+			break
+		}
+		ids = append(ids, a)
+	}
+	cfg, err := config.Load("actions", rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	out := &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")}
+	switch sub {
+	case "list":
+		acts, err := out.List(ctx)
+		if err != nil {
+			return err
+		}
+		var show []konkursvarsel.Action
+		for _, a := range acts {
+			if *all || a.AckedAt == nil {
+				show = append(show, a)
+			}
+		}
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			for _, a := range show {
+				if err := enc.Encode(a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tACTION\tNOTICE\tDEBITOR\tKJENNELSESDATO\tACCOUNTS\tACKED")
+		for _, a := range show {
+			var nums []string
+			for _, acc := range a.Accounts {
+				nums = append(nums, acc.AccountNumber)
+			}
+			acked := "-"
+			if a.AckedAt != nil {
+				acked = a.AckedAt.Format(time.RFC3339) + " " + a.AckedBy
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Type, a.NoticeType, maskID(a.Debitor), dash(a.Kjennelsesdato), strings.Join(nums, ","), acked)
+		}
+		return tw.Flush()
+	case "ack":
+		if len(ids) == 0 {
+			return errors.New("usage: dsop-bank actions ack [--by NAME] ID...")
+		}
+		who := *by
+		if who == "" {
+			if u, err := user.Current(); err == nil {
+				who = u.Username
+			}
+		}
+		var errs []error
+		for _, id := range ids {
+			if err := out.Ack(ctx, id, who); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(stdout, "acknowledged %s\n", id)
+		}
+		return errors.Join(errs...)
+	}
+	return fmt.Errorf("unknown actions command %q (list, ack)", sub)
+}
+
+func maskID(s string) string {
+	if len(s) == 11 {
+		return s[:6] + "*****"
+	}
+	return s
+}
