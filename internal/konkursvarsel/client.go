@@ -34,18 +34,18 @@ func NewHTTPClient(certFile, keyFile, caFile string, timeout time.Duration) (*ht
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("Konkursvarsel client certificate: %w", err)
+			return nil, fmt.Errorf("konkursvarsel client certificate: %w", err)
 		}
 		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
 	}
 	if caFile != "" {
 		b, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("Konkursvarsel CA: %w", err)
+			return nil, fmt.Errorf("konkursvarsel CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("Konkursvarsel CA %s: no certificates", caFile)
+			return nil, fmt.Errorf("konkursvarsel CA %s: no certificates", caFile)
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
