@@ -128,7 +128,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return tw.Flush()
 	case "ack":
 		if len(ids) == 0 {
-			return errors.New("usage: dsop-bank actions ack [--by NAME] ID...")
+			return errors.New("usage: dsop-bank actions ack [--by NAME] ID [ID…]")
 		}
 		who := *by
 		if who == "" {
