@@ -66,7 +66,7 @@ func mockKonkursvarsel(ctx context.Context, args []string, stdout, stderr io.Wri
 // systems (the server writes them to <state-dir>/actions/actions.jsonl, which is also the export).
 func actionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: dsop-bank actions list [--all] [--format table|json] | actions ack [--by NAME] ID...")
+		return errors.New("usage: dsop-bank actions list [--all] [--format table|json] | actions ack [--by NAME] ID [ID…]")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("actions "+sub, flag.ContinueOnError)
