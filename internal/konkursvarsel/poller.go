@@ -97,7 +97,9 @@ func (p *Poller) Sync(ctx context.Context) (SyncResult, error) {
 		p.status.Lag = p.status.LastSuccess.Sub(res.Cursor)
 	}
 	p.logger().Info("konkursvarsel sync", "fetched", res.Fetched, "applied", res.Applied, "rejected", res.Rejected,
-		"actions", res.Actions, "cursor", res.Cursor.Format(TimeFormat), "lag_seconds", int(p.status.Lag.Seconds()))
+		"actions", res.Actions, "cursor", res.Cursor.Format(TimeFormat), "lag_seconds", int(p.status.Lag.Seconds()),
+		"applied_total_by_type", p.status.Applied, "rejected_total", p.status.Rejected, "errors_total", p.status.Errors,
+		"last_success", p.status.LastSuccess.UTC().Format(time.RFC3339))
 	return res, nil
 }
 
