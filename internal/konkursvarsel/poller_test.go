@@ -106,7 +106,7 @@ func TestPoller_FullHistoryThenIncrementalWithOverlapAndDuplicates(t *testing.T)
 	_, ok := f.paths.Load("/konkursvarsler/oppdatert/2019-06-10T11:31:40.200Z")
 	require.True(t, ok, "incremental call from the cursor less the overlap")
 
-	// A new notice, delivered twice in one batch.
+	// A new notice; the batch also brings the last one again (overlap).
 	n, err := f.Add(NewNotice{Type: Aapning, Debitor: "910491482", Kjennelsesdato: "2026-11-20", UUID: "6a0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a01"})
 	require.NoError(t, err)
 	f.mu.Lock()
