@@ -48,7 +48,7 @@ func call(t *testing.T, addr, token, path, party, correlation string) (*http.Res
 func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	dir := t.TempDir()
 	addr, devAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_STATE_DIR": dir}
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": dir}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuf
@@ -129,7 +129,7 @@ func TestAuditCrash_SIGKILLDuringRequests(t *testing.T) {
 	require.NoError(t, build.Run())
 	dir := t.TempDir()
 	addr, devAddr := freeAddr(t), freeAddr(t)
-	env := append(os.Environ(), "DSOP_ADDR="+addr, "DSOP_DEV_ISSUER_ADDR="+devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR="+freeAddr(t), "DSOP_STATE_DIR="+dir, "DSOP_LOG_LEVEL=error")
+	env := append(os.Environ(), "DSOP_ADDR="+addr, "DSOP_DEV_ISSUER_ADDR="+devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR="+freeAddr(t), "DSOP_ADMIN_ADDR="+freeAddr(t), "DSOP_STATE_DIR="+dir, "DSOP_LOG_LEVEL=error")
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = env

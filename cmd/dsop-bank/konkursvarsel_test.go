@@ -19,7 +19,7 @@ import (
 // then reopen for that customer's accounts.
 func TestKonkursvarsel_LiveNoticesOpenAndCloseAccessAndFillTheOutbox(t *testing.T) {
 	addr, devAddr, mockAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": mockAddr,
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": mockAddr, "DSOP_ADMIN_ADDR": freeAddr(t),
 		"DSOP_STATE_DIR": t.TempDir(), "DSOP_KONKURSVARSEL_POLL_INTERVAL": "200ms", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY": "0s"}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 // Command dsop-bank is a Norwegian bank's server for the DSOP service Konkursbehandling.
 //
 //	dsop-bank [serve] [flags]        run the DSOP Control API v2 (default)
+//	dsop-bank version                print the build
 //	dsop-bank dev-token [flags]      mint a token from the development issuer
 //	dsop-bank check-bank-data FILE   validate a bank data file and list every problem
 //	dsop-bank audit verify|query|case|anomalies|expire   the compliance officer's tools
@@ -17,8 +18,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	_ "time/tzdata" // "today" is Europe/Oslo even on hosts without a zoneinfo database
+
+	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 )
 
 func main() {
@@ -43,6 +47,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return devToken(args, getenv, stdout, stderr)
 	case "check-bank-data":
 		return checkBankData(args, stdout)
+	case "version":
+		v, rev := telemetry.Version()
+		fmt.Fprintf(stdout, "dsop-bank %s (revision %s, %s)\n", v, rev, runtime.Version())
+		return nil
 	case "mock-konkursvarsel":
 		return mockKonkursvarsel(ctx, args, stdout, stderr)
 	case "actions":
@@ -55,5 +63,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt|actions|mock-konkursvarsel] [flags]; see README.md")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
+	return fmt.Errorf("unknown command %q (serve, version, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
 }

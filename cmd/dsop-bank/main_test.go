@@ -43,7 +43,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // `dsop-bank dev-token` opens steps 2a and 2b over a real listener.
 func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	addr, devAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir()}
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir()}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuf
@@ -149,7 +149,7 @@ func productionEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		"DSOP_ENV": "production", "DSOP_ADDR": freeAddr(t), "DSOP_BASE_URL": "https://api.bank.no/dsop/v2", "DSOP_MASKINPORTEN_ISSUER": "https://maskinporten.no/",
 		"DSOP_MASKINPORTEN_JWKS_URL": "https://maskinporten.no/jwk", "DSOP_BANK_DATA": bank, "DSOP_SECRET_FILE": secret, "DSOP_STATE_DIR": dir,
-		"DSOP_CONSUMER_CERT": certFile,
+		"DSOP_CONSUMER_CERT": certFile, "DSOP_ADMIN_ADDR": freeAddr(t),
 	}
 }
 

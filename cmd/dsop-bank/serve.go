@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/admin"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -30,6 +31,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
+	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -53,6 +55,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	tel, err := telemetry.New(ctx, telemetry.TracingRequested(getenv))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush what telemetry still holds (spans in the batcher) before the process ends.
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(fctx)
+	}()
+	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, nil)
 	bd, err := loadBankData(cfg.BankData)
 	if err != nil {
 		return err
@@ -91,13 +104,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		serveAll(0)
 	}
-	gate, closeNotices, err := startKonkursvarsel(ctx, cfg, svc, logger)
+	gate, poller, closeNotices, err := startKonkursvarsel(ctx, cfg, svc, tel, logger)
 	if err != nil {
 		return err
 	}
 	defer closeNotices()
-	h, dev, err := build(cfg, secret, auditStore, enc, gate, svc, logger)
+	h, dev, err := build(cfg, secret, auditStore, enc, gate, svc, keys, tel, logger)
 	if err != nil {
+		return err
+	}
+	if err := registerGauges(tel, cfg, poller, enc); err != nil {
 		return err
 	}
 	first := len(servers)
@@ -110,7 +126,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
+	if cfg.AdminAddr != "" {
+		if err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, auditStore, keys, enc))); err != nil {
+			return err
+		}
+	}
 	serveAll(first)
+	go func() { _ = keys.Ensure(ctx) }() // load the token keys now, not on the first request
 	logger.Info("dsop-bank listening", "addr", apiLn.Addr().String(), "env", cfg.Env, "base_url", cfg.BaseURL)
 	if dev != nil {
 		printDemo(stdout, cfg, dev)
@@ -121,13 +143,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-errc:
 		return fmt.Errorf("server stopped: %w", err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Graceful shutdown: stop accepting, let in-flight requests finish (each writes its audit
+	// record before it answers), then the deferred closes flush the audit log and telemetry.
+	logger.Info("dsop-bank shutting down", "deadline", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	var shutdownErr error
 	for _, s := range servers {
-		_ = s.Shutdown(shutdownCtx)
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			shutdownErr = fmt.Errorf("in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
+		}
 	}
 	logger.Info("dsop-bank stopped")
-	return nil
+	return shutdownErr
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
@@ -183,7 +211,8 @@ func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	return &encryption.Encrypter{Certs: src, Enc: encryption.ContentEncryption[cfg.JWEEnc]}, nil
 }
 
-func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate httpapi.Gate, svc *accounts.Service, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate httpapi.Gate, svc *accounts.Service,
+	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
 	var overrides filter.Overrides
 	if cfg.FieldPolicy != "" {
 		b, err := os.ReadFile(cfg.FieldPolicy)
@@ -205,7 +234,7 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		}
 	}
 	tokens := &validation.TokenValidator{
-		Keys:             validation.NewJWKS(cfg.MaskinportenJWKSURL, nil),
+		Keys:             keys,
 		Issuer:           cfg.MaskinportenIssuer,
 		Audience:         cfg.BaseURL,
 		AllowedConsumers: cfg.AllowedConsumers,
@@ -224,6 +253,13 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		Mode:       httpapi.Mode(cfg.Env),
 		LinkPrefix: cfg.LinkPrefix,
 		Loc:        cfg.Timezone,
+
+		Tracer:         tel.Tracer,
+		Propagator:     tel.Propagator,
+		Observer:       tel,
+		RateLimit:      &httpapi.RateLimiter{Rate: cfg.RateLimit, Burst: float64(cfg.RateBurst)},
+		RequestTimeout: cfg.RequestTimeout,
+		MaxHeaders:     cfg.MaxHeaders,
 	})
 	return h, dev, nil
 }
@@ -251,17 +287,17 @@ func loadBankData(path string) (*accounts.BankData, error) {
 // startKonkursvarsel opens the durable notice store, applies DSOP_KONKURSVARSEL_SEED, and starts
 // polling Konkursvarsel (first sync before the API opens, then every poll interval); the gate
 // it returns runs an on-demand sync before it refuses a party without any notice.
-func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.Service, logger *slog.Logger) (*konkursvarsel.Gate, func(), error) {
+func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.Service, tel *telemetry.Telemetry, logger *slog.Logger) (*konkursvarsel.Gate, *konkursvarsel.Poller, func(), error) {
 	store, err := konkursvarsel.OpenFileStore(filepath.Join(cfg.StateDir, "konkursvarsel"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	closeStore := func() { _ = store.Close() }
 	if cfg.KonkursvarselSeed != "" {
 		n, rejected, err := konkursvarsel.SeedFromFile(ctx, store, cfg.KonkursvarselSeed)
 		if err != nil {
 			closeStore()
-			return nil, nil, fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", err)
+			return nil, nil, nil, fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", err)
 		}
 		for _, e := range rejected {
 			logger.Warn("rejected notice", "source", cfg.KonkursvarselSeed, "error", e.Error())
@@ -271,14 +307,15 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.S
 	gate := &konkursvarsel.Gate{Store: store, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
 	if cfg.KonkursvarselURL == "" {
 		logger.Warn("DSOP_KONKURSVARSEL_URL is not set: no Konkursvarsel polling")
-		return gate, closeStore, nil
+		return gate, nil, closeStore, nil
 	}
 	hc, err := konkursvarsel.NewHTTPClient(cfg.KonkursvarselCert, cfg.KonkursvarselKey, cfg.KonkursvarselCA, 30*time.Second)
 	if err != nil {
 		closeStore()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	p := &konkursvarsel.Poller{
+		Tracer:    tel.Tracer,
 		Client:    &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc},
 		Store:     store,
 		Outbox:    &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")},
@@ -292,7 +329,71 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.S
 	cancel()
 	go p.Run(ctx)
 	gate.OnDemand = func(ctx context.Context) error { _, err := p.Sync(ctx); return err }
-	return gate, closeStore, nil
+	return gate, p, closeStore, nil
+}
+
+// readiness lists what must hold before the gateway may send traffic: the audit store (the
+// database) answers, the token keys have been loaded once, and every allowed consumer has a
+// usable encryption certificate.
+func readiness(cfg *config.Config, st audit.Store, keys *validation.JWKS, enc *encryption.Encrypter) []admin.Check {
+	checks := []admin.Check{
+		{Name: "jwks", Func: keys.Ensure},
+		{Name: "consumer-certificate", Func: func(ctx context.Context) error {
+			for _, c := range cfg.AllowedConsumers {
+				if _, err := enc.Certs.Certificate(ctx, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
+		checks = append(checks, admin.Check{Name: "store", Func: p.Ping})
+	}
+	return checks
+}
+
+// registerGauges exposes the state of module A and of CertPub as metrics.
+func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvarsel.Poller, enc *encryption.Encrypter) error {
+	if p != nil {
+		if err := tel.Gauge("dsop_konkursvarsel_sync_age", "s", "Time since the last successful Konkursvarsel sync", func() (float64, bool) {
+			st := p.Status()
+			return time.Since(st.LastSuccess).Seconds(), !st.LastSuccess.IsZero()
+		}); err != nil {
+			return err
+		}
+		if err := tel.Gauge("dsop_konkursvarsel_lag", "s", "How far behind BRREG the newest notice applied was registered", func() (float64, bool) {
+			st := p.Status()
+			return st.Lag.Seconds(), !st.LastSuccess.IsZero()
+		}); err != nil {
+			return err
+		}
+		if err := tel.Gauge("dsop_konkursvarsel_notices_rejected", "", "Malformed notices rejected since start", func() (float64, bool) {
+			return float64(p.Status().Rejected), true
+		}); err != nil {
+			return err
+		}
+		out := &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")}
+		if err := tel.Gauge("dsop_outbox_backlog", "", "Block/reopen actions not yet acknowledged", func() (float64, bool) {
+			acts, err := out.List(context.Background())
+			n := 0
+			for _, a := range acts {
+				if a.AckedAt == nil {
+					n++
+				}
+			}
+			return float64(n), err == nil
+		}); err != nil {
+			return err
+		}
+	}
+	if cs, ok := enc.Certs.(*certpub.CachedSource); ok {
+		return tel.Gauge("dsop_certpub_cache_age", "s", "Age of the cached CertPub certificate of the first allowed consumer", func() (float64, bool) {
+			age, ok := cs.Age(cfg.AllowedConsumers[0])
+			return age.Seconds(), ok
+		})
+	}
+	return nil
 }
 
 // openAudit opens the audit store: PostgreSQL when DSOP_DATABASE_URL is set, else the append-only

@@ -359,3 +359,14 @@ func (s *FileStore) Close() error {
 	}
 	return err
 }
+
+// Ping reports whether the log can take records.
+func (s *FileStore) Ping(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken != nil {
+		return s.broken
+	}
+	_, err := os.Stat(s.dir)
+	return err
+}

@@ -57,6 +57,13 @@ type Config struct {
 	KonkursvarselKey          string
 	KonkursvarselCA           string
 	OnDemandSyncEvery         time.Duration
+	// Operations.
+	AdminAddr       string
+	RateLimit       float64 // requests per second per consumer; 0 = off
+	RateBurst       int
+	RequestTimeout  time.Duration
+	MaxHeaders      int
+	ShutdownTimeout time.Duration
 }
 
 // MockKonkursvarsel reports whether the server starts the built-in Konkursvarsel mock.
@@ -115,6 +122,12 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-cert", "DSOP_KONKURSVARSEL_CERT", "", "PEM enterprise certificate for mutual TLS with Konkursvarsel"),
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
 		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
+		s("admin-addr", "DSOP_ADMIN_ADDR", "127.0.0.1:9090", "listen address of /livez, /readyz and /metrics; empty = off"),
+		s("rate-limit", "DSOP_RATE_LIMIT", "10", "requests per second per consumer (token bucket); 0 = off"),
+		s("rate-burst", "DSOP_RATE_BURST", "50", "burst of the per-consumer rate limit"),
+		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
+		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
+		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, how long in-flight requests may take to finish"),
 		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
 	}
 }
@@ -301,6 +314,27 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.OnDemandSyncEvery, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_ON_DEMAND_EVERY")); err != nil || c.OnDemandSyncEvery < 0 {
 		bad("DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "must be a duration such as 30s")
+	}
+	c.AdminAddr = get("DSOP_ADMIN_ADDR")
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("DSOP_ADMIN_ADDR", "must be host:port: %v", err)
+		}
+	}
+	if c.RateLimit, err = strconv.ParseFloat(get("DSOP_RATE_LIMIT"), 64); err != nil || c.RateLimit < 0 {
+		bad("DSOP_RATE_LIMIT", "must be a number of requests per second (0 = off)")
+	}
+	if c.RateBurst, err = strconv.Atoi(get("DSOP_RATE_BURST")); err != nil || c.RateBurst < 1 {
+		bad("DSOP_RATE_BURST", "must be a positive number")
+	}
+	if c.RequestTimeout, err = time.ParseDuration(get("DSOP_REQUEST_TIMEOUT")); err != nil || c.RequestTimeout <= 0 {
+		bad("DSOP_REQUEST_TIMEOUT", "must be a positive duration")
+	}
+	if c.MaxHeaders, err = strconv.Atoi(get("DSOP_MAX_HEADERS")); err != nil || c.MaxHeaders < 20 {
+		bad("DSOP_MAX_HEADERS", "must be a number of at least 20")
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(get("DSOP_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
+		bad("DSOP_SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
 	since := get("DSOP_KONKURSVARSEL_SINCE")
 	if since == "" && !c.MockKonkursvarsel() {

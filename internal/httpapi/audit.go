@@ -7,6 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
@@ -117,7 +123,10 @@ func (a *api) record(next http.Handler) http.Handler {
 		start := a.Now()
 		ex := &exchange{}
 		buf := &bufferedWriter{header: http.Header{}}
-		ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+		ctx := a.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := a.Tracer.Start(ctx, "dsop.request", trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		ctx = context.WithValue(ctx, exchangeKey{}, ex)
 		next.ServeHTTP(buf, r.WithContext(ctx))
 		if buf.status == 0 {
 			buf.status = http.StatusOK
@@ -125,19 +134,33 @@ func (a *api) record(next http.Handler) http.Handler {
 		rec := ex.auditRecord(r, buf.status)
 		rec.Time = start
 		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
-		if err := a.Audit.Append(ctx, &rec); err != nil {
+		// The record is written even if the request's deadline has passed.
+		actx, aspan := a.Tracer.Start(context.WithoutCancel(ctx), "audit.write")
+		auditStart := time.Now()
+		err := a.Audit.Append(actx, &rec)
+		a.Observer.AuditWrite(ctx, time.Since(auditStart))
+		aspan.End()
+		status, code := buf.status, ex.code
+		if err != nil {
+			status, code = http.StatusInternalServerError, CodeInternal
 			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
 				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
 			writeProblem(w, &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried"})
-			a.logAccess(ctx, r, ex, http.StatusInternalServerError, CodeInternal, rec.LatencyMS, 0)
-			return
+		} else {
+			for k, v := range buf.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(buf.status)
+			_, _ = w.Write(buf.body.Bytes())
 		}
-		for k, v := range buf.header {
-			w.Header()[k] = v
+		span.SetName("dsop " + ex.operation)
+		span.SetAttributes(attribute.String("dsop.operation", ex.operation), attribute.Int("http.response.status_code", status),
+			attribute.String("dsop.code", code), attribute.String("dsop.correlation_id", sanitize(r.Header.Get("CorrelationID"))))
+		if status >= 500 {
+			span.SetStatus(codes.Error, code)
 		}
-		w.WriteHeader(buf.status)
-		_, _ = w.Write(buf.body.Bytes())
-		a.logAccess(ctx, r, ex, buf.status, ex.code, rec.LatencyMS, rec.Seq)
+		a.Observer.Request(ctx, ex.operation, code, status, a.Now().Sub(start))
+		a.logAccess(ctx, r, ex, status, code, rec.LatencyMS, rec.Seq)
 	})
 }
 

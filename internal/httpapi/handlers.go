@@ -35,7 +35,7 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 	}
 	ex := exchangeOf(ctx)
 	ex.legalMandate = r.LegalMandate
-	state, err := a.Gate.Check(ctx, p.PartyID)
+	state, err := a.gate(ctx, p.PartyID)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,9 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 	if err := validation.CheckWindow(r.Period, state.Kjennelsesdato); err != nil {
 		return nil, err
 	}
-	body, err := a.Accounts.ListAccounts(ctx, p.PartyID, r.Period.From, r.Period.To)
+	sctx, span := a.Tracer.Start(ctx, "store.accounts")
+	body, err := a.Accounts.ListAccounts(sctx, p.PartyID, r.Period.From, r.Period.To)
+	span.End()
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +70,9 @@ func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObj
 	if err != nil {
 		return nil, err
 	}
-	body, err := a.Accounts.Details(ctx, acct, party, r.Period.From, r.Period.To)
+	sctx, span := a.Tracer.Start(ctx, "store.account")
+	body, err := a.Accounts.Details(sctx, acct, party, r.Period.From, r.Period.To)
+	span.End()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,9 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 		}
 		after = &pos
 	}
-	page, err := a.Accounts.Transactions(ctx, acct, r.Period.From, r.Period.To, after)
+	sctx, span := a.Tracer.Start(ctx, "store.transactions")
+	page, err := a.Accounts.Transactions(sctx, acct, r.Period.From, r.Period.To, after)
+	span.End()
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +129,13 @@ func (a *api) ListRoles(context.Context, ListRolesRequestObject) (ListRolesRespo
 	return nil, errNotInService("Roles")
 }
 
+// gate asks the bankruptcy gate (notice store, perhaps an on-demand sync) in a span of its own.
+func (a *api) gate(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
+	ctx, span := a.Tracer.Start(ctx, "store.notices")
+	defer span.End()
+	return a.Gate.Check(ctx, party)
+}
+
 func (a *api) check(h validation.Headers) (validation.Request, error) {
 	return a.Rules.Check(h, civil.Today(a.Now(), a.Loc))
 }
@@ -141,7 +154,7 @@ func (a *api) authorizeAccount(ctx context.Context, ref string, p validation.Per
 	}
 	var refused error
 	for _, owner := range accounts.PrimaryOwners(acct) {
-		state, err := a.Gate.Check(ctx, owner)
+		state, err := a.gate(ctx, owner)
 		var re *konkursvarsel.RefusedError
 		if errors.As(err, &re) {
 			if re.State.Status != konkursvarsel.StatusNone && refused == nil {
@@ -178,11 +191,14 @@ func (a *api) transactionsHref(ref string, p validation.Period, page string) str
 
 // encode filters the body and turns it into the answer.
 func (a *api) encode(ctx context.Context, endpoint string, body any) (*okResponse, error) {
+	_, span := a.Tracer.Start(ctx, "filter.encode")
 	fields, err := a.Policy.Apply(endpoint, body)
 	if err != nil {
+		span.End()
 		return nil, err
 	}
 	b, err := marshal(body)
+	span.End()
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", endpoint, err)
 	}
@@ -200,7 +216,9 @@ func (a *api) encode(ctx context.Context, endpoint string, body any) (*okRespons
 		return &okResponse{body: b, contentType: "application/json"}, nil
 	}
 	// Everything else is encrypted for the consumer; without a certificate nothing leaves.
-	jwe, err := a.Encrypter.Encrypt(ctx, ex.claims.ConsumerID, b)
+	ectx, espan := a.Tracer.Start(ctx, "encrypt")
+	jwe, err := a.Encrypter.Encrypt(ectx, ex.claims.ConsumerID, b)
+	espan.End()
 	if err != nil {
 		return nil, err
 	}

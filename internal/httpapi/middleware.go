@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"runtime/debug"
 	"strings"
+
+	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
 // sanitize keeps log fields short and printable; they come from the caller.
@@ -56,9 +59,14 @@ func (a *api) onlyGET(next http.Handler) http.Handler {
 // authenticate validates the Maskinporten token (401 ACC-010 / 403 ACC-011).
 func (a *api) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := a.Tokens.Validate(r.Context(), r.Header.Get("Authorization"))
+		ctx, span := a.Tracer.Start(r.Context(), "token.validate")
+		claims, err := a.Tokens.Validate(ctx, r.Header.Get("Authorization"))
+		span.End()
 		ex := exchangeOf(r.Context())
 		ex.claims = claims
+		if te := (*validation.TokenError)(nil); errors.As(err, &te) {
+			a.Observer.TokenFailure(r.Context(), te.Reason)
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return

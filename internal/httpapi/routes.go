@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -44,6 +48,19 @@ type Encrypter interface {
 	Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error)
 }
 
+// Observer receives the request path's measurements (internal/telemetry implements it).
+type Observer interface {
+	Request(ctx context.Context, operation, code string, status int, d time.Duration)
+	TokenFailure(ctx context.Context, reason string)
+	AuditWrite(ctx context.Context, d time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) Request(context.Context, string, string, int, time.Duration) {}
+func (noObserver) TokenFailure(context.Context, string)                        {}
+func (noObserver) AuditWrite(context.Context, time.Duration)                   {}
+
 // Deps are everything the server needs; there are no globals.
 type Deps struct {
 	Logger   *slog.Logger
@@ -62,12 +79,28 @@ type Deps struct {
 	LinkPrefix string
 	Loc        *time.Location
 	Now        func() time.Time
+	// Operations. All optional: no tracing, no metrics, no rate limit, no deadline by default.
+	Tracer         trace.Tracer
+	Propagator     propagation.TextMapPropagator
+	Observer       Observer
+	RateLimit      *RateLimiter
+	RequestTimeout time.Duration
+	MaxHeaders     int
 }
 
 // NewServer returns the HTTP handler of the API. All routes are here.
 func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if d.Propagator == nil {
+		d.Propagator = propagation.NewCompositeTextMapPropagator()
+	}
+	if d.Observer == nil {
+		d.Observer = noObserver{}
 	}
 	a := &api{Deps: d}
 	mux := http.NewServeMux()
@@ -78,14 +111,17 @@ func NewServer(d Deps) http.Handler {
 		}),
 		StdHTTPServerOptions{BaseRouter: mux, ErrorHandlerFunc: a.fail},
 	)
-	// The middleware chain, outermost first: exchange record and access log, panic recovery,
-	// method, route, token, endpoints outside the service, Accept; then the generated binding.
+	// The middleware chain, outermost first: audit record, trace span, metrics and access log;
+	// panic recovery; header and time limits; method; route; token; rate limit; Accept; endpoints
+	// outside the service; then the generated binding and the handlers.
 	var h http.Handler = mux
 	h = a.refuseOutsideService(h)
 	h = a.negotiate(h)
+	h = a.rateLimit(h)
 	h = a.authenticate(h)
 	h = a.route(mux, h)
 	h = a.onlyGET(h)
+	h = a.limitRequest(h)
 	h = a.recoverPanics(h)
 	h = a.record(h)
 	return h
@@ -97,7 +133,8 @@ type api struct{ Deps }
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
 	if p.Status >= 500 {
-		a.Logger.ErrorContext(r.Context(), "request failed", "error", err.Error())
+		a.Logger.ErrorContext(r.Context(), "request failed", "error", err.Error(),
+			"correlation_id", sanitize(r.Header.Get("CorrelationID")), "account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")))
 	}
 	ex := exchangeOf(r.Context())
 	ex.code, ex.reason = p.Code, reasonFor(err, p)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Customers tells which of a party's accounts the bank would block: the accounts it owns now.
@@ -30,6 +32,7 @@ type Poller struct {
 	Interval  time.Duration // default 5 minutes
 	Logger    *slog.Logger
 	Now       func() time.Time
+	Tracer    trace.Tracer // optional
 
 	mu     sync.Mutex // one sync at a time
 	status SyncStatus
@@ -84,6 +87,11 @@ func (p *Poller) Status() SyncStatus {
 func (p *Poller) Sync(ctx context.Context) (SyncResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.Tracer != nil {
+		var span trace.Span
+		ctx, span = p.Tracer.Start(ctx, "konkursvarsel.sync")
+		defer span.End()
+	}
 	p.status.LastAttempt = p.now()
 	res, err := p.sync(ctx)
 	if err != nil {

@@ -169,3 +169,6 @@ func (s *AuditStore) Expire(ctx context.Context, before time.Time, signer *audit
 
 // Close implements audit.Store; the pool belongs to the caller.
 func (s *AuditStore) Close() error { return nil }
+
+// Ping reports whether the database answers.
+func (s *AuditStore) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }

@@ -81,3 +81,12 @@ func TestMigrate_IsIdempotent(t *testing.T) {
 	pool := testPool(t)
 	require.NoError(t, Migrate(context.Background(), pool))
 }
+
+// Readiness asks the store; a database that cannot be reached makes the server not ready.
+func TestAuditStore_PingFailsWhenTheDatabaseIsGone(t *testing.T) {
+	pool := testPool(t)
+	st := &AuditStore{Pool: pool}
+	require.NoError(t, st.Ping(context.Background()))
+	pool.Close()
+	require.Error(t, st.Ping(context.Background()))
+}

@@ -66,6 +66,21 @@ func (j *JWKS) Key(ctx context.Context, kid string) (jwk.Key, error) {
 	return nil, ErrUnknownKey{KID: kid}
 }
 
+// Ensure fetches the key set if it has never been loaded (at most once a second), for start-up
+// and readiness: a server is not ready before it can check a token.
+func (j *JWKS) Ensure(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.set != nil {
+		return nil
+	}
+	now := j.Now()
+	if now.Sub(j.triedAt) < time.Second {
+		return fmt.Errorf("JWKS %s not loaded yet", j.URL)
+	}
+	return j.fetchLocked(ctx, now)
+}
+
 // Loaded reports whether the key set has been fetched at least once (for readiness).
 func (j *JWKS) Loaded() bool {
 	j.mu.Lock()

@@ -1,0 +1,37 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+)
+
+func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.Tracer = tp.Tracer("test")
+		d.Propagator = propagation.TraceContext{}
+	})
+	hd := h.headers(openOrg)
+	hd.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	require.Equal(t, 200, h.do(http.MethodGet, accountsURL(earliest, today), hd).Code)
+	names := map[string]bool{}
+	for _, s := range rec.Ended() {
+		names[s.Name()] = true
+		require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", s.SpanContext().TraceID().String(), "continues the caller's trace")
+		for _, a := range s.Attributes() {
+			require.False(t, strings.Contains(a.Value.Emit(), openOrg) || strings.HasPrefix(a.Value.Emit(), "eyJ"), "no identity numbers or tokens in spans: %s", a.Key)
+		}
+	}
+	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "filter.encode", "audit.write"} {
+		require.True(t, names[want], "span %s (have %v)", want, names)
+	}
+}
