@@ -269,15 +269,17 @@ var accountTypes = []dsop.AccountType{
 
 // EffectiveTime is the instant that places a transaction in a period and in the paging order:
 // the booking time of a booked transaction, otherwise (pending, info) when it was registered.
+//
+// It is kept to the microsecond, the precision PostgreSQL stores, so both stores order alike.
 func EffectiveTime(t dsop.Transaction) (time.Time, bool) {
 	booked := t.Status == nil || *t.Status == dsop.TransactionStatusBooked
 	switch {
 	case booked && t.BookingDate != nil:
-		return *t.BookingDate, true
+		return t.BookingDate.UTC().Truncate(time.Microsecond), true
 	case t.Registered != nil:
-		return *t.Registered, true
+		return t.Registered.UTC().Truncate(time.Microsecond), true
 	case t.BookingDate != nil:
-		return *t.BookingDate, true
+		return t.BookingDate.UTC().Truncate(time.Microsecond), true
 	}
 	return time.Time{}, false
 }

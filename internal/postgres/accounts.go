@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+)
+
+// AccountsStore is the bank data in PostgreSQL.
+type AccountsStore struct{ Pool *pgxpool.Pool }
+
+var _ accounts.Store = (*AccountsStore)(nil)
+
+// Servicer implements accounts.Store.
+func (s *AccountsStore) Servicer(ctx context.Context) (accounts.Servicer, error) {
+	var srv accounts.Servicer
+	var doc []byte
+	if err := s.Pool.QueryRow(ctx, "SELECT doc FROM bank_servicer WHERE id = 1").Scan(&doc); err != nil {
+		return srv, fmt.Errorf("servicer (has the bank data been imported?): %w", err)
+	}
+	return srv, json.Unmarshal(doc, &srv)
+}
+
+// Party implements accounts.Store.
+func (s *AccountsStore) Party(ctx context.Context, id string) (accounts.Party, bool, error) {
+	var p accounts.Party
+	var doc []byte
+	err := s.Pool.QueryRow(ctx, "SELECT doc FROM parties WHERE id = $1", id).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, err
+	}
+	return p, true, json.Unmarshal(doc, &p)
+}
+
+func scanAccount(ref string, doc []byte) (accounts.StoredAccount, error) {
+	var a accounts.Account
+	if err := json.Unmarshal(doc, &a); err != nil {
+		return accounts.StoredAccount{}, fmt.Errorf("account %s: %w", ref, err)
+	}
+	return accounts.StoredAccount{Account: a, Reference: ref}, nil
+}
+
+// AccountsWithRole implements accounts.Store.
+func (s *AccountsStore) AccountsWithRole(ctx context.Context, party string) ([]accounts.StoredAccount, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT a.reference, a.doc FROM accounts a
+		WHERE a.reference IN (SELECT reference FROM account_roles WHERE party_id = $1) ORDER BY a.reference`, party)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []accounts.StoredAccount
+	for rows.Next() {
+		var ref string
+		var doc []byte
+		if err := rows.Scan(&ref, &doc); err != nil {
+			return nil, err
+		}
+		a, err := scanAccount(ref, doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AccountByReference implements accounts.Store.
+func (s *AccountsStore) AccountByReference(ctx context.Context, ref string) (accounts.StoredAccount, error) {
+	var doc []byte
+	err := s.Pool.QueryRow(ctx, "SELECT doc FROM accounts WHERE reference = $1", ref).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return accounts.StoredAccount{}, accounts.ErrAccountNotFound
+	}
+	if err != nil {
+		return accounts.StoredAccount{}, err
+	}
+	return scanAccount(ref, doc)
+}
+
+// Transactions implements accounts.Store with a keyset query on the primary key; rows are
+// decoded and handed on as they arrive.
+func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
+	afterTime, afterID := from.Add(-time.Microsecond), ""
+	if after != nil {
+		afterTime, afterID = after.Time, after.ID
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT doc FROM transactions
+		WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
+		ORDER BY effective_at, transaction_id LIMIT $6`, ref, from, until, afterTime, afterID, limit)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		var t dsop.Transaction
+		if err := json.Unmarshal(doc, &t); err != nil {
+			return fmt.Errorf("transaction of %s: %w", ref, err)
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ImportReport says what an import did.
+type ImportReport struct {
+	Parties, Accounts, Transactions int
+}
+
+// Import replaces the bank data with bd (which must have passed Validate) in one transaction;
+// transactions are loaded with COPY. Importing the same file again gives the same database.
+func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs accounts.Referencer) (ImportReport, error) {
+	var rep ImportReport
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "TRUNCATE transactions, account_roles, accounts, parties, bank_servicer"); err != nil {
+			return err
+		}
+		doc, _ := json.Marshal(bd.Servicer)
+		if _, err := tx.Exec(ctx, "INSERT INTO bank_servicer (id, doc) VALUES (1, $1)", string(doc)); err != nil {
+			return err
+		}
+		var partyRows [][]any
+		for _, p := range bd.Parties {
+			doc, _ := json.Marshal(p)
+			partyRows = append(partyRows, []any{p.ID, string(doc)})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"parties"}, []string{"id", "doc"}, pgx.CopyFromRows(partyRows)); err != nil {
+			return fmt.Errorf("parties: %w", err)
+		}
+		var accountRows, roleRows, txRows [][]any
+		for _, a := range bd.Accounts {
+			ref := refs.Reference(a.AccountNumber)
+			txs := a.Transactions
+			a.Transactions = nil
+			doc, _ := json.Marshal(a)
+			accountRows = append(accountRows, []any{ref, a.AccountNumber, string(doc)})
+			for _, r := range a.Roles {
+				var end any
+				if !r.EndDate.IsZero() {
+					end = r.EndDate.In(time.UTC)
+				}
+				roleRows = append(roleRows, []any{ref, r.PartyID, string(r.Role), r.StartDate.In(time.UTC), end})
+			}
+			for _, t := range txs {
+				at, _ := accounts.EffectiveTime(t)
+				doc, _ := json.Marshal(t)
+				txRows = append(txRows, []any{ref, at, t.TransactionIdentifier, string(doc)})
+			}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, []string{"reference", "account_number", "doc"}, pgx.CopyFromRows(accountRows)); err != nil {
+			return fmt.Errorf("accounts: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"account_roles"}, []string{"reference", "party_id", "role", "start_date", "end_date"}, pgx.CopyFromRows(roleRows)); err != nil {
+			return fmt.Errorf("account roles: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, []string{"reference", "effective_at", "transaction_id", "doc"}, pgx.CopyFromRows(txRows)); err != nil {
+			return fmt.Errorf("transactions: %w", err)
+		}
+		rep = ImportReport{Parties: len(partyRows), Accounts: len(accountRows), Transactions: len(txRows)}
+		return nil
+	})
+	return rep, err
+}
