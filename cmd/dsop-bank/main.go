@@ -2,6 +2,9 @@
 //
 //	dsop-bank [serve] [flags]        run the DSOP Control API v2 (default)
 //	dsop-bank version                print the build
+//	dsop-bank import --bank-data F   load a bank data file into PostgreSQL
+//	dsop-bank migrate                apply the database migrations
+//	dsop-bank gen --accounts N --transactions M   synthetic bank data for benchmarks
 //	dsop-bank dev-token [flags]      mint a token from the development issuer
 //	dsop-bank check-bank-data FILE   validate a bank data file and list every problem
 //	dsop-bank audit verify|query|case|anomalies|expire   the compliance officer's tools
@@ -51,6 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		v, rev := telemetry.Version()
 		fmt.Fprintf(stdout, "dsop-bank %s (revision %s, %s)\n", v, rev, runtime.Version())
 		return nil
+	case "import":
+		return importCmd(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, args, getenv, stdout, stderr)
+	case "gen":
+		return genCmd(args, stdout, stderr)
 	case "mock-konkursvarsel":
 		return mockKonkursvarsel(ctx, args, stdout, stderr)
 	case "actions":
@@ -63,5 +72,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt|actions|mock-konkursvarsel] [flags]; see README.md")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, version, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
+	return fmt.Errorf("unknown command %q (serve, version, import, migrate, gen, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
 }

@@ -45,11 +45,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	auditStore, closeAudit, err := openAudit(ctx, cfg, false)
+	st, err := openStores(ctx, cfg, secret, logger)
 	if err != nil {
 		return err
 	}
-	defer closeAudit()
+	defer st.close()
+	auditStore := st.audit
 	go expireAudit(ctx, cfg, auditStore, audit.NewSigner(secret), logger)
 	enc, err := newEncrypter(ctx, cfg, logger)
 	if err != nil {
@@ -66,11 +67,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = tel.Shutdown(fctx)
 	}()
 	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, nil)
-	bd, err := loadBankData(cfg.BankData)
-	if err != nil {
-		return err
-	}
-	svc := &accounts.Service{Store: accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)), Loc: cfg.Timezone, PageSize: cfg.PageSize}
+	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize}
 
 	var (
 		servers   []*http.Server
@@ -104,16 +101,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		serveAll(0)
 	}
-	gate, poller, closeNotices, err := startKonkursvarsel(ctx, cfg, svc, tel, logger)
+	gate, poller, err := startKonkursvarsel(ctx, cfg, st, svc, tel, logger)
 	if err != nil {
 		return err
 	}
-	defer closeNotices()
 	h, dev, err := build(cfg, secret, auditStore, enc, gate, svc, keys, tel, logger)
 	if err != nil {
 		return err
 	}
-	if err := registerGauges(tel, cfg, poller, enc); err != nil {
+	if err := registerGauges(tel, cfg, poller, st.outbox, enc); err != nil {
 		return err
 	}
 	first := len(servers)
@@ -284,52 +280,122 @@ func loadBankData(path string) (*accounts.BankData, error) {
 	return bd, nil
 }
 
-// startKonkursvarsel opens the durable notice store, applies DSOP_KONKURSVARSEL_SEED, and starts
-// polling Konkursvarsel (first sync before the API opens, then every poll interval); the gate
-// it returns runs an on-demand sync before it refuses a party without any notice.
-func startKonkursvarsel(ctx context.Context, cfg *config.Config, svc *accounts.Service, tel *telemetry.Telemetry, logger *slog.Logger) (*konkursvarsel.Gate, *konkursvarsel.Poller, func(), error) {
-	store, err := konkursvarsel.OpenFileStore(filepath.Join(cfg.StateDir, "konkursvarsel"))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	closeStore := func() { _ = store.Close() }
-	if cfg.KonkursvarselSeed != "" {
-		n, rejected, err := konkursvarsel.SeedFromFile(ctx, store, cfg.KonkursvarselSeed)
+// stores are where the server keeps its data: PostgreSQL when DSOP_DATABASE_URL is set (shared by
+// replicas; bank data loaded with `dsop-bank import`), else files in the state directory and the
+// bank data file (or the embedded demo bank) in memory.
+type stores struct {
+	audit   audit.Store
+	notices konkursvarsel.Store
+	outbox  konkursvarsel.Outbox
+	bank    accounts.Store
+	pool    *pgxpool.Pool
+	close   func()
+}
+
+func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *slog.Logger) (*stores, error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := openPool(ctx, cfg)
 		if err != nil {
-			closeStore()
-			return nil, nil, nil, fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", err)
+			return nil, err
+		}
+		if cfg.BankData != "" {
+			logger.Warn("DSOP_BANK_DATA is ignored with DSOP_DATABASE_URL: load bank data with dsop-bank import")
+		}
+		return &stores{
+			audit: &postgres.AuditStore{Pool: pool}, notices: &postgres.NoticeStore{Pool: pool}, outbox: &postgres.Outbox{Pool: pool},
+			bank: &postgres.AccountsStore{Pool: pool}, pool: pool, close: pool.Close,
+		}, nil
+	}
+	bd, err := loadBankData(cfg.BankData)
+	if err != nil {
+		return nil, err
+	}
+	auditStore, err := audit.OpenFileStore(cfg.AuditDir, 0)
+	if err != nil {
+		return nil, err
+	}
+	notices, err := konkursvarsel.OpenFileStore(filepath.Join(cfg.StateDir, "konkursvarsel"))
+	if err != nil {
+		auditStore.Close()
+		return nil, err
+	}
+	return &stores{
+		audit: auditStore, notices: notices, outbox: &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")},
+		bank:  accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)),
+		close: func() { _ = notices.Close(); _ = auditStore.Close() },
+	}, nil
+}
+
+func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_DATABASE_URL: %w", err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// startKonkursvarsel applies DSOP_KONKURSVARSEL_SEED and starts polling Konkursvarsel (a first
+// sync before the API opens, then every poll interval). With PostgreSQL only the replica that
+// holds the poller lock polls; another takes over when it dies. The gate runs an on-demand sync
+// (on the polling replica) before it refuses a party without any notice.
+func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc *accounts.Service, tel *telemetry.Telemetry, logger *slog.Logger) (*konkursvarsel.Gate, *konkursvarsel.Poller, error) {
+	if cfg.KonkursvarselSeed != "" {
+		n, rejected, err := konkursvarsel.SeedFromFile(ctx, st.notices, cfg.KonkursvarselSeed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DSOP_KONKURSVARSEL_SEED: %w", err)
 		}
 		for _, e := range rejected {
 			logger.Warn("rejected notice", "source", cfg.KonkursvarselSeed, "error", e.Error())
 		}
 		logger.Info("notices loaded", "source", cfg.KonkursvarselSeed, "new", n, "rejected", len(rejected))
 	}
-	gate := &konkursvarsel.Gate{Store: store, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
+	gate := &konkursvarsel.Gate{Store: st.notices, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
 	if cfg.KonkursvarselURL == "" {
 		logger.Warn("DSOP_KONKURSVARSEL_URL is not set: no Konkursvarsel polling")
-		return gate, nil, closeStore, nil
+		return gate, nil, nil
 	}
 	hc, err := konkursvarsel.NewHTTPClient(cfg.KonkursvarselCert, cfg.KonkursvarselKey, cfg.KonkursvarselCA, 30*time.Second)
 	if err != nil {
-		closeStore()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	p := &konkursvarsel.Poller{
 		Tracer:    tel.Tracer,
 		Client:    &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc},
-		Store:     store,
-		Outbox:    &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")},
+		Store:     st.notices,
+		Outbox:    st.outbox,
 		Customers: svc,
 		Start:     cfg.KonkursvarselSince,
 		Interval:  cfg.KonkursvarselPollInterval,
 		Logger:    logger,
 	}
-	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, _ = p.Sync(syncCtx) // a failure is logged; the poller tries again
-	cancel()
-	go p.Run(ctx)
-	gate.OnDemand = func(ctx context.Context) error { _, err := p.Sync(ctx); return err }
-	return gate, p, closeStore, nil
+	poll := func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _ = p.Sync(sctx) // a failure is logged; the poller tries again
+		cancel()
+		p.Run(ctx)
+	}
+	sync := func(ctx context.Context) error { _, err := p.Sync(ctx); return err }
+	if st.pool == nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _ = p.Sync(sctx)
+		cancel()
+		go p.Run(ctx)
+		gate.OnDemand = sync
+		return gate, p, nil
+	}
+	leader := &postgres.Leader{Pool: st.pool, Key: postgres.LockPoller, Check: cfg.LeaderCheck, Logger: logger}
+	go leader.Run(ctx, poll)
+	gate.OnDemand = func(ctx context.Context) error {
+		if !leader.IsLeader() {
+			return errors.New("not the polling replica")
+		}
+		return sync(ctx)
+	}
+	return gate, p, nil
 }
 
 // readiness lists what must hold before the gateway may send traffic: the audit store (the
@@ -354,7 +420,7 @@ func readiness(cfg *config.Config, st audit.Store, keys *validation.JWKS, enc *e
 }
 
 // registerGauges exposes the state of module A and of CertPub as metrics.
-func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvarsel.Poller, enc *encryption.Encrypter) error {
+func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvarsel.Poller, out konkursvarsel.Outbox, enc *encryption.Encrypter) error {
 	if p != nil {
 		if err := tel.Gauge("dsop_konkursvarsel_sync_age", "s", "Time since the last successful Konkursvarsel sync", func() (float64, bool) {
 			st := p.Status()
@@ -373,7 +439,6 @@ func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvars
 		}); err != nil {
 			return err
 		}
-		out := &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")}
 		if err := tel.Gauge("dsop_outbox_backlog", "", "Block/reopen actions not yet acknowledged", func() (float64, bool) {
 			acts, err := out.List(context.Background())
 			n := 0
@@ -400,12 +465,8 @@ func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvars
 // files in DSOP_AUDIT_DIR (the server takes the writer's lock; the audit tools read without it).
 func openAudit(ctx context.Context, cfg *config.Config, readOnly bool) (audit.Store, func(), error) {
 	if cfg.DatabaseURL != "" {
-		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		pool, err := openPool(ctx, cfg)
 		if err != nil {
-			return nil, nil, fmt.Errorf("DSOP_DATABASE_URL: %w", err)
-		}
-		if err := postgres.Migrate(ctx, pool); err != nil {
-			pool.Close()
 			return nil, nil, err
 		}
 		return &postgres.AuditStore{Pool: pool}, pool.Close, nil

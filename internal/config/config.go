@@ -64,6 +64,7 @@ type Config struct {
 	RequestTimeout  time.Duration
 	MaxHeaders      int
 	ShutdownTimeout time.Duration
+	LeaderCheck     time.Duration // with PostgreSQL: how fast another replica takes over polling
 }
 
 // MockKonkursvarsel reports whether the server starts the built-in Konkursvarsel mock.
@@ -127,6 +128,7 @@ func settings(raw map[string]*string) []setting {
 		s("rate-burst", "DSOP_RATE_BURST", "50", "burst of the per-consumer rate limit"),
 		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
 		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
+		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
 		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, how long in-flight requests may take to finish"),
 		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
 	}
@@ -243,8 +245,8 @@ func build(raw map[string]*string) (*Config, error) {
 		bad("DSOP_LINK_PREFIX", "must start with /")
 	}
 	c.LinkPrefix = strings.TrimRight(c.LinkPrefix, "/")
-	if prod && c.BankData == "" {
-		bad("DSOP_BANK_DATA", "required in production: the embedded demo bank is for test only")
+	if prod && c.BankData == "" && get("DSOP_DATABASE_URL") == "" {
+		bad("DSOP_BANK_DATA", "required in production without DSOP_DATABASE_URL: the embedded demo bank is for test only")
 	}
 	var err error
 	if c.TokenSkew, err = time.ParseDuration(get("DSOP_TOKEN_SKEW")); err != nil || c.TokenSkew < 0 || c.TokenSkew > 5*time.Minute {
@@ -335,6 +337,9 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("DSOP_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("DSOP_SHUTDOWN_TIMEOUT", "must be a positive duration")
+	}
+	if c.LeaderCheck, err = time.ParseDuration(get("DSOP_LEADER_CHECK")); err != nil || c.LeaderCheck < 50*time.Millisecond {
+		bad("DSOP_LEADER_CHECK", "must be a duration such as 5s")
 	}
 	since := get("DSOP_KONKURSVARSEL_SINCE")
 	if since == "" && !c.MockKonkursvarsel() {

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+)
+
+// genCmd writes a synthetic bank data file (deterministic by seed) for benchmarks and load tests.
+func genCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("accounts", 10, "number of accounts (owned by the demo debtor 910336819 and others)")
+	m := fs.Int("transactions", 1000, "transactions per account")
+	seed := fs.Uint64("seed", 1, "random seed")
+	end := fs.String("end", "", "last day of the history (YYYY-MM-DD); default today. Same seed and end, same file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(24 * time.Hour)
+	if *end != "" {
+		d, err := civil.Parse(*end)
+		if err != nil {
+			return err
+		}
+		now = d.In(time.UTC).Add(12 * time.Hour)
+	}
+	bd := Generate(*n, *m, *seed, now)
+	enc := json.NewEncoder(stdout)
+	return enc.Encode(bd)
+}
+
+// Generate builds a bank with n accounts of m transactions each, spread over the two years before
+// now; account i is owned by the demo debtor 910336819 when i is even.
+func Generate(n, m int, seed uint64, now time.Time) *accounts.BankData {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	bd := &accounts.BankData{
+		Servicer: accounts.Servicer{OrganisationNumber: "900293003", Name: "Benchmark Bank ASA", CountryOfResidence: "NO"},
+		Parties:  []accounts.Party{{ID: "910336819", Name: "Fjelltopp Bygg AS", CountryOfResidence: "NO"}, {ID: "900308841", Name: "Frisk Kunde AS", CountryOfResidence: "NO"}},
+	}
+	start := now.AddDate(-2, 0, 0)
+	span := now.Sub(start)
+	for i := range n {
+		owner := "910336819"
+		if i%2 == 1 {
+			owner = "900308841"
+		}
+		a := accounts.Account{
+			AccountNumber: fmt.Sprintf("9%010d", i), Type: dsop.BusinessAccount, Currency: "NOK", Status: dsop.Disabled,
+			StartDate: civil.Of(start.AddDate(-1, 0, 0)),
+			Roles:     []accounts.Role{{PartyID: owner, Role: accounts.RolePrimaryOwner, Permission: dsop.RightToUseAlone, StartDate: civil.Of(start.AddDate(-1, 0, 0))}},
+			Balances: accounts.Balances{Current: &accounts.CurrentBalance{
+				Booked:    accounts.Money{Amount: "1000.00", CreditDebitIndicator: dsop.CreditOrDebitCredit},
+				Available: accounts.Money{Amount: "900.00", CreditDebitIndicator: dsop.CreditOrDebitCredit}, Registered: now.UTC().Truncate(time.Second)}},
+		}
+		a.Transactions = make([]dsop.Transaction, 0, m)
+		for j := range m {
+			at := start.Add(time.Duration(float64(span) * float64(j) / float64(m))).UTC().Truncate(time.Second)
+			amount := json.Number(fmt.Sprintf("%d.%02d", r.IntN(100000), r.IntN(100)))
+			cdi := dsop.CreditOrDebitDebit
+			if r.IntN(3) == 0 {
+				cdi = dsop.CreditOrDebitCredit
+			}
+			st := dsop.TransactionStatusBooked
+			ref := fmt.Sprintf("%010d", r.IntN(1_000_000_000))
+			info := fmt.Sprintf("Faktura %d", r.IntN(100000))
+			cur := "NOK"
+			a.Transactions = append(a.Transactions, dsop.Transaction{
+				TransactionIdentifier: fmt.Sprintf("%d-%08d", i, j), BookingDate: &at, ValueDate: &at, Registered: &at,
+				Amount: &amount, CreditDebitIndicator: &cdi, Status: &st, Currency: &cur, AdditionalInfo: &info,
+				References: &[]dsop.TransactionReference{{Value: ref, Type: dsop.ArchiveReference}},
+			})
+		}
+		bd.Accounts = append(bd.Accounts, a)
+	}
+	return bd
+}
