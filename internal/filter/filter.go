@@ -189,6 +189,9 @@ type fieldPlan struct {
 type plan struct {
 	typ    reflect.Type
 	fields []fieldPlan
+	// identity: nothing in this subtree is ever removed or rewritten, so values are only read
+	// (to list the delivered fields), never copied.
+	identity bool
 }
 
 type compiler struct {
@@ -234,7 +237,43 @@ func (c *compiler) compile(t reflect.Type, path string) *plan {
 		}
 		pl.fields = append(pl.fields, fpl)
 	}
+	pl.identity = true
+	for _, f := range pl.fields {
+		if (f.kind == kindLeaf && (!f.emit || f.transform != nil)) || (f.child != nil && !f.child.identity) {
+			pl.identity = false
+		}
+	}
 	return pl
+}
+
+// mark lists the delivered fields of a subtree that is delivered as it is.
+func (pl *plan) mark(v reflect.Value, delivered []bool) {
+	for i := range pl.fields {
+		f := &pl.fields[i]
+		fv := v.Field(f.index)
+		switch f.kind {
+		case kindLeaf:
+			if f.rule >= 0 && (f.required || !fv.IsZero()) {
+				delivered[f.rule] = true
+			}
+		case kindStruct:
+			f.child.mark(fv, delivered)
+		case kindPtrStruct:
+			if !fv.IsNil() {
+				f.child.mark(fv.Elem(), delivered)
+			}
+		case kindPtrSliceStruct, kindSliceStruct:
+			if f.kind == kindPtrSliceStruct {
+				if fv.IsNil() {
+					continue
+				}
+				fv = fv.Elem()
+			}
+			for j := 0; j < fv.Len(); j++ {
+				f.child.mark(fv.Index(j), delivered)
+			}
+		}
+	}
 }
 
 func (c *compiler) rule(path string) int {
@@ -285,6 +324,14 @@ func (pl *plan) apply(v reflect.Value, delivered []bool) bool {
 			if fv.IsNil() {
 				continue
 			}
+			if f.child.identity {
+				if fv.Elem().IsZero() {
+					fv.SetZero()
+				} else {
+					f.child.mark(fv.Elem(), delivered)
+				}
+				continue
+			}
 			cp := reflect.New(fv.Type().Elem())
 			cp.Elem().Set(fv.Elem())
 			if f.child.apply(cp.Elem(), delivered) && !cp.Elem().IsZero() {
@@ -309,8 +356,21 @@ func (pl *plan) apply(v reflect.Value, delivered []bool) bool {
 	return true
 }
 
-// filterSlice returns a new slice with filtered copies of the elements that may be kept.
+// filterSlice returns a new slice with filtered copies of the elements that may be kept (the
+// slice itself when nothing in its elements is ever removed or rewritten).
 func (pl *plan) filterSlice(s reflect.Value, delivered []bool) reflect.Value {
+	if pl.identity {
+		keep := true
+		for j := 0; j < s.Len() && keep; j++ {
+			keep = !s.Index(j).IsZero()
+		}
+		if keep {
+			for j := 0; j < s.Len(); j++ {
+				pl.mark(s.Index(j), delivered)
+			}
+			return s
+		}
+	}
 	out := reflect.MakeSlice(s.Type(), 0, s.Len())
 	for j := 0; j < s.Len(); j++ {
 		el := reflect.New(pl.typ).Elem()

@@ -112,6 +112,9 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 	if b.status == 0 {
 		b.status = http.StatusOK
 	}
+	if b.body.Len() == 0 {
+		b.body.Grow(len(p)) // a body usually comes in one write: one allocation of its size
+	}
 	return b.body.Write(p)
 }
 

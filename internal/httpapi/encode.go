@@ -1,18 +1,9 @@
 package httpapi
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "encoding/json"
 
-// marshal is the one JSON encoder of response bodies. HTML escaping is off so that the bytes
-// are the plain JSON a consumer (and the audit hash) sees.
+// marshal is the one JSON encoder of response bodies: the bytes it returns are exactly what a
+// consumer (after decryption) receives and what the audit record hashes.
 func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return json.Marshal(v)
 }

@@ -1,0 +1,261 @@
+// Package bench holds the benchmarks of `make bench`: the cost of the full request path against
+// the floor of reading and encoding the same page, and paging through a very long history.
+// They need PostgreSQL (DSOP_TEST_DATABASE_URL); goals are reported, never asserted.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/postgres"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
+)
+
+const (
+	debtor  = "910336819"
+	account = "90000000001"
+	base    = "https://api.bank.no/dsop/v2"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+type env struct {
+	pool    *pgxpool.Pool
+	store   *postgres.AccountsStore
+	svc     *accounts.Service
+	handler http.Handler
+	token   string
+	ref     string
+	from    civil.Date
+	to      civil.Date
+}
+
+func database(tb testing.TB) *pgxpool.Pool {
+	url := os.Getenv("DSOP_TEST_DATABASE_URL")
+	if url == "" {
+		tb.Skip("SKIP benchmarks: DSOP_TEST_DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "b_" + hex.EncodeToString(b)
+	admin, err := pgxpool.New(ctx, url)
+	require.NoError(tb, err)
+	_, err = admin.Exec(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(tb, err)
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(tb, err)
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		pool.Close()
+		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	require.NoError(tb, postgres.Migrate(ctx, pool))
+	return pool
+}
+
+// setup imports a bank whose account has n transactions in the window, an hour apart from the
+// end backwards, and builds the full handler on PostgreSQL (audit included).
+func setup(tb testing.TB, n int) *env {
+	ctx := context.Background()
+	pool := database(tb)
+	now := time.Now()
+	refs := accounts.NewReferencer(secret)
+	bd := &accounts.BankData{
+		Servicer: accounts.Servicer{OrganisationNumber: "900293003", Name: "Bench ASA"},
+		Parties:  []accounts.Party{{ID: debtor, Name: "Fjelltopp Bygg AS"}},
+		Accounts: []accounts.Account{{AccountNumber: account, Type: dsop.BusinessAccount, Currency: "NOK", Status: dsop.Disabled,
+			StartDate: civil.MustParse("2010-01-01"), Roles: []accounts.Role{{PartyID: debtor, Role: accounts.RolePrimaryOwner, StartDate: civil.MustParse("2010-01-01")}}}},
+	}
+	_, err := postgres.Import(ctx, pool, bd, refs)
+	require.NoError(tb, err)
+	ref := refs.Reference(account)
+	start := now.Add(-time.Duration(n+10) * time.Minute).UTC().Truncate(time.Second)
+	_, err = pool.CopyFrom(ctx, pgx.Identifier{"transactions"}, []string{"reference", "effective_at", "transaction_id", "doc"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			at := start.Add(time.Duration(i) * time.Minute)
+			t := transaction(i, at)
+			doc, err := json.Marshal(t)
+			return []any{ref, at, t.TransactionIdentifier, string(doc)}, err
+		}))
+	require.NoError(tb, err)
+	_, err = pool.Exec(ctx, "ANALYZE transactions")
+	require.NoError(tb, err)
+
+	notices := &postgres.NoticeStore{Pool: pool}
+	k := civil.Of(now)
+	_, err = notices.Apply(ctx, []konkursvarsel.Notice{{UUID: "37f86010-2163-43e8-95a9-c9721e8da769", Type: konkursvarsel.Aapning,
+		Registreringstidspunkt: now.UTC().Truncate(time.Millisecond), Kjennelsesdato: k, Debitor: debtor}})
+	require.NoError(tb, err)
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(tb, err)
+	issuer, err := devissuer.New(key, "https://maskinporten.no/", base)
+	require.NoError(tb, err)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(issuer.JWKS()) }))
+	tb.Cleanup(jwks.Close)
+	tok, err := issuer.Mint(devissuer.Options{TTL: time.Hour})
+	require.NoError(tb, err)
+	policy, err := filter.New(filter.Overrides{})
+	require.NoError(tb, err)
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	store := &postgres.AccountsStore{Pool: pool}
+	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000}
+	h := httpapi.NewServer(httpapi.Deps{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second},
+		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
+		Gate:     &konkursvarsel.Gate{Store: notices},
+		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
+		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, LinkPrefix: "/dsop/v2", Loc: oslo,
+	})
+	return &env{pool: pool, store: store, svc: svc, handler: h, token: tok, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
+}
+
+func transaction(i int, at time.Time) dsop.Transaction {
+	amount := json.Number(fmt.Sprintf("%d.%02d", i%100000, i%100))
+	cdi, st, cur := dsop.CreditOrDebitDebit, dsop.TransactionStatusBooked, "NOK"
+	info := fmt.Sprintf("Faktura %d", i)
+	return dsop.Transaction{TransactionIdentifier: fmt.Sprintf("tx-%09d", i), BookingDate: &at, ValueDate: &at, Registered: &at,
+		Amount: &amount, CreditDebitIndicator: &cdi, Status: &st, Currency: &cur, AdditionalInfo: &info,
+		References: &[]dsop.TransactionReference{{Value: fmt.Sprintf("%010d", i), Type: dsop.ArchiveReference}}}
+}
+
+// floor reads one page of 1 000 transactions with the keyset query and marshals it.
+func (e *env) floor(tb testing.TB) {
+	list := make([]dsop.Transaction, 0, 1000)
+	err := e.store.Transactions(context.Background(), e.ref, e.from.In(time.UTC), e.to.AddDate(0, 0, 2).In(time.UTC), nil, 1000, func(t dsop.Transaction) error {
+		list = append(list, t)
+		return nil
+	})
+	if err != nil || len(list) != 1000 {
+		tb.Fatalf("floor: %v, %d rows", err, len(list))
+	}
+	if _, err := json.Marshal(dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Complete}, Transactions: &list}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// full sends the same page through the HTTP handler: token, validation, gate, store, filter,
+// JSON, audit record in PostgreSQL.
+func (e *env) full(tb testing.TB) {
+	req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/v2/accounts/%s/transactions?fromDate=%s&toDate=%s", e.ref, e.from, e.to), nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("AccountInfoRequestID", "d4a820ca-ddde-11ed-b5ea-0242ac120002")
+	req.Header.Set("CorrelationID", "14fbc062-aacb-4449-93c1-85c352d387a4")
+	req.Header.Set("Legal-Mandate", "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721")
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		tb.Fatalf("full: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func BenchmarkPageFloor(b *testing.B) {
+	e := setup(b, 3000)
+	b.ResetTimer()
+	for b.Loop() {
+		e.floor(b)
+	}
+}
+
+func BenchmarkPageFull(b *testing.B) {
+	e := setup(b, 3000)
+	e.full(b) // JWKS fetched before timing
+	b.ResetTimer()
+	for b.Loop() {
+		e.full(b)
+	}
+}
+
+// TestBenchReport is the driver of `make bench` (DSOP_BENCH=1): the ratio of the full path to the
+// floor, measured in one run, and paging through 1 000 000 transactions.
+func TestBenchReport(t *testing.T) {
+	if os.Getenv("DSOP_BENCH") != "1" {
+		t.Skip("run with make bench (DSOP_BENCH=1)")
+	}
+	e := setup(t, 3000)
+	e.full(t)
+	floor := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			e.floor(b)
+		}
+	})
+	full := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			e.full(b)
+		}
+	})
+	fmt.Printf("floor (keyset page of 1000 + encoding/json): %s\n", floor)
+	fmt.Printf("full  (HTTP handler, token, validation, store, filter, JSON, audit): %s\n", full)
+	fmt.Printf("ratio full/floor = %.2f\n", float64(full.NsPerOp())/float64(floor.NsPerOp()))
+
+	n := 1_000_000
+	if s := os.Getenv("DSOP_BENCH_TRANSACTIONS"); s != "" {
+		_, _ = fmt.Sscan(s, &n)
+	}
+	big := setup(t, n)
+	ctx := context.Background()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	baseHeap := ms.HeapAlloc
+	var peak, peakFirst uint64
+	pages, rows := 0, 0
+	start := time.Now()
+	var after *accounts.Position
+	acct, err := big.svc.Resolve(ctx, big.ref)
+	require.NoError(t, err)
+	for {
+		page, err := big.svc.Transactions(ctx, acct, big.from, big.to, after)
+		require.NoError(t, err)
+		list := *page.Body.Transactions
+		if _, err := json.Marshal(page.Body); err != nil {
+			t.Fatal(err)
+		}
+		rows += len(list)
+		pages++
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > peak {
+			peak = ms.HeapAlloc
+		}
+		if pages == 10 {
+			peakFirst = peak
+		}
+		if page.Next == nil {
+			break
+		}
+		after = page.Next
+	}
+	d := time.Since(start)
+	require.Equal(t, n, rows)
+	fmt.Printf("%d transactions in %d pages: %.0f pages/s (%s in all); peak heap %.1f MiB above baseline (%.1f MiB after the first 10 pages)\n",
+		rows, pages, float64(pages)/d.Seconds(), d.Round(time.Millisecond), float64(peak-baseHeap)/(1<<20), float64(peakFirst-baseHeap)/(1<<20))
+}
