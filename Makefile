@@ -31,9 +31,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: Go benchmarks (performance goals are reported, not asserted)
+## bench: the full request path against the floor (ratio line) and paging through 1 000 000
+## transactions (pages/s, peak heap), then the Go benchmarks. Needs PostgreSQL; goals are
+## reported, not asserted.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
+	DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" $(GO) test -count=1 -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
