@@ -1,4 +1,5 @@
 # dsop-bank — the two commands a new machine needs are `make run` and `make test`.
+SHELL       := /bin/bash
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
@@ -36,7 +37,7 @@ lint:
 ## reported, not asserted.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench:
-	DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
+	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 	DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" $(GO) test -count=1 -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each

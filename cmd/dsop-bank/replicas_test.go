@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -17,46 +14,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 )
-
-// testDatabase gives a schema of the test's own on DSOP_TEST_DATABASE_URL and its URL.
-func testDatabase(t *testing.T) string {
-	url := os.Getenv("DSOP_TEST_DATABASE_URL")
-	if url == "" {
-		if os.Getenv("DSOP_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("DSOP_REQUIRE_POSTGRES=1 but DSOP_TEST_DATABASE_URL is not set")
-		}
-		t.Skip("SKIP PostgreSQL: DSOP_TEST_DATABASE_URL is not set")
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "r_" + hex.EncodeToString(b)
-	admin, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	_, err = admin.Exec(context.Background(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
-}
 
 // Two server processes on one database: both answer; only one polls; when it is killed the other
 // takes over polling within the lease check.
 func TestReplicas_BothAnswerOnePollsTakeOverAfterKill(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.URL(t)
 	bin := filepath.Join(t.TempDir(), "dsop-bank")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr

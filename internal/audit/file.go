@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/durable"
 )
 
 // FileStore is the append-only audit log of the embedded default: JSON lines in segment files
@@ -189,21 +191,12 @@ func (s *FileStore) rotate(firstSeq uint64, day string) error {
 	if err != nil {
 		return fmt.Errorf("new audit segment: %w", err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		f.Close()
 		return err
 	}
 	s.cur, s.curDay, s.curSize = f, day, 0
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Scan implements Store.
@@ -307,14 +300,7 @@ func (s *FileStore) Expire(ctx context.Context, before time.Time, signer *Signer
 	}
 	signer.Sign(cp)
 	b, _ := json.MarshalIndent(cp, "", "  ")
-	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
-	if err := writeSynced(tmp, b); err != nil {
-		return 0, err
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, checkpointFile)); err != nil {
-		return 0, err
-	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, checkpointFile), b); err != nil {
 		return 0, err
 	}
 	for _, d := range drop {
@@ -322,23 +308,7 @@ func (s *FileStore) Expire(ctx context.Context, before time.Time, signer *Signer
 			return 0, err
 		}
 	}
-	return removed, syncDir(s.dir)
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return removed, durable.SyncDir(s.dir)
 }
 
 // Close implements Store.

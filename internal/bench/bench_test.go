@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
+	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -54,29 +54,8 @@ type env struct {
 }
 
 func database(tb testing.TB) *pgxpool.Pool {
-	url := os.Getenv("DSOP_TEST_DATABASE_URL")
-	if url == "" {
-		tb.Skip("SKIP benchmarks: DSOP_TEST_DATABASE_URL is not set")
-	}
-	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "b_" + hex.EncodeToString(b)
-	admin, err := pgxpool.New(ctx, url)
-	require.NoError(tb, err)
-	_, err = admin.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(tb, err)
-	cfg, err := pgxpool.ParseConfig(url)
-	require.NoError(tb, err)
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		pool.Close()
-		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close()
-	})
-	require.NoError(tb, postgres.Migrate(ctx, pool))
+	pool := pgtest.Pool(tb)
+	require.NoError(tb, postgres.Migrate(context.Background(), pool))
 	return pool
 }
 
@@ -96,10 +75,10 @@ func setup(tb testing.TB, n int) *env {
 	_, err := postgres.Import(ctx, pool, bd, refs)
 	require.NoError(tb, err)
 	ref := refs.Reference(account)
-	start := now.Add(-time.Duration(n+10) * time.Minute).UTC().Truncate(time.Second)
+	start := now.Add(-time.Duration(n+10) * time.Second).UTC().Truncate(time.Second)
 	_, err = pool.CopyFrom(ctx, pgx.Identifier{"transactions"}, []string{"reference", "effective_at", "transaction_id", "doc"},
 		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			at := start.Add(time.Duration(i) * time.Minute)
+			at := start.Add(time.Duration(i) * time.Second)
 			t := transaction(i, at)
 			doc, err := json.Marshal(t)
 			return []any{ref, at, t.TransactionIdentifier, string(doc)}, err

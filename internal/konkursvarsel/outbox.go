@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/durable"
 )
 
 // ActionType is what the bank must do about a notice for its customer (konkursvarsel.md §1).
@@ -118,28 +120,15 @@ func readLines[T any](path string) ([]T, error) {
 }
 
 func appendLines[T any](path string, vs []T) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
 	var buf []byte
 	for _, v := range vs {
 		b, err := json.Marshal(v)
 		if err != nil {
-			f.Close()
 			return err
 		}
 		buf = append(append(buf, b...), '\n')
 	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return durable.Append(path, buf)
 }
 
 func (o *FileOutbox) read() ([]Action, error) {

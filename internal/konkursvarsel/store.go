@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/durable"
 )
 
 // Store keeps every notice, once, and the poller's cursor.
@@ -266,7 +268,7 @@ func (s *FileStore) SetCursor(ctx context.Context, t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, _ := json.Marshal(map[string]time.Time{"registreringstidspunkt": t.UTC()})
-	if err := writeFileAtomic(filepath.Join(s.dir, "cursor.json"), b); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, "cursor.json"), b); err != nil {
 		return fmt.Errorf("store cursor: %w", err)
 	}
 	return s.MemoryStore.SetCursor(ctx, t)
@@ -279,34 +281,6 @@ func (s *FileStore) Close() error {
 	err := s.log.Close()
 	_ = s.lock.Close()
 	return err
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // SeedFromFile applies the notices of a file in the Konkursvarsel list format. Rejected items are
