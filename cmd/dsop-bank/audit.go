@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -95,10 +93,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to))
 	}
 	if *reveal {
-		who := "unknown"
-		if u, err := user.Current(); err == nil {
-			who = u.Username
-		}
+		who := osUser()
 		detail := strings.Join(os.Args[1:], " ")
 		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "audit.reveal", Method: "CLI", Path: "audit " + sub,
 			Actor: who, Detail: bound(detail), AccountInfoRequestID: *caseID, PartyID: *party, Status: 0}); err != nil {
@@ -190,13 +185,7 @@ func parseTime(s string) (time.Time, error) {
 
 func printRecords(w io.Writer, recs []audit.Record, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		for _, r := range recs {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(w, recs)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tOPERATION\tSTATUS\tCODE\tREASON\tCONSUMER\tCASE\tCORRELATION\tPARTY\tACCOUNTS\tTRANSACTIONS")

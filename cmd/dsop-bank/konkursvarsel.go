@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +18,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
 // mockKonkursvarsel runs the Konkursvarsel mock on its own: BRREG's published test notices (or a
@@ -114,13 +113,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 			}
 		}
 		if *format == "json" {
-			enc := json.NewEncoder(stdout)
-			for _, a := range show {
-				if err := enc.Encode(a); err != nil {
-					return err
-				}
-			}
-			return nil
+			return writeJSONLines(stdout, show)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tACTION\tNOTICE\tDEBITOR\tKJENNELSESDATO\tACCOUNTS\tACKED")
@@ -133,7 +126,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 			if a.AckedAt != nil {
 				acked = a.AckedAt.Format(time.RFC3339) + " " + a.AckedBy
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Type, a.NoticeType, maskID(a.Debitor), dash(a.Kjennelsesdato), strings.Join(nums, ","), acked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Type, a.NoticeType, validation.Mask(a.Debitor), dash(a.Kjennelsesdato), strings.Join(nums, ","), acked)
 		}
 		return tw.Flush()
 	case "ack":
@@ -142,9 +135,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		who := *by
 		if who == "" {
-			if u, err := user.Current(); err == nil {
-				who = u.Username
-			}
+			who = osUser()
 		}
 		var errs []error
 		for _, id := range ids {
@@ -157,13 +148,6 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.Join(errs...)
 	}
 	return fmt.Errorf("unknown actions command %q (list, ack)", sub)
-}
-
-func maskID(s string) string {
-	if len(s) == 11 {
-		return s[:6] + "*****"
-	}
-	return s
 }
 
 // importCmd loads a bank data file into PostgreSQL: validated first (every problem listed), then
