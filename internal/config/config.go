@@ -124,8 +124,8 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
 		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
 		s("admin-addr", "DSOP_ADMIN_ADDR", "127.0.0.1:9090", "listen address of /livez, /readyz and /metrics; empty = off"),
-		s("rate-limit", "DSOP_RATE_LIMIT", "10", "requests per second per consumer (token bucket); 0 = off"),
-		s("rate-burst", "DSOP_RATE_BURST", "50", "burst of the per-consumer rate limit"),
+		s("rate-limit", "DSOP_RATE_LIMIT", "", "requests per second per consumer (token bucket); 0 = off; default 20 in production, off in test"),
+		s("rate-burst", "DSOP_RATE_BURST", "100", "burst of the per-consumer rate limit"),
 		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
 		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
@@ -323,7 +323,13 @@ func build(raw map[string]*string) (*Config, error) {
 			bad("DSOP_ADMIN_ADDR", "must be host:port: %v", err)
 		}
 	}
-	if c.RateLimit, err = strconv.ParseFloat(get("DSOP_RATE_LIMIT"), 64); err != nil || c.RateLimit < 0 {
+	rate := get("DSOP_RATE_LIMIT")
+	if rate == "" {
+		// Test environments replay cases at will; production protects itself (20,000 requests a
+		// year is the whole service's volume, konkursbehandling-rules.md §8).
+		rate = map[bool]string{true: "20", false: "0"}[prod]
+	}
+	if c.RateLimit, err = strconv.ParseFloat(rate, 64); err != nil || c.RateLimit < 0 {
 		bad("DSOP_RATE_LIMIT", "must be a number of requests per second (0 = off)")
 	}
 	if c.RateBurst, err = strconv.Atoi(get("DSOP_RATE_BURST")); err != nil || c.RateBurst < 1 {
