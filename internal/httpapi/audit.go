@@ -93,12 +93,29 @@ type bufferedWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	// owned is a body handed over whole by okResponse (no copy of a large page).
+	owned []byte
+}
+
+// take keeps b as the whole body; the caller gives up b.
+func (b *bufferedWriter) take(body []byte) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	b.owned = body
+}
+
+func (b *bufferedWriter) bytes() []byte {
+	if b.owned != nil {
+		return b.owned
+	}
+	return b.body.Bytes()
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
 
 func (b *bufferedWriter) reset() {
-	b.header, b.status = http.Header{}, 0
+	b.header, b.status, b.owned = http.Header{}, 0, nil
 	b.body.Reset()
 }
 
@@ -154,7 +171,7 @@ func (a *api) record(next http.Handler) http.Handler {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(buf.status)
-			_, _ = w.Write(buf.body.Bytes())
+			_, _ = w.Write(buf.bytes())
 		}
 		span.SetName("dsop " + ex.operation)
 		span.SetAttributes(attribute.String("dsop.operation", ex.operation), attribute.Int("http.response.status_code", status),

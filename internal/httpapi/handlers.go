@@ -235,6 +235,10 @@ func (o *okResponse) write(w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", o.contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	if bw, ok := w.(*bufferedWriter); ok {
+		bw.take(o.body) // the body is ours: hand it over instead of copying it
+		return nil
+	}
 	_, err := w.Write(o.body)
 	return err
 }
