@@ -191,3 +191,27 @@ func TestRun_DevTokenBreaksClaimsOnRequest(t *testing.T) {
 	require.Len(t, parts, 3)
 	require.Empty(t, parts[2], "alg none has no signature")
 }
+
+// Two test-mode servers on one machine: the helpers (development issuer, mock, admin) of the
+// second move to free ports, and dev-token's tokens still work.
+func TestRun_TestModeHelpersMoveWhenTheirPortsAreTaken(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	taken := busy.Addr().String()
+	addr := freeAddr(t)
+	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": taken, "DSOP_MOCK_KONKURSVARSEL_ADDR": taken, "DSOP_ADMIN_ADDR": taken, "DSOP_STATE_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	require.Equal(t, 3, strings.Count(stderr.String(), "listening on a free port instead"))
+	var tok bytes.Buffer
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
+	resp, body := call(t, addr, strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-000000000001")
+	require.Equal(t, 200, resp.StatusCode, string(body))
+}

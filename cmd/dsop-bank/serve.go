@@ -73,16 +73,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		servers   []*http.Server
 		listeners []net.Listener
 	)
-	listen := func(addr, what string, h http.Handler) error {
+	// listen opens a listener. aux marks the helpers of test mode (mock, development issuer,
+	// admin): if their address is taken — another dsop-bank on the same machine — they move to a
+	// free port rather than stop the server, and say so.
+	listen := func(addr, what string, h http.Handler, aux bool) (string, error) {
 		ln, err := net.Listen("tcp", addr)
+		if err != nil && aux && cfg.Env == "test" {
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+				logger.Warn("address in use; listening on a free port instead", "listener", what, "wanted", addr, "addr", ln.Addr().String())
+			}
+		}
 		if err != nil {
 			for _, l := range listeners {
 				l.Close()
 			}
-			return fmt.Errorf("listen %s (%s): %w", addr, what, err)
+			return "", fmt.Errorf("listen %s (%s): %w", addr, what, err)
 		}
 		servers, listeners = append(servers, newHTTPServer(h)), append(listeners, ln)
-		return nil
+		return ln.Addr().String(), nil
 	}
 	errc := make(chan error, 4)
 	serveAll := func(from int) {
@@ -96,9 +104,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		if err := listen(cfg.MockKonkursvarselAddr, "Konkursvarsel mock", konkursvarsel.NewMock(list).Handler()); err != nil {
+		addr, err := listen(cfg.MockKonkursvarselAddr, "Konkursvarsel mock", konkursvarsel.NewMock(list).Handler(), true)
+		if err != nil {
 			return err
 		}
+		cfg.KonkursvarselURL = "http://" + addr
 		serveAll(0)
 	}
 	gate, poller, err := startKonkursvarsel(ctx, cfg, st, svc, tel, logger)
@@ -113,17 +123,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	first := len(servers)
-	if err := listen(cfg.Addr, "API", h); err != nil {
+	if _, err := listen(cfg.Addr, "API", h, false); err != nil {
 		return err
 	}
 	apiLn := listeners[first]
 	if dev != nil {
-		if err := listen(cfg.DevIssuerAddr, "development issuer", dev.Handler()); err != nil {
+		addr, err := listen(cfg.DevIssuerAddr, "development issuer", dev.Handler(), true)
+		if err != nil {
 			return err
 		}
+		// The issuer's name (iss) stays as configured, so dev-token's tokens still match.
+		keys.URL = "http://" + addr + "/jwks.json"
 	}
 	if cfg.AdminAddr != "" {
-		if err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, auditStore, keys, enc))); err != nil {
+		if _, err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, auditStore, keys, enc)), true); err != nil {
 			return err
 		}
 	}
