@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -69,18 +68,11 @@ func reasonFor(err error, p *Problem) string {
 	case errors.Is(err, accounts.ErrBadCursor):
 		return "cursor"
 	}
+	if p.reason != "" {
+		return p.reason
+	}
 	switch p.Code {
-	case CodeMethodNotAllowed:
-		return "method"
-	case CodeNotAcceptable:
-		return "accept"
 	case CodeBadRequest:
-		if p == errRoute {
-			return "route"
-		}
-		if strings.Contains(p.Message, "not part of the DSOP service") {
-			return "endpoint-not-in-service"
-		}
 		return "param"
 	case CodeInternal:
 		return "internal"
@@ -165,7 +157,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			status, code = http.StatusInternalServerError, CodeInternal
 			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
 				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
-			writeProblem(w, &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried"})
+			writeProblem(w, &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried"})
 		} else {
 			for k, v := range buf.header {
 				w.Header()[k] = v

@@ -30,6 +30,8 @@ type Problem struct {
 	Status  int
 	Code    string
 	Message string
+	// reason labels a refusal of the HTTP layer for the audit log (route, method, accept, …).
+	reason string
 }
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Message }
@@ -53,41 +55,41 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &pe):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, pe.Message}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: pe.Message}
 	case errors.As(err, &te) && te.Forbidden:
-		return &Problem{http.StatusForbidden, CodeForbidden, te.Message}
+		return &Problem{Status: http.StatusForbidden, Code: CodeForbidden, Message: te.Message}
 	case errors.As(err, &te):
-		return &Problem{http.StatusUnauthorized, CodeUnauthorized, te.Message}
+		return &Problem{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: te.Message}
 	case errors.As(err, &re):
-		return &Problem{http.StatusForbidden, CodeForbidden, re.Error()}
+		return &Problem{Status: http.StatusForbidden, Code: CodeForbidden, Message: re.Error()}
 	case errors.Is(err, accounts.ErrAccountNotFound):
-		return &Problem{http.StatusNotFound, CodeNotFound, "no account with this accountReference is available for this request; use an accountReference from the Accounts response of the same case"}
+		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no account with this accountReference is available for this request; use an accountReference from the Accounts response of the same case"}
 	case errors.Is(err, accounts.ErrBadCursor):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, accounts.ErrBadCursor.Error()}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: accounts.ErrBadCursor.Error()}
 	case errors.As(err, &rhe):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("header %s is required", rhe.ParamName)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("header %s is required", rhe.ParamName)}
 	case errors.As(err, &rpe):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("query parameter %s is required", rpe.ParamName)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("query parameter %s is required", rpe.ParamName)}
 	case errors.As(err, &ipe):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("parameter %s has an invalid format", ipe.ParamName)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s has an invalid format", ipe.ParamName)}
 	case errors.As(err, &tme):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("parameter %s must be given once", tme.ParamName)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s must be given once", tme.ParamName)}
 	case errors.As(err, &upe):
-		return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("parameter %s has an invalid format", upe.ParamName)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s has an invalid format", upe.ParamName)}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{http.StatusInternalServerError, CodeInternal, "the bank could not answer in time; the request can be retried"}
+		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the bank could not answer in time; the request can be retried"}
 	}
-	return &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried"}
+	return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "technical error at the bank; the request can be retried"}
 }
 
 // Problems of the HTTP layer.
 var (
-	errMethod = &Problem{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "only GET is supported by the DSOP Control API"}
-	errRoute  = &Problem{http.StatusBadRequest, CodeBadRequest, "unknown endpoint; Konkursbehandling uses GET /v2/accounts, /v2/accounts/{accountReference} and /v2/accounts/{accountReference}/transactions"}
+	errMethod = &Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "only GET is supported by the DSOP Control API", reason: "method"}
+	errRoute  = &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "unknown endpoint; Konkursbehandling uses GET /v2/accounts, /v2/accounts/{accountReference} and /v2/accounts/{accountReference}/transactions", reason: "route"}
 )
 
 func errNotInService(endpoint string) *Problem {
-	return &Problem{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(
+	return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, reason: "endpoint-not-in-service", Message: fmt.Sprintf(
 		"the %s endpoint is not part of the DSOP service Konkursbehandling; only Accounts, Account details and Transactions may be used", endpoint)}
 }
 

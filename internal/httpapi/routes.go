@@ -153,7 +153,7 @@ func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 		}
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			a.fail(w, r, &Problem{http.StatusBadRequest, CodeBadRequest, "the query string is not valid URL encoding"})
+			a.fail(w, r, &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "the query string is not valid URL encoding"})
 			return
 		}
 		if !q.Has("OnlyPrimaryOwner") && q.Has("onlyPrimaryOwner") {

@@ -91,9 +91,12 @@ func TestToken_UnknownKidRefreshesOnceThen401(t *testing.T) {
 
 func TestToken_NeverLogged(t *testing.T) {
 	h := newHarness(t)
-	hd := h.headers(openOrg)
+	hd := h.headers(openPerson)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, accountsURL(earliest, today), hd).Code)
+	hd.Set("PartyID", openPerson[:10]+"9") // a refusal quotes the PartyID in its message, masked
 	h.do(http.MethodGet, accountsURL(earliest, today), hd)
 	tok := strings.TrimPrefix(hd.Get("Authorization"), "Bearer ")
 	require.NotContains(t, h.logs.String(), tok[len(tok)-20:])
 	require.NotContains(t, h.logs.String(), openPerson)
+	require.NotContains(t, h.logs.String(), openPerson[:10]+"9")
 }

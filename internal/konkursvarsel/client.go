@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -195,7 +196,7 @@ func AssociatedUnits(detail json.RawMessage, debitor string) []string {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, c := range x {
-				if s, ok := c.(string); ok && strings.EqualFold(k, "organisasjonsnummer") && s != debitor && isOrgNo(s) && !contains(out, s) {
+				if s, ok := c.(string); ok && strings.EqualFold(k, "organisasjonsnummer") && s != debitor && isOrgNo(s) && !slices.Contains(out, s) {
 					out = append(out, s)
 				}
 				walk(c)
@@ -208,13 +209,4 @@ func AssociatedUnits(detail json.RawMessage, debitor string) []string {
 	}
 	walk(v)
 	return out
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -81,13 +81,6 @@ func (j *JWKS) Ensure(ctx context.Context) error {
 	return j.fetchLocked(ctx, now)
 }
 
-// Loaded reports whether the key set has been fetched at least once (for readiness).
-func (j *JWKS) Loaded() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.set != nil
-}
-
 func (j *JWKS) fetchLocked(ctx context.Context, now time.Time) error {
 	j.triedAt = now
 	set, err := jwk.Fetch(ctx, j.URL, jwk.WithHTTPClient(j.Client))
