@@ -29,9 +29,11 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
+	"github.com/dsop-bank/dsop-bank/internal/tracing"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -220,7 +222,7 @@ func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	return &encryption.Encrypter{Certs: src, Enc: encryption.ContentEncryption[cfg.JWEEnc]}, nil
 }
 
-func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate httpapi.Gate, svc *accounts.Service,
+func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
 	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
 	var overrides filter.Overrides
 	if cfg.FieldPolicy != "" {
@@ -249,15 +251,19 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		AllowedConsumers: cfg.AllowedConsumers,
 		Skew:             cfg.TokenSkew,
 	}
+	// The request path's dependencies, each in a tracing decorator.
+	store := tracing.AccountsStore{Next: svc.Store, Tracer: tel.Tracer}
+	traced := *svc
+	traced.Store = store
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:     logger,
 		Tokens:     tokens,
 		Rules:      validation.Rules{ToDate: cfg.ToDatePolicy},
-		Gate:       gate,
-		Accounts:   svc,
+		Decide:     &konkursbehandling.Decider{Bankruptcies: tracing.Gate{Next: gate, Tracer: tel.Tracer}, Accounts: store},
+		Accounts:   &traced,
 		Cursors:    accounts.NewCursorCodec(secret),
 		Audit:      auditStore,
-		Encrypter:  enc,
+		Encrypter:  tracing.Encryption{Next: enc, Tracer: tel.Tracer},
 		Policy:     policy,
 		Mode:       httpapi.Mode(cfg.Env),
 		LinkPrefix: cfg.LinkPrefix,
@@ -355,7 +361,7 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 // sync before the API opens, then every poll interval). With PostgreSQL only the replica that
 // holds the poller lock polls; another takes over when it dies. The gate runs an on-demand sync
 // (on the polling replica) before it refuses a party without any notice.
-func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc *accounts.Service, tel *telemetry.Telemetry, logger *slog.Logger) (*konkursvarsel.Gate, *konkursvarsel.Poller, error) {
+func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc *accounts.Service, tel *telemetry.Telemetry, logger *slog.Logger) (*konkursbehandling.Gate, *konkursvarsel.Poller, error) {
 	if cfg.KonkursvarselSeed != "" {
 		n, rejected, err := konkursvarsel.SeedFromFile(ctx, st.notices, cfg.KonkursvarselSeed)
 		if err != nil {
@@ -366,7 +372,7 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 		}
 		logger.Info("notices loaded", "source", cfg.KonkursvarselSeed, "new", n, "rejected", len(rejected))
 	}
-	gate := &konkursvarsel.Gate{Store: st.notices, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
+	gate := &konkursbehandling.Gate{Store: st.notices, AllowClosed: cfg.AllowClosed, OnDemandEvery: cfg.OnDemandSyncEvery}
 	if cfg.KonkursvarselURL == "" {
 		logger.Warn("DSOP_KONKURSVARSEL_URL is not set: no Konkursvarsel polling")
 		return gate, nil, nil
@@ -571,7 +577,7 @@ func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer) {
 	}
 	today := civil.Today(time.Now(), cfg.Timezone)
 	// 910336819 is an open bankruptcy in the demo notices, kjennelsesdato 2018-06-08.
-	from := validation.EarliestFromDate(civil.MustParse("2018-06-08"))
+	from := konkursbehandling.EarliestFromDate(civil.MustParse("2018-06-08"))
 	fmt.Fprintf(w, `
 dsop-bank is running in test mode on http://%[1]s with the embedded demo bank.
 Development Maskinporten issuer: %[2]s (JWKS %[3]s)

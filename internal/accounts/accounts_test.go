@@ -99,22 +99,29 @@ func testService(t *testing.T, roles []Role, endDate string) (*Service, StoredAc
 	return s, accts[0]
 }
 
-func TestService_ListsAccountsOwnedInThePeriodOnly(t *testing.T) {
+// holding is the whole of [from, to] for a's first role, as the decision would clip it for an
+// owner of the whole period (internal/konkursbehandling tests the clipping itself).
+func holding(a StoredAccount, from, to string) Holding {
+	return Holding{Account: a, Owner: a.Roles[0], Spells: []civil.Period{{From: civil.MustParse(from), To: civil.MustParse(to)}}}
+}
+
+func TestService_ListsTheHoldingsWithTheDebtorsSpellAsPrimaryOwner(t *testing.T) {
 	d := civil.MustParse
-	s, _ := testService(t, []Role{
+	s, a := testService(t, []Role{
 		{PartyID: "08086001471", Role: RolePrimaryOwner, StartDate: d("2015-01-01"), EndDate: d("2020-12-31")},
 		{PartyID: "20020101351", Role: RolePrimaryOwner, StartDate: d("2021-01-01")},
 	}, "")
-	ctx := context.Background()
-	list, err := s.ListAccounts(ctx, "08086001471", d("2021-01-01"), d("2026-11-23"))
+	list, err := s.ListAccounts(context.Background(), []Holding{holding(a, "2020-12-31", "2026-11-23")})
 	require.NoError(t, err)
-	require.Empty(t, *list.Accounts, "ownership ended before the period")
-	list, err = s.ListAccounts(ctx, "08086001471", d("2020-12-31"), d("2026-11-23"))
-	require.NoError(t, err)
-	require.Len(t, *list.Accounts, 1, "the last day of ownership is in the period")
+	require.Len(t, *list.Accounts, 1)
 	owner := (*list.Accounts)[0].PrimaryOwner
+	require.Equal(t, "2015-01-01", owner.StartDate.String())
 	require.Equal(t, "2020-12-31", owner.EndDate.String())
 	require.Equal(t, dsop.NationalIdentityNumber, owner.Identifier.Type)
+	list, err = s.ListAccounts(context.Background(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, list.Accounts)
+	require.Empty(t, *list.Accounts, "no holdings: an empty list, never null")
 }
 
 func TestService_BalancesFollowThePeriodEnd(t *testing.T) {
@@ -122,15 +129,15 @@ func TestService_BalancesFollowThePeriodEnd(t *testing.T) {
 	ctx := context.Background()
 	owner := []Role{{PartyID: "08086001471", Role: RolePrimaryOwner, StartDate: d("2015-01-01")}}
 	s, a := testService(t, owner, "")
-	det, err := s.Details(ctx, a, "08086001471", d("2025-11-23"), d("2026-11-23"))
+	det, err := s.Details(ctx, holding(a, "2025-11-23", "2026-11-23"), d("2026-11-23"))
 	require.NoError(t, err)
 	require.Len(t, *det.Account.Balances, 2)
-	det, err = s.Details(ctx, a, "08086001471", d("2025-11-23"), d("2026-11-22"))
+	det, err = s.Details(ctx, holding(a, "2025-11-23", "2026-11-22"), d("2026-11-22"))
 	require.NoError(t, err)
 	require.Empty(t, *det.Account.Balances, "no history kept: nothing to report for a past date")
 
 	s, a = testService(t, owner, "2026-01-31")
-	det, err = s.Details(ctx, a, "08086001471", d("2025-11-23"), d("2026-11-23"))
+	det, err = s.Details(ctx, holding(a, "2025-11-23", "2026-11-23"), d("2026-11-23"))
 	require.NoError(t, err)
 	require.Empty(t, *det.Account.Balances, "closed in the period")
 }
@@ -140,10 +147,10 @@ func TestService_TransactionsPeriodUsesNorwegianDates(t *testing.T) {
 	s, a := testService(t, []Role{{PartyID: "08086001471", Role: RolePrimaryOwner, StartDate: d("2015-01-01")}}, "")
 	ctx := context.Background()
 	// Booked 2024-03-01 12:00 UTC = 13:00 Oslo.
-	p, err := s.Transactions(ctx, a, d("2024-03-01"), d("2024-03-01"), nil)
+	p, err := s.Transactions(ctx, holding(a, "2024-03-01", "2024-03-01"), nil)
 	require.NoError(t, err)
 	require.Len(t, *p.Body.Transactions, 1)
-	p, err = s.Transactions(ctx, a, d("2024-03-02"), d("2024-03-03"), nil)
+	p, err = s.Transactions(ctx, holding(a, "2024-03-02", "2024-03-03"), nil)
 	require.NoError(t, err)
 	require.Empty(t, *p.Body.Transactions)
 	require.Nil(t, p.Next)

@@ -31,25 +31,33 @@ type Page struct {
 	Next *Position
 }
 
-// ListAccounts returns the accounts party owned as primary owner at some time in [from, to]. A
-// disponent, secondary owner, guarantor or co-borrower relation never lists an account
-// (konkursbehandling-rules.md §1; test-cases.md C-02, C-03).
-func (s *Service) ListAccounts(ctx context.Context, party string, from, to civil.Date) (dsop.Accounts, error) {
-	accts, err := s.Store.AccountsWithRole(ctx, party)
-	if err != nil {
-		return dsop.Accounts{}, fmt.Errorf("accounts of party: %w", err)
-	}
+// Holding is what a Konkursbehandling decision lets leave of one account
+// (internal/konkursbehandling decides it; konkursbehandling-rules.md §4.1 "Ownership clipping").
+type Holding struct {
+	Account StoredAccount
+	// Owner is the debtor's role shown as primaryOwner: its latest ownership spell touching the
+	// period, with the start and end dates the bank data records.
+	Owner Role
+	// Spells are the delivery spells: the sub-periods of the request in which the debtor was
+	// primary owner. Sorted, disjoint, inside the request period, never empty.
+	Spells []civil.Period
+}
+
+// last is the delivery spell that ends last.
+func (h Holding) last() civil.Period { return h.Spells[len(h.Spells)-1] }
+
+// ListAccounts answers step 2a with the accounts of the holdings, each with the debtor as
+// primaryOwner. Which accounts are listed is the decision's (a disponent, secondary owner,
+// guarantor or co-borrower relation never lists an account: test-cases.md C-02, C-03).
+func (s *Service) ListAccounts(ctx context.Context, holdings []Holding) (dsop.Accounts, error) {
 	srv, err := s.Store.Servicer(ctx)
 	if err != nil {
 		return dsop.Accounts{}, fmt.Errorf("servicer: %w", err)
 	}
-	list := []dsop.Account{}
-	for _, a := range accts {
-		role, ok := OwnedBy(a, party, from, to)
-		if !ok {
-			continue
-		}
-		owner, err := s.role(ctx, role)
+	list := make([]dsop.Account, 0, len(holdings))
+	for _, h := range holdings {
+		a := h.Account
+		owner, err := s.role(ctx, h.Owner)
 		if err != nil {
 			return dsop.Accounts{}, err
 		}
@@ -69,56 +77,30 @@ func (s *Service) ListAccounts(ctx context.Context, party string, from, to civil
 	return dsop.Accounts{ResponseDetails: dsop.ResponseDetails{Status: dsop.Complete}, Accounts: &list}, nil
 }
 
-// OwnedBy returns party's primary-owner role on a in [from, to] (the latest such period, as the
-// standard reports for accounts closed and reopened).
-func OwnedBy(a StoredAccount, party string, from, to civil.Date) (Role, bool) {
-	var best Role
-	found := false
-	for _, r := range a.Roles {
-		if r.PartyID != party || r.Role != RolePrimaryOwner || !r.Period().Overlaps(from, to) {
-			continue
-		}
-		if !found || r.StartDate.After(best.StartDate) {
-			best, found = r, true
-		}
-	}
-	return best, found
-}
-
-// PrimaryOwners lists every party that has ever owned a (step 2b carries no PartyID: the bank
-// re-derives the party from the account, konkursbehandling-rules.md §5.2 item 6).
-func PrimaryOwners(a StoredAccount) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range a.Roles {
-		if r.Role == RolePrimaryOwner && !seen[r.PartyID] {
-			out = append(out, r.PartyID)
-			seen[r.PartyID] = true
-		}
-	}
-	return out
-}
-
 // Resolve finds the account behind an accountReference.
 func (s *Service) Resolve(ctx context.Context, ref string) (StoredAccount, error) {
 	return s.Store.AccountByReference(ctx, ref)
 }
 
-// Details returns the account with the balances that apply to the period: for a period ending
-// today the booked and the available balance now; for a period ending earlier the booked balance
-// at the end of toDate; none at all for an account closed in the period (FS FAQ), and none for
-// an account type without balance.
-func (s *Service) Details(ctx context.Context, a StoredAccount, party string, from, to civil.Date) (dsop.AccountDetails, error) {
+// Details returns the account with the balances that apply at the end of what the debtor held:
+//   - the debtor's last delivery spell reaches toDate: for a toDate of today the booked and the
+//     available balance now, for an earlier toDate the booked balance at the end of toDate;
+//   - the debtor's last spell ended before toDate (the account changed hands): the booked
+//     balance at the end of that spell if the bank data has one on or before that day, otherwise
+//     none — never the next owner's current or available balance (konkursbehandling-rules.md
+//     §4.1);
+//   - no balance for an account closed by then (FS FAQ), nor for an account type without balance.
+func (s *Service) Details(ctx context.Context, h Holding, to civil.Date) (dsop.AccountDetails, error) {
 	srv, err := s.Store.Servicer(ctx)
 	if err != nil {
 		return dsop.AccountDetails{}, fmt.Errorf("servicer: %w", err)
 	}
-	role, _ := OwnedBy(a, party, from, to)
-	owner, err := s.role(ctx, role)
+	owner, err := s.role(ctx, h.Owner)
 	if err != nil {
 		return dsop.AccountDetails{}, err
 	}
-	balances := s.balances(a, to)
+	a := h.Account
+	balances := s.balances(a, h.last().To, to)
 	d := dsop.AccountDetail{
 		Status:            ptr(a.Status),
 		Servicer:          servicer(srv),
@@ -132,12 +114,14 @@ func (s *Service) Details(ctx context.Context, a StoredAccount, party string, fr
 		StartDate:         date(a.StartDate),
 		EndDate:           date(a.EndDate),
 	}
-	return dsop.AccountDetails{ResponseDetails: s.details(a, from), Account: &d}, nil
+	return dsop.AccountDetails{ResponseDetails: s.details(a, h.Spells[0].From), Account: &d}, nil
 }
 
-func (s *Service) balances(a StoredAccount, to civil.Date) []dsop.Balance {
+// balances are those at the end of day end, the last day the debtor held the account in a
+// request whose period ends on to.
+func (s *Service) balances(a StoredAccount, end, to civil.Date) []dsop.Balance {
 	out := []dsop.Balance{}
-	if a.Type == dsop.AccountWithoutBalance || (!a.EndDate.IsZero() && !a.EndDate.After(to)) {
+	if a.Type == dsop.AccountWithoutBalance || (!a.EndDate.IsZero() && !a.EndDate.After(end)) {
 		return out
 	}
 	b := a.Balances
@@ -158,7 +142,7 @@ func (s *Service) balances(a StoredAccount, to civil.Date) []dsop.Balance {
 		return bal
 	}
 	today := civil.Today(s.now(), s.Loc)
-	if to == today {
+	if end == to && to == today {
 		if c := b.Current; c != nil {
 			out = append(out, mk(dsop.BookedBalance, c.Booked, c.Registered), mk(dsop.AvailableBalance, c.Available, c.Registered))
 		}
@@ -167,30 +151,42 @@ func (s *Service) balances(a StoredAccount, to civil.Date) []dsop.Balance {
 	var best *HistoricBalance
 	for i := range b.History {
 		h := &b.History[i]
-		if !h.Date.After(to) && (best == nil || h.Date.After(best.Date)) {
+		if !h.Date.After(end) && (best == nil || h.Date.After(best.Date)) {
 			best = h
 		}
 	}
 	if best != nil {
-		endOfDay := to.AddDate(0, 0, 1).In(s.Loc).Add(-time.Second)
+		endOfDay := end.AddDate(0, 0, 1).In(s.Loc).Add(-time.Second)
 		out = append(out, mk(dsop.BookedBalance, best.Money, endOfDay))
 	}
 	return out
 }
 
-// Transactions returns the page of transactions in [from, to] (both inclusive, Norwegian dates)
-// that starts after pos.
-func (s *Service) Transactions(ctx context.Context, a StoredAccount, from, to civil.Date, after *Position) (Page, error) {
+// Transactions returns the page of the holding's transactions that starts after pos: those
+// whose effective time falls on a day of one of its delivery spells (Norwegian dates, both ends
+// inclusive), in paging order. Each spell is one keyset query on the store, so a page may span a
+// gap in the debtor's ownership without a gap or a duplicate, and nothing dated in the gap — when
+// someone else owned the account — is read.
+func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) (Page, error) {
 	size := max(s.PageSize, MinPageSize)
 	list := make([]dsop.Transaction, 0, min(size, 1024))
-	// One extra row tells whether another page exists without a count query.
-	err := s.Store.Transactions(ctx, a.Reference, from.In(s.Loc), to.AddDate(0, 0, 1).In(s.Loc), after, size+1,
-		func(t dsop.Transaction) error {
-			list = append(list, t)
-			return nil
-		})
-	if err != nil {
-		return Page{}, fmt.Errorf("read transactions: %w", err)
+	collect := func(t dsop.Transaction) error {
+		list = append(list, t)
+		return nil
+	}
+	for _, sp := range h.Spells {
+		// One extra row tells whether another page exists without a count query.
+		want := size + 1 - len(list)
+		if want <= 0 {
+			break
+		}
+		from, until := sp.From.In(s.Loc), sp.To.AddDate(0, 0, 1).In(s.Loc)
+		if after != nil && !after.Time.Before(until) {
+			continue // the cursor is past this spell
+		}
+		if err := s.Store.Transactions(ctx, h.Account.Reference, from, until, after, want, collect); err != nil {
+			return Page{}, fmt.Errorf("read transactions: %w", err)
+		}
 	}
 	var next *Position
 	if len(list) > size {
@@ -199,7 +195,7 @@ func (s *Service) Transactions(ctx context.Context, a StoredAccount, from, to ci
 		at, _ := EffectiveTime(last)
 		next = &Position{Time: at.UTC(), ID: last.TransactionIdentifier}
 	}
-	return Page{Body: dsop.Transactions{ResponseDetails: s.details(a, from), Transactions: &list}, Next: next}, nil
+	return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From), Transactions: &list}, Next: next}, nil
 }
 
 // details says "partial" when part of the requested period is archived offline, so that the
@@ -280,8 +276,11 @@ func (s *Service) AccountsToBlock(ctx context.Context, party string) ([]string, 
 		if !a.EndDate.IsZero() && a.EndDate.Before(today) {
 			continue
 		}
-		if _, ok := OwnedBy(a, party, today, today); ok {
-			out = append(out, a.AccountNumber)
+		for _, r := range a.Roles {
+			if r.PartyID == party && r.Role == RolePrimaryOwner && r.Period().Overlaps(today, today) {
+				out = append(out, a.AccountNumber)
+				break
+			}
 		}
 	}
 	sort.Strings(out)

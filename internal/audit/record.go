@@ -41,6 +41,9 @@ type Record struct {
 	// The legal basis found: the notice that authorised the request.
 	NoticeUUID     string `json:"notice_uuid,omitempty"`
 	Kjennelsesdato string `json:"kjennelsesdato,omitempty"`
+	// Spells are the delivery spells of a delivered answer: "<accountReference> FROM/TO" for each
+	// sub-period in which the party was primary owner (konkursbehandling-rules.md §4.1).
+	Spells []string `json:"spells,omitempty"`
 	// The answer.
 	Status       int      `json:"status"`
 	Code         string   `json:"code,omitempty"`

@@ -28,6 +28,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
@@ -110,7 +111,7 @@ func setup(tb testing.TB, n int) *env {
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second},
 		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
-		Gate:     &konkursvarsel.Gate{Store: notices},
+		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
 		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, LinkPrefix: "/dsop/v2", Loc: oslo,
 	})
@@ -212,8 +213,9 @@ func TestBenchReport(t *testing.T) {
 	var after *accounts.Position
 	acct, err := big.svc.Resolve(ctx, big.ref)
 	require.NoError(t, err)
+	h := accounts.Holding{Account: acct, Owner: acct.Roles[0], Spells: []civil.Period{{From: big.from, To: big.to}}}
 	for {
-		page, err := big.svc.Transactions(ctx, acct, big.from, big.to, after)
+		page, err := big.svc.Transactions(ctx, h, after)
 		require.NoError(t, err)
 		list := *page.Body.Transactions
 		if _, err := json.Marshal(page.Body); err != nil {

@@ -118,3 +118,28 @@ func (p Period) Overlaps(from, to Date) bool {
 	}
 	return true
 }
+
+// Intersect returns the days p shares with [from, to] (both inclusive) as a closed period, and
+// false when they share none.
+func (p Period) Intersect(from, to Date) (Period, bool) {
+	if !p.Overlaps(from, to) {
+		return Period{}, false
+	}
+	out := Period{From: from, To: to}
+	if !p.From.IsZero() && p.From.After(from) {
+		out.From = p.From
+	}
+	if !p.To.IsZero() && p.To.Before(to) {
+		out.To = p.To
+	}
+	return out, true
+}
+
+// String formats p as "FROM/TO" (ISO 8601 interval); an open end is written "..".
+func (p Period) String() string {
+	to := p.To.String()
+	if to == "" {
+		to = ".."
+	}
+	return p.From.String() + "/" + to
+}

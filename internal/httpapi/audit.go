@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
@@ -29,6 +27,7 @@ type exchange struct {
 	// Filled by the handlers.
 	party        string
 	notice       konkursvarsel.DebtorState
+	spells       []string // "<accountReference> FROM/TO" per delivery spell
 	accounts     *int
 	transactions *int
 	fields       []string
@@ -44,40 +43,6 @@ func exchangeOf(ctx context.Context) *exchange {
 		return e
 	}
 	return &exchange{}
-}
-
-// reasonFor is a short, data-free label of why a request was refused, for the audit log's
-// searches and anomaly report.
-func reasonFor(err error, p *Problem) string {
-	var (
-		pe *validation.ParamError
-		te *validation.TokenError
-		re *konkursvarsel.RefusedError
-	)
-	switch {
-	case errors.As(err, &te):
-		return "token:" + te.Reason
-	case errors.As(err, &re):
-		return "not-bankrupt:" + string(re.State.Status)
-	case errors.As(err, &pe) && pe.Window:
-		return "window"
-	case errors.As(err, &pe):
-		return "param:" + pe.Param
-	case errors.Is(err, accounts.ErrAccountNotFound):
-		return "account-not-found"
-	case errors.Is(err, accounts.ErrBadCursor):
-		return "cursor"
-	}
-	if p.reason != "" {
-		return p.reason
-	}
-	switch p.Code {
-	case CodeBadRequest:
-		return "param"
-	case CodeInternal:
-		return "internal"
-	}
-	return ""
 }
 
 // bufferedWriter holds the answer until its audit record is durable.
@@ -157,7 +122,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			status, code = http.StatusInternalServerError, CodeInternal
 			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
 				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
-			writeProblem(w, &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried"})
+			writeProblem(w, errAuditWrite)
 		} else {
 			for k, v := range buf.header {
 				w.Header()[k] = v
@@ -202,14 +167,13 @@ func bound(s string) string {
 	return s
 }
 
-// auditRecord builds the record from the request as received and what the layers learned.
+// auditRecord builds the record from the request as received (r is the request the server was
+// handed, never the normalised copy the router passes on; the path keeps its percent-encoding)
+// and what the layers learned.
 func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 	h := r.Header
 	q, _ := url.ParseQuery(r.URL.RawQuery)
-	onlyPrimary := q.Get("OnlyPrimaryOwner")
-	if onlyPrimary == "" {
-		onlyPrimary = q.Get("onlyPrimaryOwner")
-	}
+	onlyPrimary, _, _ := validation.OnlyPrimaryOwner(q)
 	mandate := ex.legalMandate
 	if mandate == "" && h.Get("Legal-Mandate") != "" {
 		if dec, err := validation.DecodeMandate(h.Get("Legal-Mandate")); err == nil {
@@ -225,7 +189,7 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 	rec := audit.Record{
 		Operation:                 ex.operation,
 		Method:                    bound(r.Method),
-		Path:                      bound(r.URL.Path),
+		Path:                      bound(r.URL.EscapedPath()),
 		Consumer:                  ex.claims.ConsumerID,
 		ClientID:                  ex.claims.ClientID,
 		TokenJTI:                  ex.claims.JTI,
@@ -243,6 +207,7 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		PageCursor:                bound(q.Get("page")),
 		NoticeUUID:                ex.notice.OpeningUUID,
 		Kjennelsesdato:            ex.notice.Kjennelsesdato.String(),
+		Spells:                    ex.spells,
 		Status:                    status,
 		Code:                      ex.code,
 		Reason:                    ex.reason,
@@ -253,7 +218,7 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 	}
 	if status != http.StatusOK {
 		// Only a delivered answer has delivered content.
-		rec.Accounts, rec.Transactions, rec.Fields, rec.BodySHA256 = nil, nil, nil, ""
+		rec.Accounts, rec.Transactions, rec.Fields, rec.BodySHA256, rec.Spells = nil, nil, nil, "", nil
 	}
 	return rec
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
@@ -124,11 +125,41 @@ func (panicGate) Check(context.Context, string) (konkursvarsel.DebtorState, erro
 }
 
 func TestAudit_PanicIsAnsweredAndRecorded(t *testing.T) {
-	h := newHarness(t, func(d *httpapi.Deps) { d.Gate = panicGate{} })
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.Decide = &konkursbehandling.Decider{Bankruptcies: panicGate{}, Accounts: d.Accounts.Store}
+	})
 	rec := h.do("GET", accountsURL(earliest, today), h.headers(openOrg))
 	requireProblem(t, rec, 500, "ACC-100")
 	r := h.lastRecord(0)
 	require.Equal(t, 500, r.Status)
 	require.Equal(t, "ACC-100", r.Code)
 	require.Equal(t, "internal", r.Reason)
+}
+
+// The audit record holds the request as received: the router's normalisation (trailing slash,
+// the prose spelling onlyPrimaryOwner) happens on a copy.
+func TestAudit_RecordsTheRequestAsReceived(t *testing.T) {
+	h := newHarness(t)
+	target := "/v2/accounts/?onlyPrimaryOwner=TRUE&fromDate=" + earliest + "&toDate=" + today
+	rec := h.do("GET", target, h.headers(openOrg))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	r := h.lastRecord(0)
+	require.Equal(t, "/v2/accounts/", r.Path, "the path as sent, trailing slash included")
+	require.Equal(t, "TRUE", r.OnlyPrimaryOwner, "the value as sent, under the spelling it was sent with")
+	require.Equal(t, "listAccounts", r.Operation)
+
+	rec = h.do("GET", "/v2/accounts/%2e%2e/x%0Ay?fromDate=a", h.headers(openOrg))
+	require.Equal(t, 400, rec.Code)
+	require.Equal(t, "/v2/accounts/%2e%2e/x%0Ay", h.lastRecord(1).Path, "percent-encoding is kept, so control characters never reach the log raw")
+}
+
+// The delivery spells of every delivered account are in the record, so an auditor can see which
+// part of an account that changed hands was handed out.
+func TestAudit_RecordsTheDeliverySpells(t *testing.T) {
+	h := newHarnessWith(t, bankWorld{extra: changingHands()})
+	rec := h.do("GET", accountURL(h.ref(endedAccount), "/transactions", clipFrom, today), h.headers(""))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	r := h.lastRecord(0)
+	require.Equal(t, []string{h.ref(endedAccount) + " " + clipFrom + "/2026-11-02"}, r.Spells)
+	require.Equal(t, openOrg, r.PartyID)
 }

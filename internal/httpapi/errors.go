@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
-	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -24,27 +24,29 @@ const (
 	CodeInternal         = "ACC-100"
 )
 
-// Problem is an error answer: HTTP status, DSOP code and a message that tells the caller what
-// to fix. Errors of the HTTP layer itself (route, method, Accept) are Problems from the start.
+// Problem is an error answer: HTTP status, DSOP code, a message that tells the caller what to
+// fix, and the short, data-free reason the audit log records (for its searches and the anomaly
+// report).
 type Problem struct {
 	Status  int
 	Code    string
 	Message string
-	// reason labels a refusal of the HTTP layer for the audit log (route, method, accept, …).
-	reason string
+	Reason  string
 }
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Message }
 
-// problemFor is the one table from an error to its HTTP status and ACC code
-// (konkursbehandling-rules.md §6). Errors are typed where they arise and mapped only here.
+// problemFor is the one table from an error to its answer and audit reason
+// (konkursbehandling-rules.md §6). Errors are typed where they arise and mapped only here; the
+// Problems of the HTTP layer itself are made by the constructors below, beside the table.
 // Anything unknown is the bank's fault: 500 ACC-100, and the detail stays in the log.
 func problemFor(err error) *Problem {
 	var (
 		p   *Problem
 		pe  *validation.ParamError
 		te  *validation.TokenError
-		re  *konkursvarsel.RefusedError
+		re  *konkursbehandling.RefusedError
+		we  *konkursbehandling.WindowError
 		rhe *RequiredHeaderError
 		rpe *RequiredParamError
 		ipe *InvalidParamFormatError
@@ -54,43 +56,54 @@ func problemFor(err error) *Problem {
 	switch {
 	case errors.As(err, &p):
 		return p
-	case errors.As(err, &pe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: pe.Message}
 	case errors.As(err, &te) && te.Forbidden:
-		return &Problem{Status: http.StatusForbidden, Code: CodeForbidden, Message: te.Message}
+		return &Problem{http.StatusForbidden, CodeForbidden, te.Message, "token:" + te.Reason}
 	case errors.As(err, &te):
-		return &Problem{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: te.Message}
+		return &Problem{http.StatusUnauthorized, CodeUnauthorized, te.Message, "token:" + te.Reason}
+	case errors.As(err, &pe):
+		return badRequest(pe.Message, "param:"+pe.Param)
 	case errors.As(err, &re):
-		return &Problem{Status: http.StatusForbidden, Code: CodeForbidden, Message: re.Error()}
+		return &Problem{http.StatusForbidden, CodeForbidden, re.Error(), "not-bankrupt:" + string(re.State.Status)}
+	case errors.As(err, &we):
+		return badRequest(we.Error(), "window")
 	case errors.Is(err, accounts.ErrAccountNotFound):
-		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no account with this accountReference is available for this request; use an accountReference from the Accounts response of the same case"}
+		return &Problem{http.StatusNotFound, CodeNotFound, "no account with this accountReference is available for this request; use an accountReference from the Accounts response of the same case", "account-not-found"}
 	case errors.Is(err, accounts.ErrBadCursor):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: accounts.ErrBadCursor.Error()}
+		return badRequest(accounts.ErrBadCursor.Error(), "cursor")
 	case errors.As(err, &rhe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("header %s is required", rhe.ParamName)}
+		return badRequest(fmt.Sprintf("header %s is required", rhe.ParamName), "param:"+rhe.ParamName)
 	case errors.As(err, &rpe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("query parameter %s is required", rpe.ParamName)}
+		return badRequest(fmt.Sprintf("query parameter %s is required", rpe.ParamName), "param:"+rpe.ParamName)
 	case errors.As(err, &ipe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s has an invalid format", ipe.ParamName)}
+		return badRequest(fmt.Sprintf("parameter %s has an invalid format", ipe.ParamName), "param:"+ipe.ParamName)
 	case errors.As(err, &tme):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s must be given once", tme.ParamName)}
+		return badRequest(fmt.Sprintf("parameter %s must be given once", tme.ParamName), "param:"+tme.ParamName)
 	case errors.As(err, &upe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf("parameter %s has an invalid format", upe.ParamName)}
+		return badRequest(fmt.Sprintf("parameter %s has an invalid format", upe.ParamName), "param:"+upe.ParamName)
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the bank could not answer in time; the request can be retried"}
+		return &Problem{http.StatusInternalServerError, CodeInternal, "the bank could not answer in time; the request can be retried", "timeout"}
 	}
-	return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "technical error at the bank; the request can be retried"}
+	return &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried", "internal"}
 }
 
-// Problems of the HTTP layer.
+func badRequest(msg, reason string) *Problem {
+	return &Problem{http.StatusBadRequest, CodeBadRequest, msg, reason}
+}
+
+// The Problems of the HTTP layer itself.
 var (
-	errMethod = &Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "only GET is supported by the DSOP Control API", reason: "method"}
-	errRoute  = &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "unknown endpoint; Konkursbehandling uses GET /v2/accounts, /v2/accounts/{accountReference} and /v2/accounts/{accountReference}/transactions", reason: "route"}
+	errMethod         = &Problem{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "only GET is supported by the DSOP Control API", "method"}
+	errRoute          = badRequest("unknown endpoint; Konkursbehandling uses GET /v2/accounts, /v2/accounts/{accountReference} and /v2/accounts/{accountReference}/transactions", "route")
+	errQuery          = badRequest("the query string is not valid URL encoding", "query")
+	errTooManyHeaders = badRequest("too many header lines in the request", "headers")
+	errNotAcceptable  = &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)", "accept"}
+	errTooManyReqs    = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many requests from this consumer; retry after the number of seconds in Retry-After", "rate-limit"}
+	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}
 )
 
 func errNotInService(endpoint string) *Problem {
-	return &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, reason: "endpoint-not-in-service", Message: fmt.Sprintf(
-		"the %s endpoint is not part of the DSOP service Konkursbehandling; only Accounts, Account details and Transactions may be used", endpoint)}
+	return badRequest(fmt.Sprintf("the %s endpoint is not part of the DSOP service Konkursbehandling; only Accounts, Account details and Transactions may be used", endpoint),
+		"endpoint-not-in-service")
 }
 
 // writeProblem writes an error body: always plain JSON, never encrypted.

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,40 +11,31 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
-	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
+
+// The handlers hold no rule of the standard: each binds, has the request checked
+// (internal/validation), asks for the decision (internal/konkursbehandling), fetches what the
+// decision allows (internal/accounts), and filters and encodes it (internal/filter).
 
 // ListAccounts is step 2a: the accounts the bankrupt party owned in the period.
 func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (ListAccountsResponseObject, error) {
 	p := req.Params
-	r, err := a.check(validation.Headers{
-		AccountInfoRequestID: p.AccountInfoRequestID, CorrelationID: p.CorrelationID, LegalMandate: p.LegalMandate,
-		AdditionalReferenceID: deref(p.AdditionalReferenceID), AdditionalReferenceIDType: string(deref(p.AdditionalReferenceIDType)),
-		RequesterID: deref(p.RequesterID), FromDate: p.FromDate, ToDate: p.ToDate,
-	})
+	r, err := a.Rules.CheckAccounts(validation.AccountsInput{
+		Input:   input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate),
+		PartyID: p.PartyID, OnlyPrimaryOwner: p.OnlyPrimaryOwner,
+	}, a.today())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := validation.CheckPartyID(p.PartyID); err != nil {
-		return nil, err
-	}
-	if err := validation.CheckOnlyPrimaryOwner(p.OnlyPrimaryOwner); err != nil {
-		return nil, err
-	}
-	ex := exchangeOf(ctx)
-	ex.legalMandate = r.LegalMandate
-	state, err := a.gate(ctx, p.PartyID)
+	exchangeOf(ctx).legalMandate = r.LegalMandate
+	dec, holdings, err := a.Decide.ForParty(ctx, r.PartyID, r.Period)
+	exchangeOf(ctx).decided(dec, holdings...)
 	if err != nil {
 		return nil, err
 	}
-	ex.notice = state
-	if err := validation.CheckWindow(r.Period, state.Kjennelsesdato); err != nil {
-		return nil, err
-	}
-	sctx, span := a.Tracer.Start(ctx, "store.accounts")
-	body, err := a.Accounts.ListAccounts(sctx, p.PartyID, r.Period.From, r.Period.To)
-	span.End()
+	body, err := a.Accounts.ListAccounts(ctx, holdings)
 	if err != nil {
 		return nil, err
 	}
@@ -57,22 +47,11 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 // ShowAccountById is step 2b: one account with its balances.
 func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObject) (ShowAccountByIdResponseObject, error) {
 	p := req.Params
-	r, err := a.check(validation.Headers{
-		AccountInfoRequestID: p.AccountInfoRequestID, CorrelationID: p.CorrelationID, LegalMandate: p.LegalMandate,
-		AdditionalReferenceID: deref(p.AdditionalReferenceID), AdditionalReferenceIDType: string(deref(p.AdditionalReferenceIDType)),
-		RequesterID: deref(p.RequesterID), FromDate: p.FromDate, ToDate: p.ToDate,
-	})
+	r, h, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
 	if err != nil {
 		return nil, err
 	}
-	exchangeOf(ctx).legalMandate = r.LegalMandate
-	acct, party, err := a.authorizeAccount(ctx, req.AccountReference, r.Period)
-	if err != nil {
-		return nil, err
-	}
-	sctx, span := a.Tracer.Start(ctx, "store.account")
-	body, err := a.Accounts.Details(sctx, acct, party, r.Period.From, r.Period.To)
-	span.End()
+	body, err := a.Accounts.Details(ctx, h, r.Period.To)
 	if err != nil {
 		return nil, err
 	}
@@ -82,38 +61,27 @@ func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObj
 // ListTransactions is step 2b: the account's transactions in the period, a page at a time.
 func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestObject) (ListTransactionsResponseObject, error) {
 	p := req.Params
-	r, err := a.check(validation.Headers{
-		AccountInfoRequestID: p.AccountInfoRequestID, CorrelationID: p.CorrelationID, LegalMandate: p.LegalMandate,
-		AdditionalReferenceID: deref(p.AdditionalReferenceID), AdditionalReferenceIDType: string(deref(p.AdditionalReferenceIDType)),
-		RequesterID: deref(p.RequesterID), FromDate: p.FromDate, ToDate: p.ToDate,
-	})
+	r, h, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
 	if err != nil {
 		return nil, err
 	}
-	exchangeOf(ctx).legalMandate = r.LegalMandate
-	acct, _, err := a.authorizeAccount(ctx, req.AccountReference, r.Period)
-	if err != nil {
-		return nil, err
-	}
+	ref := h.Account.Reference
 	var after *accounts.Position
 	if p.Page != nil {
-		pos, err := a.Cursors.Decode(acct.Reference, r.Period.From, r.Period.To, *p.Page)
+		pos, err := a.Cursors.Decode(ref, r.Period.From, r.Period.To, *p.Page)
 		if err != nil {
 			return nil, err
 		}
 		after = &pos
 	}
-	sctx, span := a.Tracer.Start(ctx, "store.transactions")
-	page, err := a.Accounts.Transactions(sctx, acct, r.Period.From, r.Period.To, after)
-	span.End()
+	page, err := a.Accounts.Transactions(ctx, h, after)
 	if err != nil {
 		return nil, err
 	}
-	self := a.transactionsHref(acct.Reference, r.Period, deref(p.Page))
-	links := []dsop.Link{{Rel: "self", Href: self}}
+	links := []dsop.Link{{Rel: "self", Href: a.transactionsHref(ref, r.Period, deref(p.Page))}}
 	if page.Next != nil {
-		links = append(links, dsop.Link{Rel: "next", Href: a.transactionsHref(acct.Reference, r.Period,
-			a.Cursors.Encode(acct.Reference, r.Period.From, r.Period.To, *page.Next))})
+		next := a.Cursors.Encode(ref, r.Period.From, r.Period.To, *page.Next)
+		links = append(links, dsop.Link{Rel: "next", Href: a.transactionsHref(ref, r.Period, next)})
 	}
 	page.Body.Links = &links
 	return a.encode(ctx, filter.EndpointTransactions, &page.Body)
@@ -129,59 +97,43 @@ func (a *api) ListRoles(context.Context, ListRolesRequestObject) (ListRolesRespo
 	return nil, errNotInService("Roles")
 }
 
-// gate asks the bankruptcy gate (notice store, perhaps an on-demand sync) in a span of its own.
-func (a *api) gate(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
-	ctx, span := a.Tracer.Start(ctx, "store.notices")
-	defer span.End()
-	return a.Gate.Check(ctx, party)
-}
-
-func (a *api) check(h validation.Headers) (validation.Request, error) {
-	return a.Rules.Check(h, civil.Today(a.Now(), a.Loc))
-}
-
-// authorizeAccount re-derives the party of a step 2b request from the account
-// (konkursbehandling-rules.md §5.2 item 6): one of the account's primary owners must have an open
-// bankruptcy, the period must lie in its window, and that party must have owned the account in
-// the period. An account of a party without any notice is "not found", so that the answer does
-// not reveal that the account exists; an owner whose bankruptcy has ended gets 403 (K-10).
-func (a *api) authorizeAccount(ctx context.Context, ref string, p validation.Period) (accounts.StoredAccount, string, error) {
+// decideAccount is what the two step 2b handlers share: the request check, then the decision
+// for the account (the party is re-derived from it).
+func (a *api) decideAccount(ctx context.Context, ref string, in validation.Input) (validation.Request, accounts.Holding, error) {
 	ex := exchangeOf(ctx)
 	ex.accountRef = ref
-	acct, err := a.Accounts.Resolve(ctx, ref)
+	r, err := a.Rules.CheckAccount(in, a.today())
 	if err != nil {
-		return accounts.StoredAccount{}, "", err
+		return r, accounts.Holding{}, err
 	}
-	var refused error
-	for _, owner := range accounts.PrimaryOwners(acct) {
-		state, err := a.gate(ctx, owner)
-		var re *konkursvarsel.RefusedError
-		if errors.As(err, &re) {
-			if re.State.Status != konkursvarsel.StatusNone && refused == nil {
-				refused = err
-				ex.party = owner
-			}
-			continue
-		}
-		if err != nil {
-			return accounts.StoredAccount{}, "", err
-		}
-		ex.party, ex.notice = owner, state
-		if err := validation.CheckWindow(p, state.Kjennelsesdato); err != nil {
-			return accounts.StoredAccount{}, "", err
-		}
-		if _, ok := accounts.OwnedBy(acct, owner, p.From, p.To); !ok {
-			return accounts.StoredAccount{}, "", fmt.Errorf("party did not own the account in the period: %w", accounts.ErrAccountNotFound)
-		}
-		return acct, owner, nil
+	ex.legalMandate = r.LegalMandate
+	dec, h, err := a.Decide.ForAccount(ctx, ref, r.Period)
+	if err != nil {
+		ex.decided(dec)
+		return r, accounts.Holding{}, err
 	}
-	if refused != nil {
-		return accounts.StoredAccount{}, "", refused
-	}
-	return accounts.StoredAccount{}, "", accounts.ErrAccountNotFound
+	ex.decided(dec, h)
+	return r, h, nil
 }
 
-func (a *api) transactionsHref(ref string, p validation.Period, page string) string {
+func input(aid, cid, mandate string, from, to *string) validation.Input {
+	return validation.Input{AccountInfoRequestID: aid, CorrelationID: cid, LegalMandate: mandate, FromDate: from, ToDate: to}
+}
+
+func (a *api) today() civil.Date { return civil.Today(a.Now(), a.Loc) }
+
+// decided keeps the legal basis and the delivery spells for the audit record.
+func (ex *exchange) decided(dec konkursbehandling.Decision, holdings ...accounts.Holding) {
+	ex.party, ex.notice = dec.Party, dec.Bankruptcy
+	ex.spells = ex.spells[:0]
+	for _, h := range holdings {
+		for _, s := range h.Spells {
+			ex.spells = append(ex.spells, h.Account.Reference+" "+s.String())
+		}
+	}
+}
+
+func (a *api) transactionsHref(ref string, p civil.Period, page string) string {
 	q := url.Values{"fromDate": {p.From.String()}, "toDate": {p.To.String()}}
 	if page != "" {
 		q.Set("page", page)
@@ -191,14 +143,11 @@ func (a *api) transactionsHref(ref string, p validation.Period, page string) str
 
 // encode filters the body and turns it into the answer.
 func (a *api) encode(ctx context.Context, endpoint string, body any) (*okResponse, error) {
-	_, span := a.Tracer.Start(ctx, "filter.encode")
 	fields, err := a.Policy.Apply(endpoint, body)
 	if err != nil {
-		span.End()
 		return nil, err
 	}
 	b, err := marshal(body)
-	span.End()
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", endpoint, err)
 	}
@@ -216,9 +165,7 @@ func (a *api) encode(ctx context.Context, endpoint string, body any) (*okRespons
 		return &okResponse{body: b, contentType: "application/json"}, nil
 	}
 	// Everything else is encrypted for the consumer; without a certificate nothing leaves.
-	ectx, espan := a.Tracer.Start(ctx, "encrypt")
-	jwe, err := a.Encrypter.Encrypt(ectx, ex.claims.ConsumerID, b)
-	espan.End()
+	jwe, err := a.Encrypter.Encrypt(ctx, ex.claims.ConsumerID, b)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -74,7 +75,19 @@ type harness struct {
 
 type option func(*httpapi.Deps)
 
+// bankWorld is the bank data behind a harness: the demo bank and the paging account, plus any
+// extra accounts, in the embedded store or, with openStore, another store loaded with it.
+type bankWorld struct {
+	extra     []accounts.Account
+	openStore func(t testing.TB, bd *accounts.BankData, refs accounts.Referencer) accounts.Store
+}
+
 func newHarness(t testing.TB, opts ...option) *harness {
+	t.Helper()
+	return newHarnessWith(t, bankWorld{}, opts...)
+}
+
+func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -90,6 +103,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	bd, err := accounts.DecodeBankData(demo.BankData())
 	require.NoError(t, err)
 	bd.Accounts = append(bd.Accounts, pagingBankAccount())
+	bd.Accounts = append(bd.Accounts, world.extra...)
 	require.NoError(t, bd.Validate())
 	notices := konkursvarsel.NewMemoryStore()
 	list, rejected, err := konkursvarsel.ParseList(demo.Konkursvarsler())
@@ -106,6 +120,10 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	h.consumerKey = ckey
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	h.refs = accounts.NewReferencer(secret)
+	store := accounts.Store(accounts.NewMemoryStore(bd, h.refs))
+	if world.openStore != nil {
+		store = world.openStore(t, bd, h.refs)
+	}
 	clock := func() time.Time { return now }
 	d := httpapi.Deps{
 		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)),
@@ -115,8 +133,8 @@ func newHarness(t testing.TB, opts ...option) *harness {
 			AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second, Now: clock,
 		},
 		Rules:      validation.Rules{ToDate: validation.ToDateNotInFuture},
-		Gate:       &konkursvarsel.Gate{Store: notices},
-		Accounts:   &accounts.Service{Store: accounts.NewMemoryStore(bd, h.refs), Loc: oslo, PageSize: 1000, Now: clock},
+		Decide:     &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
+		Accounts:   &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock},
 		Cursors:    accounts.NewCursorCodec(secret),
 		Audit:      h.audit,
 		Encrypter:  &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: jwa.A128CBC_HS256},

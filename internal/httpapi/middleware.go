@@ -109,7 +109,7 @@ func (a *api) negotiate(next http.Handler) http.Handler {
 		ex := exchangeOf(r.Context())
 		switch {
 		case !jose && !js && !wildcard:
-			a.fail(w, r, &Problem{Status: http.StatusNotAcceptable, Code: CodeNotAcceptable, Message: "Accept must allow application/jose (or application/json in test)", reason: "accept"})
+			a.fail(w, r, errNotAcceptable)
 			return
 		case a.Mode == ModeTest && js && !jose:
 			ex.format = formatJSON

@@ -60,7 +60,7 @@ func (a *api) rateLimit(next http.Handler) http.Handler {
 		if !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			a.fail(w, r, &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "too many requests from this consumer; retry after the number of seconds in Retry-After"})
+			a.fail(w, r, errTooManyReqs)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -76,7 +76,7 @@ func (a *api) limitRequest(next http.Handler) http.Handler {
 			n += len(v)
 		}
 		if limit := a.MaxHeaders; limit > 0 && n > limit {
-			a.fail(w, r, &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "too many header lines in the request"})
+			a.fail(w, r, errTooManyHeaders)
 			return
 		}
 		if a.RequestTimeout > 0 {

@@ -26,6 +26,7 @@ func TestRateLimit_429WithRetryAfterThenRecovers(t *testing.T) {
 	require.Equal(t, "2", rec.Header().Get("Retry-After"))
 	r := h.lastRecord(2)
 	require.Equal(t, 429, r.Status, "a throttled request is audited too")
+	require.Equal(t, "rate-limit", r.Reason, "with its reason from the error table")
 	clock = clock.Add(2 * time.Second)
 	require.Equal(t, 200, get().StatusCode, "recovered after Retry-After")
 }
@@ -37,6 +38,7 @@ func TestLimits_TooManyHeaderLinesAndDeadline(t *testing.T) {
 		hd.Add("X-Filler", strings.Repeat("x", i))
 	}
 	requireProblem(t, h.do(http.MethodGet, accountsURL(earliest, today), hd), 400, "ACC-001")
+	require.Equal(t, "headers", h.lastRecord(0).Reason)
 
 	slow := newHarness(t, func(d *httpapi.Deps) {
 		d.RequestTimeout = time.Nanosecond

@@ -1,8 +1,9 @@
 // Package httpapi is the HTTP layer of the DSOP Control API v2: routing, the order of the checks
 // (method → route → token → endpoint allowed → parameters → mandate → bankruptcy → window →
 // accountReference → data, konkursbehandling-rules.md §6), the mapping of errors to ACC codes
-// (errors.go) and the encoding of answers. The rules themselves live in internal/validation,
-// internal/konkursvarsel, internal/accounts and internal/filter.
+// (errors.go) and the encoding of answers. The rules themselves live in internal/validation (the
+// request), internal/konkursbehandling (the decision: bankruptcy, window, ownership),
+// internal/accounts (period semantics) and internal/filter (field delivery).
 package httpapi
 
 import (
@@ -19,8 +20,8 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
-	"github.com/dsop-bank/dsop-bank/internal/filter"
-	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -38,9 +39,15 @@ type TokenValidator interface {
 	Validate(ctx context.Context, authorization string) (validation.Claims, error)
 }
 
-// Gate decides whether a party has an open bankruptcy.
-type Gate interface {
-	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+// Decider makes the Konkursbehandling decision (konkursbehandling.Decider implements it).
+type Decider interface {
+	ForParty(ctx context.Context, party string, p civil.Period) (konkursbehandling.Decision, []accounts.Holding, error)
+	ForAccount(ctx context.Context, ref string, p civil.Period) (konkursbehandling.Decision, accounts.Holding, error)
+}
+
+// Filter applies the field-delivery tables (filter.Policy implements it).
+type Filter interface {
+	Apply(endpoint string, body any) ([]string, error)
 }
 
 // Encrypter turns a 200 body into JWE for the consumer.
@@ -63,15 +70,17 @@ func (noObserver) AuditWrite(context.Context, time.Duration)                   {
 
 // Deps are everything the server needs; there are no globals.
 type Deps struct {
-	Logger   *slog.Logger
-	Tokens   TokenValidator
-	Rules    validation.Rules
-	Gate     Gate
+	Logger *slog.Logger
+	Tokens TokenValidator
+	Rules  validation.Rules
+	// Decide says whether a request may be answered and which part of the data may leave.
+	Decide Decider
+	// Accounts fetches what the decision allows.
 	Accounts *accounts.Service
 	// Audit keeps one record per request; the answer waits for it.
 	Audit   audit.Store
 	Cursors accounts.CursorCodec
-	Policy  *filter.Policy
+	Policy  Filter
 	// Encrypter encrypts every 200 body that is not clear JSON in test mode.
 	Encrypter Encrypter
 	Mode      Mode
@@ -137,30 +146,34 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 			"correlation_id", sanitize(r.Header.Get("CorrelationID")), "account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")))
 	}
 	ex := exchangeOf(r.Context())
-	ex.code, ex.reason = p.Code, reasonFor(err, p)
+	ex.code, ex.reason = p.Code, p.Reason
 	writeProblem(w, p)
 }
 
 // route refuses paths that are not endpoints of the API with 400 ACC-001 (the Konkurs page
 // speaks of invalid endpoints in general; kontrollinformasjon-api.md §8.3 row 3). A trailing
 // slash is tolerated, and the prose spelling onlyPrimaryOwner is accepted for the query
-// parameter OnlyPrimaryOwner.
+// parameter OnlyPrimaryOwner (validation.OnlyPrimaryOwner). Both are normalised on a copy of the
+// URL: the audit record keeps the request as received.
 func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
-			r.URL.Path = strings.TrimRight(p, "/")
-			r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")
-		}
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			a.fail(w, r, &Problem{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "the query string is not valid URL encoding"})
+			a.fail(w, r, errQuery)
 			return
 		}
-		if !q.Has("OnlyPrimaryOwner") && q.Has("onlyPrimaryOwner") {
-			q["OnlyPrimaryOwner"] = q["onlyPrimaryOwner"]
-			delete(q, "onlyPrimaryOwner")
-			r.URL.RawQuery = q.Encode()
+		u := *r.URL
+		if p := u.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			u.Path = strings.TrimRight(p, "/")
+			u.RawPath = strings.TrimRight(u.RawPath, "/")
 		}
+		if v, name, ok := validation.OnlyPrimaryOwner(q); ok && name != "OnlyPrimaryOwner" {
+			delete(q, name)
+			q.Set("OnlyPrimaryOwner", v)
+			u.RawQuery = q.Encode()
+		}
+		r = r.WithContext(r.Context()) // a shallow copy whose URL is u
+		r.URL = &u
 		_, pattern := mux.Handler(r)
 		if pattern == "" || !strings.HasPrefix(pattern, "GET ") {
 			a.fail(w, r, errRoute)

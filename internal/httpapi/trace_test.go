@@ -11,14 +11,25 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
+	"github.com/dsop-bank/dsop-bank/internal/tracing"
 )
 
 func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	h := newHarness(t, func(d *httpapi.Deps) {
-		d.Tracer = tp.Tracer("test")
+		tr := tp.Tracer("test")
+		d.Tracer = tr
 		d.Propagator = propagation.TraceContext{}
+		// The gate and the stores are traced by decorators, wired as cmd/dsop-bank does.
+		store := tracing.AccountsStore{Next: d.Accounts.Store, Tracer: tr}
+		gate := d.Decide.(*konkursbehandling.Decider).Bankruptcies
+		d.Decide = &konkursbehandling.Decider{Bankruptcies: tracing.Gate{Next: gate, Tracer: tr}, Accounts: store}
+		svc := *d.Accounts
+		svc.Store = store
+		d.Accounts = &svc
+		d.Encrypter = tracing.Encryption{Next: d.Encrypter, Tracer: tr}
 	})
 	hd := h.headers(openOrg)
 	hd.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -31,7 +42,7 @@ func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
 			require.False(t, strings.Contains(a.Value.String(), openOrg) || strings.HasPrefix(a.Value.String(), "eyJ"), "no identity numbers or tokens in spans: %s", a.Key)
 		}
 	}
-	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "filter.encode", "audit.write"} {
+	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "store.servicer", "store.party", "audit.write"} {
 		require.True(t, names[want], "span %s (have %v)", want, names)
 	}
 }

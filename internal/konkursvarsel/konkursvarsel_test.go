@@ -110,38 +110,6 @@ func TestMemoryStore_AppliesEachNoticeOnceAndRefusesConflicts(t *testing.T) {
 	require.Empty(t, got, "a rejected batch is not half-applied")
 }
 
-func TestGate_RefusesEverythingButOpenAndJudgesAssociatedUnitsByTheOwner(t *testing.T) {
-	ctx := context.Background()
-	s := NewMemoryStore()
-	person := notice("00000000-0000-4000-8000-000000000001", Aapning, "2025-01-01T10:00:00Z", "08086001471", "2025-01-01")
-	person.AssociatedOrgNos = []string{"910491482"}
-	closed := notice("00000000-0000-4000-8000-000000000002", Aapning, "2019-01-01T10:00:00Z", "910336819", "2019-01-01")
-	closedEnd := notice("00000000-0000-4000-8000-000000000003", Avslutning, "2020-01-01T10:00:00Z", "910336819", "")
-	_, err := s.Apply(ctx, []Notice{person, closed, closedEnd})
-	require.NoError(t, err)
-
-	g := &Gate{Store: s}
-	st, err := g.Check(ctx, "910491482") // the person's ENK
-	require.NoError(t, err)
-	require.Equal(t, "08086001471", st.Debitor)
-	require.Equal(t, "2025-01-01", st.Kjennelsesdato.String())
-
-	_, err = g.Check(ctx, "910336819")
-	var re *RefusedError
-	require.True(t, errors.As(err, &re))
-	require.Equal(t, StatusClosed, re.State.Status)
-	require.Contains(t, re.Error(), "avslutning")
-
-	_, err = g.Check(ctx, "974760673")
-	require.True(t, errors.As(err, &re))
-	require.Equal(t, StatusNone, re.State.Status)
-
-	g.AllowClosed = true
-	st, err = g.Check(ctx, "910336819")
-	require.NoError(t, err)
-	require.Equal(t, StatusClosed, st.Status)
-}
-
 func FuzzParseList(f *testing.F) {
 	f.Add(`{"_embedded":{"konkursvarsler":[{"uuid":"37f86010-2163-43e8-95a9-c9721e8da769","type":"aapning","registreringstidspunkt":"2018-06-08T11:32:40.200Z","kjennelsesdato":"2018-06-08","debitor":"910375237"}]}}`)
 	f.Add(`{"_embedded":{"konkursvarsler":[null, 1, "x", {}]}}`)

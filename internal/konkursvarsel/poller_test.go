@@ -261,30 +261,15 @@ func TestPoller_PersonalBankruptcyBringsItsENKFromTheDetail(t *testing.T) {
 	p := newPoller(t, f, st)
 	_, err = p.Sync(ctx)
 	require.NoError(t, err)
-	g := &Gate{Store: st}
-	state, err := g.Check(ctx, "910000004")
+	ns, err := st.NoticesFor(ctx, "910000004")
 	require.NoError(t, err)
+	require.Len(t, ns, 1, "the ENK finds the person's notice")
+	state := Derive(ns[0].Debitor, ns)
 	require.Equal(t, "08086001471", state.Debitor)
+	require.Equal(t, StatusOpen, state.Status)
 	acts, _ := p.Outbox.List(ctx)
 	require.Len(t, acts, 1)
 	require.Equal(t, []ActionAccount{{AccountNumber: "15030000003", PartyID: "910000004"}}, acts[0].Accounts)
-}
-
-func TestGate_OnDemandSyncBeforeRefusingAnUnknownParty(t *testing.T) {
-	ctx := context.Background()
-	f := newFake(t, nil)
-	st := NewMemoryStore()
-	p := newPoller(t, f, st)
-	g := &Gate{Store: st, OnDemand: func(ctx context.Context) error { _, err := p.Sync(ctx); return err }, OnDemandEvery: time.Hour}
-	_, err := f.Add(NewNotice{Type: Aapning, Debitor: "910336819"})
-	require.NoError(t, err)
-	_, err = g.Check(ctx, "910336819")
-	require.NoError(t, err, "the on-demand sync found the notice")
-	_, err = g.Check(ctx, "910491482")
-	require.Error(t, err)
-	_, _ = f.Add(NewNotice{Type: Aapning, Debitor: "910491482"})
-	_, err = g.Check(ctx, "910491482")
-	require.Error(t, err, "rate limited: at most one on-demand sync per OnDemandEvery")
 }
 
 func TestOutbox_AckOnceAndSurvivesReopening(t *testing.T) {

@@ -15,8 +15,6 @@ const KonkursMandate = "kkl. §156 (3) og (4), jf. kkfor.§21"
 type ParamError struct {
 	Param   string
 	Message string
-	// Window marks a fromDate outside the bankruptcy window (for the audit log's anomaly report).
-	Window bool
 }
 
 func (e *ParamError) Error() string { return e.Message }

@@ -64,22 +64,6 @@ func TestCheckOnlyPrimaryOwner_OnlyTrueInAnyCase(t *testing.T) {
 	}
 }
 
-func TestWindow_RejectsFromDateMoreThan12MonthsBeforeKjennelsesdato(t *testing.T) {
-	k := civil.MustParse("2024-05-15")
-	today := civil.MustParse("2026-11-23")
-	p := func(from string) Period { return Period{From: civil.MustParse(from), To: today} }
-	require.NoError(t, CheckWindow(p("2023-05-15"), k))
-	require.NoError(t, CheckWindow(p("2024-06-01"), k))
-	require.Error(t, CheckWindow(p("2023-05-14"), k))
-}
-
-func TestWindow_LeapDayKjennelsesdatoIsStrict(t *testing.T) {
-	// 2024-02-29 minus 12 months normalises to 2023-03-01: 2023-02-28 would be more than 12 months.
-	k := civil.MustParse("2024-02-29")
-	require.Equal(t, civil.MustParse("2023-03-01"), EarliestFromDate(k))
-	require.Error(t, CheckWindow(Period{From: civil.MustParse("2023-02-28"), To: civil.MustParse("2024-03-01")}, k))
-}
-
 func TestCheckPeriod(t *testing.T) {
 	today := civil.MustParse("2026-11-23")
 	d := civil.MustParse
@@ -100,7 +84,9 @@ func FuzzRulesCheck(f *testing.F) {
 	f.Add("", "x", "%", "2024-13-01", "01.01.2024")
 	today := civil.MustParse("2026-11-23")
 	f.Fuzz(func(t *testing.T, aid, cid, mandate, from, to string) {
-		r, err := Rules{ToDate: ToDateNotInFuture}.Check(Headers{AccountInfoRequestID: aid, CorrelationID: cid, LegalMandate: mandate, FromDate: &from, ToDate: &to}, today)
+		r, err := Rules{ToDate: ToDateNotInFuture}.CheckAccounts(AccountsInput{
+			Input:   Input{AccountInfoRequestID: aid, CorrelationID: cid, LegalMandate: mandate, FromDate: &from, ToDate: &to},
+			PartyID: "910336819", OnlyPrimaryOwner: "true"}, today)
 		if err != nil {
 			var pe *ParamError
 			require.True(t, errors.As(err, &pe), "every refusal is a ParamError: %v", err)

@@ -1,29 +1,40 @@
 package validation
 
-import "github.com/dsop-bank/dsop-bank/internal/civil"
+import (
+	"net/url"
 
-// Headers are the request inputs shared by every endpoint, as received.
-type Headers struct {
-	AccountInfoRequestID      string
-	CorrelationID             string
-	LegalMandate              string
-	AdditionalReferenceID     string
-	AdditionalReferenceIDType string
-	RequesterID               string
-	FromDate                  *string
-	ToDate                    *string
-}
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+)
 
-// Request is a request whose shared inputs passed the format checks.
-type Request struct {
+// Input is what every endpoint of the service receives, as received. AdditionalReferenceID(Type)
+// and RequesterID carry nothing for Konkursbehandling (konkursbehandling-rules.md §3.2): they are
+// not checked, and the audit log records them from the request itself.
+type Input struct {
 	AccountInfoRequestID string
 	CorrelationID        string
+	LegalMandate         string
+	FromDate             *string
+	ToDate               *string
+}
+
+// AccountsInput is step 2a's request as received.
+type AccountsInput struct {
+	Input
+	PartyID          string
+	OnlyPrimaryOwner string
+}
+
+// Request is a request whose inputs passed every check of this package.
+type Request struct {
 	// LegalMandate is the decoded text, as the audit log records it.
-	LegalMandate              string
-	AdditionalReferenceID     string
-	AdditionalReferenceIDType string
-	RequesterID               string
-	Period                    Period
+	LegalMandate string
+	Period       civil.Period
+}
+
+// AccountsRequest is a step 2a request that passed every check of this package.
+type AccountsRequest struct {
+	Request
+	PartyID string
 }
 
 // Rules are the bank's choices where the standard leaves room.
@@ -31,25 +42,46 @@ type Rules struct {
 	ToDate ToDatePolicy
 }
 
-// Check validates the shared inputs in the order of konkursbehandling-rules.md §6 (headers, then
-// mandate, then dates). AdditionalReferenceID(Type) and RequesterID carry no data for
-// Konkursbehandling: they are kept for the log and otherwise ignored (§3.2).
-func (r Rules) Check(h Headers, today civil.Date) (Request, error) {
-	if err := CheckUUID("AccountInfoRequestID", h.AccountInfoRequestID); err != nil {
+// CheckAccounts is the one request check of step 2a (GET /v2/accounts), in the order of
+// konkursbehandling-rules.md §6: the format of every parameter first (UUIDs, PartyID,
+// OnlyPrimaryOwner, dates), then the mandate. What depends on the bankruptcy (the window) is the
+// decision's (internal/konkursbehandling).
+func (r Rules) CheckAccounts(in AccountsInput, today civil.Date) (AccountsRequest, error) {
+	if err := checkIDs(in.Input); err != nil {
+		return AccountsRequest{}, err
+	}
+	if _, err := CheckPartyID(in.PartyID); err != nil {
+		return AccountsRequest{}, err
+	}
+	if err := CheckOnlyPrimaryOwner(in.OnlyPrimaryOwner); err != nil {
+		return AccountsRequest{}, err
+	}
+	req, err := r.checkPeriodAndMandate(in.Input, today)
+	return AccountsRequest{Request: req, PartyID: in.PartyID}, err
+}
+
+// CheckAccount is the one request check of step 2b (Account details and Transactions), in the
+// order of konkursbehandling-rules.md §6. The accountReference is resolved by the decision.
+func (r Rules) CheckAccount(in Input, today civil.Date) (Request, error) {
+	if err := checkIDs(in); err != nil {
 		return Request{}, err
 	}
-	if err := CheckUUID("CorrelationID", h.CorrelationID); err != nil {
-		return Request{}, err
+	return r.checkPeriodAndMandate(in, today)
+}
+
+func checkIDs(in Input) error {
+	if err := CheckUUID("AccountInfoRequestID", in.AccountInfoRequestID); err != nil {
+		return err
 	}
-	mandate, err := CheckMandate(h.LegalMandate)
+	return CheckUUID("CorrelationID", in.CorrelationID)
+}
+
+func (r Rules) checkPeriodAndMandate(in Input, today civil.Date) (Request, error) {
+	from, err := ParseDateParam("fromDate", in.FromDate)
 	if err != nil {
 		return Request{}, err
 	}
-	from, err := ParseDateParam("fromDate", h.FromDate)
-	if err != nil {
-		return Request{}, err
-	}
-	to, err := ParseDateParam("toDate", h.ToDate)
+	to, err := ParseDateParam("toDate", in.ToDate)
 	if err != nil {
 		return Request{}, err
 	}
@@ -57,13 +89,22 @@ func (r Rules) Check(h Headers, today civil.Date) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	return Request{
-		AccountInfoRequestID:      h.AccountInfoRequestID,
-		CorrelationID:             h.CorrelationID,
-		LegalMandate:              mandate,
-		AdditionalReferenceID:     h.AdditionalReferenceID,
-		AdditionalReferenceIDType: h.AdditionalReferenceIDType,
-		RequesterID:               h.RequesterID,
-		Period:                    p,
-	}, nil
+	mandate, err := CheckMandate(in.LegalMandate)
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{LegalMandate: mandate, Period: p}, nil
+}
+
+// OnlyPrimaryOwner returns the OnlyPrimaryOwner query parameter and the spelling it came under.
+// The schema names it OnlyPrimaryOwner; the standard's prose writes onlyPrimaryOwner, and a
+// consumer following the prose must not be refused over the case of one letter
+// (kontrollinformasjon-api.md §13 item 7). The schema's spelling wins when both are sent.
+func OnlyPrimaryOwner(q url.Values) (value, name string, ok bool) {
+	for _, name := range []string{"OnlyPrimaryOwner", "onlyPrimaryOwner"} {
+		if q.Has(name) {
+			return q.Get(name), name, true
+		}
+	}
+	return "", "", false
 }

@@ -1,4 +1,4 @@
-package konkursvarsel
+package konkursbehandling
 
 import (
 	"context"
@@ -6,31 +6,43 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
 // RefusedError says that a party may not be served because it has no open bankruptcy: 403
 // ACC-011 (konkursbehandling-rules.md §6).
 type RefusedError struct {
-	State DebtorState
+	State konkursvarsel.DebtorState
 }
 
 func (e *RefusedError) Error() string {
 	switch e.State.Status {
-	case StatusNone:
+	case konkursvarsel.StatusNone:
 		return "the bank has received no bankruptcy notice (Konkursvarsel) for this party"
-	case StatusAnnulled:
+	case konkursvarsel.StatusAnnulled:
 		return "the bankruptcy of this party was annulled (sletting); account information cannot be given"
-	case StatusReversed:
+	case konkursvarsel.StatusReversed:
 		return "the bankruptcy opening of this party was reversed on appeal (oppheving); account information cannot be given"
-	case StatusClosed:
+	case konkursvarsel.StatusClosed:
 		return "the bankruptcy proceedings of this party are closed (avslutning); account information cannot be given"
 	}
 	return "the party has no open bankruptcy"
 }
 
-// Gate decides whether a party may be served (konkursbehandling-rules.md §5.2).
+// NoticeStore is what the gate reads of the Konkursvarsel notices (internal/konkursvarsel's
+// memory, file and PostgreSQL stores implement it).
+type NoticeStore interface {
+	// NoticesFor returns every notice whose debitor is party or that names party as an
+	// associated unit (ENK/TVAM) of a personal bankruptcy.
+	NoticesFor(ctx context.Context, party string) ([]konkursvarsel.Notice, error)
+}
+
+// Gate decides whether a party may be served: it confirms the bankruptcy from the notices
+// (konkursbehandling-rules.md §5.2 item 1). What each notice type does to a debtor is
+// konkursvarsel.Derive; which of the resulting states may be served is decided here.
 type Gate struct {
-	Store Store
+	Store NoticeStore
 	// AllowClosed also serves parties whose proceedings are closed (avslutning). Off by default:
 	// the estate is finished.
 	AllowClosed bool
@@ -47,10 +59,10 @@ type Gate struct {
 // Check returns the state of the bankruptcy that authorises a request about party, or a
 // *RefusedError. The party may be the debitor itself or an associated unit (ENK/TVAM) of a
 // personal bankruptcy; each debitor's history is derived on its own and an open one wins.
-func (g *Gate) Check(ctx context.Context, party string) (DebtorState, error) {
+func (g *Gate) Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
 	st, err := g.check(ctx, party)
 	var re *RefusedError
-	if errors.As(err, &re) && re.State.Status == StatusNone && g.onDemand(ctx) {
+	if errors.As(err, &re) && re.State.Status == konkursvarsel.StatusNone && g.onDemand(ctx) {
 		return g.check(ctx, party)
 	}
 	return st, err
@@ -73,23 +85,23 @@ func (g *Gate) onDemand(ctx context.Context) bool {
 	return g.OnDemand(ctx) == nil
 }
 
-func (g *Gate) check(ctx context.Context, party string) (DebtorState, error) {
+func (g *Gate) check(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
 	notices, err := g.Store.NoticesFor(ctx, party)
 	if err != nil {
-		return DebtorState{}, fmt.Errorf("read notices: %w", err)
+		return konkursvarsel.DebtorState{}, fmt.Errorf("read notices: %w", err)
 	}
-	byDebitor := map[string][]Notice{}
+	byDebitor := map[string][]konkursvarsel.Notice{}
 	for _, n := range notices {
 		byDebitor[n.Debitor] = append(byDebitor[n.Debitor], n)
 	}
-	best := DebtorState{Debitor: party, Status: StatusNone}
+	best := konkursvarsel.DebtorState{Debitor: party, Status: konkursvarsel.StatusNone}
 	for debitor, ns := range byDebitor {
-		st := Derive(debitor, ns)
+		st := konkursvarsel.Derive(debitor, ns)
 		if g.allowed(st) {
 			if !g.allowed(best) || st.Kjennelsesdato.After(best.Kjennelsesdato) {
 				best = st
 			}
-		} else if best.Status == StatusNone {
+		} else if best.Status == konkursvarsel.StatusNone {
 			best = st
 		}
 	}
@@ -99,6 +111,6 @@ func (g *Gate) check(ctx context.Context, party string) (DebtorState, error) {
 	return best, nil
 }
 
-func (g *Gate) allowed(st DebtorState) bool {
-	return st.Status == StatusOpen || (g.AllowClosed && st.Status == StatusClosed)
+func (g *Gate) allowed(st konkursvarsel.DebtorState) bool {
+	return st.Status == konkursvarsel.StatusOpen || (g.AllowClosed && st.Status == konkursvarsel.StatusClosed)
 }

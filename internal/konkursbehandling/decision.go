@@ -1,0 +1,131 @@
+// Package konkursbehandling is the decision of the DSOP service Konkursbehandling: may this
+// party's data for this account and period leave the bank, and which part of it. It joins the
+// three rules that say so — the bankruptcy is open (gate, bankruptcy.go), the period lies in the
+// window from kjennelsesdato (window.go), and only what the debtor owned while it owned it
+// (ownership.go) — and imports no HTTP and no database code: the HTTP layer asks, the stores
+// answer through the interfaces below.
+package konkursbehandling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+)
+
+// Bankruptcies confirms a party's bankruptcy (Gate implements it; a tracing decorator may wrap
+// it).
+type Bankruptcies interface {
+	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+}
+
+// Accounts is what the decision reads of the bank data (accounts.Store implements it).
+type Accounts interface {
+	AccountsWithRole(ctx context.Context, party string) ([]accounts.StoredAccount, error)
+	AccountByReference(ctx context.Context, ref string) (accounts.StoredAccount, error)
+}
+
+// Decider makes the decision for steps 2a and 2b.
+type Decider struct {
+	Bankruptcies Bankruptcies
+	Accounts     Accounts
+}
+
+// Decision is the legal basis of one request, as far as it was established: the party whose
+// data it is, the bankruptcy (notice uuid and kjennelsesdato) that justifies it, and the
+// requested period. A refused request carries what was found before the refusal, for the audit
+// log.
+type Decision struct {
+	Party      string
+	Bankruptcy konkursvarsel.DebtorState
+	Period     civil.Period
+}
+
+// ForParty decides step 2a: party must have an open bankruptcy (else *RefusedError, 403), the
+// period must lie in its window (else *WindowError, 400), and the accounts listed are those
+// party was primary owner of on at least one day of the period, each clipped to party's spells.
+func (d *Decider) ForParty(ctx context.Context, party string, p civil.Period) (Decision, []accounts.Holding, error) {
+	dec := Decision{Party: party, Period: p}
+	st, err := d.Bankruptcies.Check(ctx, party)
+	dec.Bankruptcy = st
+	if err != nil {
+		return dec, nil, err
+	}
+	if err := CheckWindow(p, st.Kjennelsesdato); err != nil {
+		return dec, nil, err
+	}
+	accts, err := d.Accounts.AccountsWithRole(ctx, party)
+	if err != nil {
+		return dec, nil, fmt.Errorf("accounts of party: %w", err)
+	}
+	var out []accounts.Holding
+	for _, a := range accts {
+		if h, ok := Holding(a, party, p); ok {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Account.Reference < out[j].Account.Reference })
+	return dec, out, nil
+}
+
+// ForAccount decides step 2b. The request carries no PartyID, so the party is re-derived from the
+// account (konkursbehandling-rules.md §5.2 item 6): among the account's primary owners on some day
+// of the period, the first with an open bankruptcy is the party; the period must lie in its
+// window, and the holding is clipped to its spells. A co-owner or next owner who is not bankrupt
+// is never the party, so a joint account is served for the debtor's part only.
+//
+// Refusals: unknown reference, no primary owner on any day of the period, or none with a notice
+// at all → not found (404, the answer does not reveal that the account exists); an owner in the period whose bankruptcy
+// ended → *RefusedError (403, test-cases.md K-10); a fromDate outside the window → *WindowError.
+func (d *Decider) ForAccount(ctx context.Context, ref string, p civil.Period) (Decision, accounts.Holding, error) {
+	dec := Decision{Period: p}
+	a, err := d.Accounts.AccountByReference(ctx, ref)
+	if err != nil {
+		return dec, accounts.Holding{}, err
+	}
+	var refused error
+	for _, owner := range primaryOwners(a) {
+		h, inPeriod := Holding(a, owner, p)
+		if !inPeriod {
+			continue // an owner before or after the period is no party of this request
+		}
+		st, err := d.Bankruptcies.Check(ctx, owner)
+		var re *RefusedError
+		switch {
+		case errors.As(err, &re):
+			if re.State.Status != konkursvarsel.StatusNone && refused == nil {
+				refused, dec.Party, dec.Bankruptcy = err, owner, st
+			}
+			continue
+		case err != nil:
+			return dec, accounts.Holding{}, err
+		}
+		dec.Party, dec.Bankruptcy = owner, st
+		if err := CheckWindow(p, st.Kjennelsesdato); err != nil {
+			return dec, accounts.Holding{}, err
+		}
+		return dec, h, nil
+	}
+	if refused != nil {
+		return dec, accounts.Holding{}, refused
+	}
+	return dec, accounts.Holding{}, accounts.ErrAccountNotFound
+}
+
+// primaryOwners lists every party that has ever been primary owner of a, in the order of the
+// bank data.
+func primaryOwners(a accounts.StoredAccount) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range a.Roles {
+		if r.Role == accounts.RolePrimaryOwner && !seen[r.PartyID] {
+			out = append(out, r.PartyID)
+			seen[r.PartyID] = true
+		}
+	}
+	return out
+}

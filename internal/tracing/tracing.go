@@ -1,0 +1,119 @@
+// Package tracing wraps the request path's dependencies — the bankruptcy gate, the bank data
+// store and the encrypter — in decorators that give each call a span, so that
+// neither the handlers nor the domain packages start spans themselves (the shape of
+// wild-workouts' common/decorator and ardanlabs/service's *otel extensions).
+package tracing
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+)
+
+// span runs fn in a span named name, marking the span as failed when fn fails.
+func span(ctx context.Context, t trace.Tracer, name string, fn func(context.Context) error) error {
+	ctx, s := t.Start(ctx, name)
+	defer s.End()
+	err := fn(ctx)
+	if err != nil {
+		s.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
+
+// Bankruptcies is what the gate answers (konkursbehandling.Bankruptcies).
+type Bankruptcies interface {
+	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+}
+
+// Gate traces a bankruptcy gate: span "store.notices".
+type Gate struct {
+	Next   Bankruptcies
+	Tracer trace.Tracer
+}
+
+// Check implements Bankruptcies.
+func (g Gate) Check(ctx context.Context, party string) (st konkursvarsel.DebtorState, err error) {
+	err = span(ctx, g.Tracer, "store.notices", func(ctx context.Context) error {
+		st, err = g.Next.Check(ctx, party)
+		return err
+	})
+	return st, err
+}
+
+// AccountsStore traces a bank data store: one span per call, named "store.<method>".
+type AccountsStore struct {
+	Next   accounts.Store
+	Tracer trace.Tracer
+}
+
+var _ accounts.Store = AccountsStore{}
+
+// Servicer implements accounts.Store.
+func (s AccountsStore) Servicer(ctx context.Context) (srv accounts.Servicer, err error) {
+	err = span(ctx, s.Tracer, "store.servicer", func(ctx context.Context) error {
+		srv, err = s.Next.Servicer(ctx)
+		return err
+	})
+	return srv, err
+}
+
+// Party implements accounts.Store.
+func (s AccountsStore) Party(ctx context.Context, id string) (p accounts.Party, ok bool, err error) {
+	err = span(ctx, s.Tracer, "store.party", func(ctx context.Context) error {
+		p, ok, err = s.Next.Party(ctx, id)
+		return err
+	})
+	return p, ok, err
+}
+
+// AccountsWithRole implements accounts.Store.
+func (s AccountsStore) AccountsWithRole(ctx context.Context, party string) (out []accounts.StoredAccount, err error) {
+	err = span(ctx, s.Tracer, "store.accounts", func(ctx context.Context) error {
+		out, err = s.Next.AccountsWithRole(ctx, party)
+		return err
+	})
+	return out, err
+}
+
+// AccountByReference implements accounts.Store.
+func (s AccountsStore) AccountByReference(ctx context.Context, ref string) (a accounts.StoredAccount, err error) {
+	err = span(ctx, s.Tracer, "store.account", func(ctx context.Context) error {
+		a, err = s.Next.AccountByReference(ctx, ref)
+		return err
+	})
+	return a, err
+}
+
+// Transactions implements accounts.Store.
+func (s AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
+	return span(ctx, s.Tracer, "store.transactions", func(ctx context.Context) error {
+		return s.Next.Transactions(ctx, ref, from, until, after, limit, fn)
+	})
+}
+
+// Encrypter is the JWE step (encryption.Encrypter).
+type Encrypter interface {
+	Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error)
+}
+
+// Encryption traces the encrypter: span "encrypt".
+type Encryption struct {
+	Next   Encrypter
+	Tracer trace.Tracer
+}
+
+// Encrypt implements Encrypter.
+func (e Encryption) Encrypt(ctx context.Context, consumerID string, plaintext []byte) (out []byte, err error) {
+	err = span(ctx, e.Tracer, "encrypt", func(ctx context.Context) error {
+		out, err = e.Next.Encrypt(ctx, consumerID, plaintext)
+		return err
+	})
+	return out, err
+}
