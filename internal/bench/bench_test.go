@@ -113,7 +113,7 @@ func setup(tb testing.TB, n int) *env {
 		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
-		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, LinkPrefix: "/dsop/v2", Loc: oslo,
+		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
 	})
 	return &env{pool: pool, store: store, svc: svc, handler: h, token: tok, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
 }

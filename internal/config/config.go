@@ -26,7 +26,7 @@ type Config struct {
 	BankData            string // file; empty = embedded demo bank
 	StateDir            string
 	BaseURL             string // the registered base URL; the token audience
-	LinkPrefix          string // start of paging hrefs
+	LinkBase            string // path before /accounts/… in paging hrefs; "" = relative to the registered base URL
 	MaskinportenIssuer  string
 	MaskinportenJWKSURL string
 	AllowedConsumers    []string
@@ -58,14 +58,28 @@ type Config struct {
 	KonkursvarselCA           string
 	OnDemandSyncEvery         time.Duration
 	// Operations.
-	AdminAddr       string
-	RateLimit       float64 // requests per second per consumer; 0 = off
-	RateBurst       int
-	RequestTimeout  time.Duration
-	MaxHeaders      int
-	ShutdownTimeout time.Duration
-	LeaderCheck     time.Duration // with PostgreSQL: how fast another replica takes over polling
+	AdminAddr string
+	RateLimit float64 // requests per second per consumer; 0 = off
+	RateBurst int
+	// RateWait is how long a request over the rate or concurrency limit may wait for its turn.
+	RateWait            time.Duration
+	ConsumerConcurrency int // requests of one consumer served at once; 0 = unbounded
+	RequestTimeout      time.Duration
+	MaxHeaders          int
+	ShutdownTimeout     time.Duration
+	LeaderCheck         time.Duration // with PostgreSQL: how fast another replica takes over polling
 }
+
+// Admission defaults in production (kontrollinformasjon-api.md §7.1: the real consumer asks for
+// the details of every account of a debtor at once and drops an account whose request fails).
+// 300 at once and 50 a second after that serve a debtor with 1 000 accounts within 15 s of
+// waiting, inside the consumer's 30 s budget; 16 at a time keep the database pool for the rest.
+const (
+	DefaultRateLimit           = 50
+	DefaultRateBurst           = 300
+	DefaultRateWait            = 15 * time.Second
+	DefaultConsumerConcurrency = 16
+)
 
 // MockKonkursvarsel reports whether the server starts the built-in Konkursvarsel mock.
 func (c *Config) MockKonkursvarsel() bool { return c.MockKonkursvarselAddr != "" }
@@ -94,7 +108,7 @@ func settings(raw map[string]*string) []setting {
 		s("bank-data", "DSOP_BANK_DATA", "", "bank data file (JSON, see openapi/bank-data.yaml); empty = embedded demo bank (test only)"),
 		s("state-dir", "DSOP_STATE_DIR", ".dsop-state", "directory for local state (secret, dev issuer key)"),
 		s("base-url", "DSOP_BASE_URL", "", "the bank's registered base URL, also the token audience; default http://<addr>/v2 in test"),
-		s("link-prefix", "DSOP_LINK_PREFIX", "", "path that starts paging hrefs; default the path of the base URL (ending in /v2)"),
+		s("link-base", "DSOP_LINK_BASE", "", "path put before /accounts/… in links[].href; empty = relative to the registered base URL, as the real consumer resolves them"),
 		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer"),
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
 		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", validation.BRREG, "comma-separated consumer.ID values allowed to call"),
@@ -124,8 +138,10 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
 		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
 		s("admin-addr", "DSOP_ADMIN_ADDR", "127.0.0.1:9090", "listen address of /livez, /readyz and /metrics; empty = off"),
-		s("rate-limit", "DSOP_RATE_LIMIT", "", "requests per second per consumer (token bucket); 0 = off; default 20 in production, off in test"),
-		s("rate-burst", "DSOP_RATE_BURST", "100", "burst of the per-consumer rate limit"),
+		s("rate-limit", "DSOP_RATE_LIMIT", "", "sustained requests per second per consumer (token bucket); 0 = off; default 50 in production, off in test"),
+		s("rate-burst", "DSOP_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a consumer may send at once before the rate applies"),
+		s("rate-wait", "DSOP_RATE_WAIT", DefaultRateWait.String(), "how long a request over the rate or the concurrency limit may wait for its turn before 429 (keep it below the consumer's 30 s budget)"),
+		s("consumer-concurrency", "DSOP_CONSUMER_CONCURRENCY", strconv.Itoa(DefaultConsumerConcurrency), "requests of one consumer served at the same time; more wait up to DSOP_RATE_WAIT; 0 = unbounded"),
 		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
 		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
@@ -164,6 +180,11 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	// Settings that were retired are read only to say what replaced them.
+	for _, env := range []string{"DSOP_LINK_PREFIX"} {
+		v := getenv(env)
+		raw[env] = &v
+	}
 	return build(raw)
 }
 
@@ -175,7 +196,7 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	c := &Config{
 		Addr: get("DSOP_ADDR"), Env: get("DSOP_ENV"), BankData: get("DSOP_BANK_DATA"), StateDir: get("DSOP_STATE_DIR"),
-		BaseURL: strings.TrimRight(get("DSOP_BASE_URL"), "/"), LinkPrefix: get("DSOP_LINK_PREFIX"),
+		BaseURL:            strings.TrimRight(get("DSOP_BASE_URL"), "/"),
 		MaskinportenIssuer: get("DSOP_MASKINPORTEN_ISSUER"), MaskinportenJWKSURL: get("DSOP_MASKINPORTEN_JWKS_URL"),
 		KonkursvarselSeed: get("DSOP_KONKURSVARSEL_SEED"), DevIssuerAddr: get("DSOP_DEV_ISSUER_ADDR"),
 		FieldPolicy: get("DSOP_FIELD_POLICY"), SecretFile: get("DSOP_SECRET_FILE"), LogLevel: get("DSOP_LOG_LEVEL"),
@@ -234,17 +255,16 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
 		bad("DSOP_BASE_URL", "must be an absolute https URL (http allowed in test), got %q", c.BaseURL)
-	} else if c.LinkPrefix == "" {
-		p := strings.TrimRight(u.Path, "/")
-		if !strings.HasSuffix(p, "/v2") {
-			p += "/v2"
-		}
-		c.LinkPrefix = p
 	}
-	if !strings.HasPrefix(c.LinkPrefix, "/") {
-		bad("DSOP_LINK_PREFIX", "must start with /")
+	if get("DSOP_LINK_PREFIX") != "" {
+		// Refused rather than read: it meant "the path before /accounts", which was the base path,
+		// and such hrefs break the real consumer (kontrollinformasjon-api.md §7).
+		bad("DSOP_LINK_PREFIX", "was replaced by DSOP_LINK_BASE: links are now relative to the registered base URL (/accounts/…) by default; remove it, or set DSOP_LINK_BASE if your gateway or consumer really needs a path before /accounts")
 	}
-	c.LinkPrefix = strings.TrimRight(c.LinkPrefix, "/")
+	c.LinkBase = strings.TrimRight(get("DSOP_LINK_BASE"), "/")
+	if c.LinkBase != "" && (!strings.HasPrefix(c.LinkBase, "/") || strings.ContainsAny(c.LinkBase, "?#")) {
+		bad("DSOP_LINK_BASE", "must be empty or a path starting with /, e.g. /dsop/v2")
+	}
 	if prod && c.BankData == "" && get("DSOP_DATABASE_URL") == "" {
 		bad("DSOP_BANK_DATA", "required in production without DSOP_DATABASE_URL: the embedded demo bank is for test only")
 	}
@@ -326,14 +346,21 @@ func build(raw map[string]*string) (*Config, error) {
 	rate := get("DSOP_RATE_LIMIT")
 	if rate == "" {
 		// Test environments replay cases at will; production protects itself (20,000 requests a
-		// year is the whole service's volume, konkursbehandling-rules.md §8).
-		rate = map[bool]string{true: "20", false: "0"}[prod]
+		// year is the whole service's volume, konkursbehandling-rules.md §8) but admits the real
+		// consumer's fan-out (DefaultRateLimit).
+		rate = map[bool]string{true: strconv.Itoa(DefaultRateLimit), false: "0"}[prod]
 	}
 	if c.RateLimit, err = strconv.ParseFloat(rate, 64); err != nil || c.RateLimit < 0 {
 		bad("DSOP_RATE_LIMIT", "must be a number of requests per second (0 = off)")
 	}
 	if c.RateBurst, err = strconv.Atoi(get("DSOP_RATE_BURST")); err != nil || c.RateBurst < 1 {
 		bad("DSOP_RATE_BURST", "must be a positive number")
+	}
+	if c.RateWait, err = time.ParseDuration(get("DSOP_RATE_WAIT")); err != nil || c.RateWait < 0 || c.RateWait >= 30*time.Second {
+		bad("DSOP_RATE_WAIT", "must be a duration from 0 to below 30s (the consumer gives up after 30 s)")
+	}
+	if c.ConsumerConcurrency, err = strconv.Atoi(get("DSOP_CONSUMER_CONCURRENCY")); err != nil || c.ConsumerConcurrency < 0 {
+		bad("DSOP_CONSUMER_CONCURRENCY", "must be a number (0 = unbounded)")
 	}
 	if c.RequestTimeout, err = time.ParseDuration(get("DSOP_REQUEST_TIMEOUT")); err != nil || c.RequestTimeout <= 0 {
 		bad("DSOP_REQUEST_TIMEOUT", "must be a positive duration")

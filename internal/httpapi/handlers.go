@@ -40,7 +40,7 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 		return nil, err
 	}
 	q := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {r.Period.From.String()}, "toDate": {r.Period.To.String()}}
-	body.Links = &[]dsop.Link{{Rel: "self", Href: a.LinkPrefix + "/accounts?" + q.Encode()}}
+	body.Links = &[]dsop.Link{{Rel: "self", Href: a.LinkBase + "/accounts?" + q.Encode()}}
 	return a.encode(ctx, filter.EndpointAccounts, &body)
 }
 
@@ -138,7 +138,7 @@ func (a *api) transactionsHref(ref string, p civil.Period, page string) string {
 	if page != "" {
 		q.Set("page", page)
 	}
-	return a.LinkPrefix + "/accounts/" + url.PathEscape(ref) + "/transactions?" + q.Encode()
+	return a.LinkBase + "/accounts/" + url.PathEscape(ref) + "/transactions?" + q.Encode()
 }
 
 // encode filters the body and turns it into the answer.

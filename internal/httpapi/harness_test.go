@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -132,17 +133,16 @@ func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 			Issuer: "https://test.maskinporten.no/", Audience: baseURL,
 			AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second, Now: clock,
 		},
-		Rules:      validation.Rules{ToDate: validation.ToDateNotInFuture},
-		Decide:     &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
-		Accounts:   &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock},
-		Cursors:    accounts.NewCursorCodec(secret),
-		Audit:      h.audit,
-		Encrypter:  &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: jwa.A128CBC_HS256},
-		Policy:     policy,
-		Mode:       httpapi.ModeTest,
-		LinkPrefix: "/dsop/v2",
-		Loc:        oslo,
-		Now:        clock,
+		Rules:     validation.Rules{ToDate: validation.ToDateNotInFuture},
+		Decide:    &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
+		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock},
+		Cursors:   accounts.NewCursorCodec(secret),
+		Audit:     h.audit,
+		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: jwa.A128CBC_HS256},
+		Policy:    policy,
+		Mode:      httpapi.ModeTest,
+		Loc:       oslo,
+		Now:       clock,
 	}
 	for _, o := range opts {
 		o(&d)
@@ -273,4 +273,20 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	var v T
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
 	return v
+}
+
+// follow turns a links[].href into the request the real consumer makes (Digdir's plugin-banking,
+// kontrollinformasjon-api.md §7): the registered base URL with a trailing slash, plus the href
+// without its leading slash — string concatenation, not RFC 3986 resolution. The harness's
+// registered base URL is baseURL (https://api.testbank.no/dsop/v2); its gateway maps /dsop/v2/…
+// to this server's /v2/…, so the target returned is the path the server receives.
+func follow(t testing.TB, href string) string {
+	t.Helper()
+	abs := strings.TrimSuffix(baseURL, "/") + "/" + strings.TrimPrefix(href, "/")
+	u, err := url.Parse(abs)
+	require.NoError(t, err, abs)
+	require.Equal(t, "api.testbank.no", u.Host)
+	rest, ok := strings.CutPrefix(u.EscapedPath(), "/dsop/v2/")
+	require.True(t, ok, "the consumer's URL %s must stay under the registered base URL", abs)
+	return "/v2/" + rest + "?" + u.RawQuery
 }

@@ -124,7 +124,7 @@ func (h *harness) allTransactions(t *testing.T, number, from, to string) (ids []
 		target = ""
 		for _, l := range *body.Links {
 			if l.Rel == "next" {
-				target = strings.Replace(l.Href, "/dsop/v2", "/v2", 1)
+				target = follow(t, l.Href)
 			}
 		}
 		if target == "" {

@@ -9,15 +9,29 @@ import (
 	"time"
 )
 
-// RateLimiter is a token bucket per consumer: Rate requests per second on average, bursts of
-// Burst. A consumer over its limit gets 429 ACC-022 with Retry-After.
-type RateLimiter struct {
-	Rate  float64
-	Burst float64
-	Now   func() time.Time
+// Admission protects the bank from one consumer's excess without refusing the real consumer's
+// legitimate bursts. Digdir's consumer asks for the details of every account of a debtor at once
+// and silently drops an account whose request fails (kontrollinformasjon-api.md §7.1), so a
+// burst over the limits waits briefly for its turn — within the consumer's 30 s budget — instead
+// of being refused; only a consumer that keeps sending more than the sustained rate, or that has
+// more requests waiting than could be served within MaxWait, gets 429 ACC-022 with Retry-After.
+//
+// Two limits, each per consumer (the token's consumer.ID):
+//   - Rate: a token bucket of Rate requests per second on average and Burst at once. A request
+//     that finds the bucket empty reserves the next token and waits for it, if that is at most
+//     MaxWait away.
+//   - Concurrency: at most Concurrency requests served at the same time (0 = unbounded); more
+//     wait for a slot up to MaxWait.
+type Admission struct {
+	Rate        float64 // requests per second; 0 = no rate limit
+	Burst       float64
+	Concurrency int
+	MaxWait     time.Duration
+	Now         func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	slots   map[string]chan struct{}
 }
 
 type bucket struct {
@@ -25,8 +39,13 @@ type bucket struct {
 	at     time.Time
 }
 
-// Allow takes a token for key, or says how long until one is available.
-func (l *RateLimiter) Allow(key string) (bool, time.Duration) {
+// reserve takes a token for key. It returns how long the caller must wait before using it; ok is
+// false (and nothing is taken) when that wait would exceed MaxWait, and then retry says when a
+// request would be admitted again.
+func (l *Admission) reserve(key string) (wait time.Duration, ok bool, retry time.Duration) {
+	if l.Rate <= 0 {
+		return 0, true, 0
+	}
 	now := time.Now()
 	if l.Now != nil {
 		now = l.Now()
@@ -36,35 +55,91 @@ func (l *RateLimiter) Allow(key string) (bool, time.Duration) {
 	if l.buckets == nil {
 		l.buckets = map[string]*bucket{}
 	}
-	b, ok := l.buckets[key]
-	if !ok {
+	b, found := l.buckets[key]
+	if !found {
 		b = &bucket{tokens: l.Burst, at: now}
 		l.buckets[key] = b
 	}
 	b.tokens = math.Min(l.Burst, b.tokens+now.Sub(b.at).Seconds()*l.Rate)
 	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	// Tokens may go below zero: each reservation queues behind the ones before it.
+	wait = time.Duration(math.Max(0, 1-b.tokens) / l.Rate * float64(time.Second))
+	if wait > l.MaxWait {
+		return 0, false, wait - l.MaxWait
 	}
-	return false, time.Duration((1 - b.tokens) / l.Rate * float64(time.Second))
+	b.tokens--
+	return wait, true, 0
 }
 
-// rateLimit applies the per-consumer limit after the token is validated.
-func (a *api) rateLimit(next http.Handler) http.Handler {
-	if a.RateLimit == nil || a.RateLimit.Rate <= 0 {
+// acquire takes one of key's concurrency slots, waiting for one until ctx ends or MaxWait passes.
+func (l *Admission) acquire(ctx context.Context, key string) (release func(), ok bool) {
+	if l.Concurrency <= 0 {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	if l.slots == nil {
+		l.slots = map[string]chan struct{}{}
+	}
+	sem, found := l.slots[key]
+	if !found {
+		sem = make(chan struct{}, l.Concurrency)
+		l.slots[key] = sem
+	}
+	l.mu.Unlock()
+	release = func() { <-sem }
+	select {
+	case sem <- struct{}{}:
+		return release, true
+	default:
+	}
+	t := time.NewTimer(l.MaxWait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return release, true
+	case <-t.C:
+		return nil, false
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// admit applies the per-consumer admission after the token is validated.
+func (a *api) admit(next http.Handler) http.Handler {
+	l := a.Admission
+	if l == nil || (l.Rate <= 0 && l.Concurrency <= 0) {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := a.RateLimit.Allow(exchangeOf(r.Context()).claims.ConsumerID)
+		consumer := exchangeOf(r.Context()).claims.ConsumerID
+		wait, ok, retry := l.reserve(consumer)
 		if !ok {
-			secs := int(math.Ceil(wait.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			a.fail(w, r, errTooManyReqs)
+			a.tooMany(w, r, retry)
 			return
 		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				a.fail(w, r, r.Context().Err())
+				return
+			}
+		}
+		release, ok := l.acquire(r.Context(), consumer)
+		if !ok {
+			a.tooMany(w, r, l.MaxWait)
+			return
+		}
+		defer release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (a *api) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(retry.Seconds())), 1)))
+	a.fail(w, r, errTooManyReqs)
 }
 
 // limitRequest bounds what one request may cost: the number of header lines, and the time

@@ -14,7 +14,7 @@ import (
 func TestRateLimit_429WithRetryAfterThenRecovers(t *testing.T) {
 	clock := now
 	h := newHarness(t, func(d *httpapi.Deps) {
-		d.RateLimit = &httpapi.RateLimiter{Rate: 0.5, Burst: 2, Now: func() time.Time { return clock }}
+		d.Admission = &httpapi.Admission{Rate: 0.5, Burst: 2, Now: func() time.Time { return clock }}
 	})
 	get := func() *http.Response {
 		return h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg)).Result()

@@ -84,15 +84,17 @@ type Deps struct {
 	// Encrypter encrypts every 200 body that is not clear JSON in test mode.
 	Encrypter Encrypter
 	Mode      Mode
-	// LinkPrefix starts every paging href, e.g. "/v2" or "/dsop/v2" behind a gateway.
-	LinkPrefix string
-	Loc        *time.Location
-	Now        func() time.Time
+	// LinkBase is put before /accounts/… in every links[].href. Empty (the default): hrefs are
+	// relative to the registered base URL, which is how the real consumer resolves them
+	// (kontrollinformasjon-api.md §7).
+	LinkBase string
+	Loc      *time.Location
+	Now      func() time.Time
 	// Operations. All optional: no tracing, no metrics, no rate limit, no deadline by default.
 	Tracer         trace.Tracer
 	Propagator     propagation.TextMapPropagator
 	Observer       Observer
-	RateLimit      *RateLimiter
+	Admission      *Admission
 	RequestTimeout time.Duration
 	MaxHeaders     int
 }
@@ -121,12 +123,12 @@ func NewServer(d Deps) http.Handler {
 		StdHTTPServerOptions{BaseRouter: mux, ErrorHandlerFunc: a.fail},
 	)
 	// The middleware chain, outermost first: audit record, trace span, metrics and access log;
-	// panic recovery; header and time limits; method; route; token; rate limit; Accept; endpoints
+	// panic recovery; header and time limits; method; route; token; admission; Accept; endpoints
 	// outside the service; then the generated binding and the handlers.
 	var h http.Handler = mux
 	h = a.refuseOutsideService(h)
 	h = a.negotiate(h)
-	h = a.rateLimit(h)
+	h = a.admit(h)
 	h = a.authenticate(h)
 	h = a.route(mux, h)
 	h = a.onlyGET(h)
