@@ -11,6 +11,7 @@
 //	dsop-bank decrypt --key FILE     decrypt a JWE answer with the consumer's private key
 //	dsop-bank actions list|ack       block/reopen instructions from the bankruptcy notices
 //	dsop-bank mock-konkursvarsel     a stand-in for BRREG's Konkursvarsel API
+//	dsop-bank conformance --base-url U   play BRREG against a bank's API and report case by case
 //
 // Settings come from flags or DSOP_* environment variables; see README.md.
 package main
@@ -68,9 +69,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return decrypt(args, os.Stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, args, getenv, stdout, stderr)
+	case "conformance":
+		return conformanceCmd(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt|actions|mock-konkursvarsel] [flags]; see README.md")
+		fmt.Fprintln(stdout, "usage: dsop-bank [serve|dev-token|check-bank-data|audit|decrypt|actions|mock-konkursvarsel|conformance] [flags]; see README.md")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, version, import, migrate, gen, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel)", cmd)
+	return fmt.Errorf("unknown command %q (serve, version, import, migrate, gen, dev-token, check-bank-data, audit, decrypt, actions, mock-konkursvarsel, conformance)", cmd)
 }

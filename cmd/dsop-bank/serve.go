@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer cancel()
 		_ = tel.Shutdown(fctx)
 	}()
-	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, nil)
+	jwksClient, err := httpsClient(cfg.MaskinportenCA, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("DSOP_MASKINPORTEN_CA: %w", err)
+	}
+	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, jwksClient)
 	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize}
 
 	var (
@@ -599,4 +604,25 @@ and fromDate/toDate. New token: go run ./cmd/dsop-bank dev-token (or GET %[2]sto
 Encrypted, as in production: replace the Accept header by 'Accept: application/jose' and pipe the
 answer to: go run ./cmd/dsop-bank decrypt --key %[7]s
 `, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok, devKeyHint(cfg))
+}
+
+// httpsClient is an HTTP client that trusts the system roots and, when caFile is set, the CAs in
+// that PEM bundle too.
+func httpsClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }

@@ -29,6 +29,7 @@ type Config struct {
 	LinkBase            string // path before /accounts/… in paging hrefs; "" = relative to the registered base URL
 	MaskinportenIssuer  string
 	MaskinportenJWKSURL string
+	MaskinportenCA      string // PEM bundle trusted for the JWKS, besides the system roots
 	AllowedConsumers    []string
 	KonkursvarselSeed   string // notices file in the Konkursvarsel list format; "" = demo notices in test
 	DevIssuerAddr       string // address of the development token issuer; "" in production
@@ -111,6 +112,7 @@ func settings(raw map[string]*string) []setting {
 		s("link-base", "DSOP_LINK_BASE", "", "path put before /accounts/… in links[].href; empty = relative to the registered base URL, as the real consumer resolves them"),
 		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer"),
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
+		s("maskinporten-ca", "DSOP_MASKINPORTEN_CA", "", "PEM bundle of CAs to trust for the JWKS URL besides the system roots (a bank's TLS-inspecting proxy, a test issuer)"),
 		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", validation.BRREG, "comma-separated consumer.ID values allowed to call"),
 		s("konkursvarsel-seed", "DSOP_KONKURSVARSEL_SEED", "", "notices file in the Konkursvarsel list format (_embedded.konkursvarsler[]); empty in test = demo notices"),
 		s("dev-issuer-addr", "DSOP_DEV_ISSUER_ADDR", "127.0.0.1:8081", "listen address of the development token issuer (test only)"),
@@ -197,7 +199,7 @@ func build(raw map[string]*string) (*Config, error) {
 	c := &Config{
 		Addr: get("DSOP_ADDR"), Env: get("DSOP_ENV"), BankData: get("DSOP_BANK_DATA"), StateDir: get("DSOP_STATE_DIR"),
 		BaseURL:            strings.TrimRight(get("DSOP_BASE_URL"), "/"),
-		MaskinportenIssuer: get("DSOP_MASKINPORTEN_ISSUER"), MaskinportenJWKSURL: get("DSOP_MASKINPORTEN_JWKS_URL"),
+		MaskinportenIssuer: get("DSOP_MASKINPORTEN_ISSUER"), MaskinportenJWKSURL: get("DSOP_MASKINPORTEN_JWKS_URL"), MaskinportenCA: get("DSOP_MASKINPORTEN_CA"),
 		KonkursvarselSeed: get("DSOP_KONKURSVARSEL_SEED"), DevIssuerAddr: get("DSOP_DEV_ISSUER_ADDR"),
 		FieldPolicy: get("DSOP_FIELD_POLICY"), SecretFile: get("DSOP_SECRET_FILE"), LogLevel: get("DSOP_LOG_LEVEL"),
 		DatabaseURL: get("DSOP_DATABASE_URL"), AuditDir: get("DSOP_AUDIT_DIR"),

@@ -20,7 +20,7 @@ while len(orgs)<6:
     s=str(n)
     if org_ok(s): orgs.append(s)
 bank, other1, other2, payee1, payee2, payee3 = orgs
-notices=json.load(open('../shared/testdata/konkursvarsel-testdata.json'))
+notices=json.load(open('testdata/konkursvarsel-testdata.json'))
 # Demo kjennelsesdato: the date of the notice's registreringstidspunkt (as in the v1.0 documentation example).
 items=[]
 for n in notices:
@@ -102,6 +102,23 @@ acct('businessAccount','enabled',[owner('910425463')],10,'slettet-drift',bal=cur
 acct('salaryAccount','enabled',[owner('08086002265')],10,'siri-lonn',bal=cur('700.00','700.00'))
 acct('salaryAccount','enabled',[owner('19020101140')],10,'oskar-lonn',bal=cur('800.00','800.00'))
 acct('businessAccount','enabled',[owner('910018469')],10,'verksted-drift',bal=cur('12000.00','12000.00'))
+# An account with more than one page of transactions in the window of 20020101351 (kjennelsesdato
+# 2018-06-08, so fromDate >= 2017-06-08), so that paging can be seen on the demo bank - and the
+# conformance kit (dsop-bank conformance) can follow `next` against `make run`. Lean transactions
+# keep the file small.
+def paging(n, seed, start, end):
+    r=random.Random(seed); span=(end-start).total_seconds(); out=[]
+    for i in range(n):
+        t=start+datetime.timedelta(seconds=span*i/n)
+        credit=r.random()<0.3
+        out.append({'transactionIdentifier':f'{seed}-{i:05d}','creditDebitIndicator':'credit' if credit else 'debit','status':'booked',
+            'bookingDate':t.strftime('%Y-%m-%dT%H:%M:%S+01:00'),'amount':f"{r.randint(100,500000)/100:.2f}",'currency':'NOK',
+            'additionalInfo':'Varekjøp' if not credit else 'Innbetaling'})
+    return out
+a={'accountNumber':acctno(0),'type':'salaryAccount','currency':'NOK','status':'disabled','startDate':'2016-06-01','roles':[owner('20020101351',s='2016-06-01')],
+   'balances':{'current':cur('1750.00','0.00'),'history':hist},'name':'Brukskonto'}
+a['transactions']=paging(1100,'ola-lonn',datetime.datetime(2017,6,10,8,0),datetime.datetime(2018,6,7,20,0))
+accounts.append(a)
 bd={'servicer':{'organisationNumber':bank,'name':'Demobanken ASA','countryOfResidence':'NO'},'parties':parties,'accounts':accounts}
 import re
 out=json.dumps(bd, indent=1, ensure_ascii=False)

@@ -89,3 +89,19 @@ func ParsePrivateKey(b []byte) (*rsa.PrivateKey, error) {
 		}
 	}
 }
+
+// Header is what a consumer reads from a JWE's protected header before it decrypts.
+type Header struct {
+	Alg, Enc, KID, X5TS256 string
+}
+
+// Inspect parses a JWE compact serialization and returns its protected header, without
+// decrypting it (for the conformance kit).
+func Inspect(compact []byte) (Header, error) {
+	msg, err := jwe.Parse(compact)
+	if err != nil {
+		return Header{}, err
+	}
+	h := msg.ProtectedHeaders()
+	return Header{Alg: h.Algorithm().String(), Enc: h.ContentEncryption().String(), KID: h.KeyID(), X5TS256: h.X509CertThumbprintS256()}, nil
+}

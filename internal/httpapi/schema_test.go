@@ -20,7 +20,7 @@ func schemas(t *testing.T) map[string]*openapi3.T {
 	out := map[string]*openapi3.T{}
 	for name, path := range map[string]string{
 		"openapi/dsop-v2.yaml":   "../../openapi/dsop-v2.yaml",
-		"reference/Bank_v2.yaml": "../../testdata/reference/Bank_v2.yaml",
+		"reference/Bank_v2.yaml": "../../openapi/reference/Bank_v2.yaml",
 	} {
 		doc, err := openapi3.NewLoader().LoadFromFile(path)
 		require.NoError(t, err, name)

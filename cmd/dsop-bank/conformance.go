@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/conformance"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
+)
+
+// conformanceCmd plays BRREG against a bank's DSOP Control API v2 and reports case by case
+// (internal/conformance). Against our own server it needs no flag but --base-url: run with the
+// server's DSOP_* environment, it mints tokens from the development issuer and decrypts with the
+// development consumer key in the state directory.
+func conformanceCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(k string) string { return getenv("DSOP_CONFORMANCE_" + k) }
+	baseURL := fs.String("base-url", env("BASE_URL"), "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (DSOP_CONFORMANCE_BASE_URL; default the server's DSOP_BASE_URL)")
+	audience := fs.String("audience", env("AUDIENCE"), "aud of the tokens minted by the development issuer (DSOP_CONFORMANCE_AUDIENCE; default the server's DSOP_BASE_URL)")
+	tokenCmd := fs.String("token-command", env("TOKEN_COMMAND"), "shell command that prints a valid BRREG token for the bank (DSOP_CONFORMANCE_TOKEN_COMMAND)")
+	tokenFile := fs.String("token-file", env("TOKEN_FILE"), "file holding a valid BRREG token, read for each request (DSOP_CONFORMANCE_TOKEN_FILE)")
+	keyFile := fs.String("consumer-key", env("CONSUMER_KEY"), "PEM file with the consumer's RSA private key, to decrypt the JWE answers (DSOP_CONFORMANCE_CONSUMER_KEY; default the development consumer key in the state directory)")
+	parties := fs.String("parties", env("PARTIES"), "test debtors with an open bankruptcy, PartyID:kjennelsesdato,… (DSOP_CONFORMANCE_PARTIES; default BRREG's published test debtors)")
+	refused := fs.String("refused-parties", env("REFUSED_PARTIES"), "parties the bank must refuse, comma-separated (DSOP_CONFORMANCE_REFUSED_PARTIES; default the annulled, reversed and closed test debtors and one never notified)")
+	format := fs.String("format", firstNonEmpty(env("FORMAT"), "table"), "table or json (DSOP_CONFORMANCE_FORMAT)")
+	junit := fs.String("junit", env("JUNIT"), "also write a JUnit XML report to this file (DSOP_CONFORMANCE_JUNIT)")
+	caFile := fs.String("ca", env("CA"), "PEM bundle of CAs to trust for the bank's TLS, besides the system roots (DSOP_CONFORMANCE_CA)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("conformance: unexpected arguments %v", fs.Args())
+	}
+	if *format != "table" && *format != "json" {
+		return fmt.Errorf("conformance: --format must be table or json")
+	}
+	// The server's own settings, when this machine has them: base URL, state directory,
+	// development issuer.
+	server, serverErr := config.Load("conformance", nil, getenv, io.Discard)
+	if *baseURL == "" {
+		if server == nil {
+			return fmt.Errorf("conformance: --base-url is required (the server settings in the environment are not usable: %v)", serverErr)
+		}
+		*baseURL = server.BaseURL
+	}
+	if *audience == "" && server != nil {
+		*audience = server.BaseURL
+	}
+	o := conformance.Options{BaseURL: *baseURL}
+	var err error
+	if o.Tokens, err = tokenSource(*tokenCmd, *tokenFile, *audience, server); err != nil {
+		return err
+	}
+	if o.Key, err = consumerKey(*keyFile, server); err != nil {
+		return err
+	}
+	open, refusedDefault, err := conformance.DefaultParties()
+	if err != nil {
+		return err
+	}
+	o.Parties, o.Refused = open, refusedDefault
+	if *parties != "" {
+		if o.Parties, err = conformance.ParseParties(*parties); err != nil {
+			return fmt.Errorf("conformance: --parties: %w", err)
+		}
+	}
+	if *refused != "" {
+		o.Refused = splitList(*refused)
+	}
+	if o.HTTP, err = bankClient(*caFile); err != nil {
+		return err
+	}
+	o.Progress = func(done, total int, r conformance.Result) {
+		fmt.Fprintf(stderr, "conformance [%2d/%d] %-4s %s (%s)\n", done, total, r.Status, r.Case.ID, r.Duration.Round(time.Millisecond))
+	}
+	fmt.Fprintf(stderr, "conformance: playing BRREG against %s with %d test parties\n", o.BaseURL, len(o.Parties))
+	rep, err := conformance.Run(ctx, o)
+	if err != nil {
+		return fmt.Errorf("conformance: %w", err)
+	}
+	if *format == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if *junit != "" {
+		f, err := os.Create(*junit)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(rep.WriteJUnit(f), f.Close()); err != nil {
+			return fmt.Errorf("conformance: --junit: %w", err)
+		}
+	}
+	if n := rep.Count(conformance.Fail); n > 0 {
+		return fmt.Errorf("conformance: %d of %d cases failed", n, len(rep.Results))
+	}
+	return nil
+}
+
+// tokenSource picks the token command, the token file, or the development issuer of this
+// machine's state directory, in that order.
+func tokenSource(command, file, audience string, server *config.Config) (conformance.TokenSource, error) {
+	switch {
+	case command != "":
+		return &conformance.CommandTokens{Command: command}, nil
+	case file != "":
+		return conformance.FileTokens{Path: file}, nil
+	case server == nil || !server.DevIssuer():
+		return nil, errors.New("conformance: give --token-command or --token-file (no development issuer is configured here)")
+	}
+	if _, err := os.Stat(filepath.Join(server.StateDir, "dev-issuer-key.pem")); err != nil {
+		return nil, fmt.Errorf("conformance: no development issuer key in %s (start the server once with `make run`, or give --token-command or --token-file)", server.StateDir)
+	}
+	is, err := devissuer.Open(server.StateDir, server.MaskinportenIssuer, audience)
+	if err != nil {
+		return nil, err
+	}
+	return conformance.IssuerTokens{Issuer: is}, nil
+}
+
+func consumerKey(file string, server *config.Config) (*rsa.PrivateKey, error) {
+	if file == "" {
+		if server == nil || !server.DevConsumerCert() {
+			return nil, errors.New("conformance: give --consumer-key (the consumer's private key, to decrypt the answers)")
+		}
+		file = devKeyHint(server)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: consumer key: %w", err)
+	}
+	k, err := encryption.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: consumer key %s: %w", file, err)
+	}
+	return k, nil
+}
+
+func bankClient(caFile string) (*http.Client, error) {
+	c, err := httpsClient(caFile, 0)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: --ca: %w", err)
+	}
+	c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	// Redirects are not followed: a DSOP endpoint answers, it does not redirect.
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

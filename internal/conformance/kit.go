@@ -1,0 +1,273 @@
+// Package conformance plays Brønnøysundregistrene (BRREG) against any bank's DSOP Control API v2
+// and says, case by case, whether that bank serves Konkursbehandling correctly. It calls the bank
+// the way the one public V2 consumer does (Digdir's plugin-banking, kontrollinformasjon-api.md
+// §7–7.1): step 2a, then the details of every account at once, then each account's transactions
+// page by page, following next as registered base URL + href, with a new CorrelationID per page
+// and one 30 s budget for all pages of an account. The cases are listed, with what each checks
+// and why, in cases.go.
+package conformance
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+)
+
+// Party is a test debtor whose bankruptcy is open at the bank, with its kjennelsesdato.
+type Party struct {
+	ID             string
+	Kjennelsesdato civil.Date
+}
+
+// TokenKind is the kind of access token a case needs.
+type TokenKind int
+
+// Token kinds. Only Valid is needed for the flow; the others let refusal cases run.
+const (
+	Valid TokenKind = iota
+	Expired
+	WrongScope
+	WrongConsumer
+)
+
+// ErrCannotMint is returned by a TokenSource that cannot make a token of that kind; the case is
+// then skipped, not failed.
+var ErrCannotMint = errors.New("this token source cannot make such a token")
+
+// TokenSource gives Maskinporten access tokens for BRREG with the bank's audience.
+type TokenSource interface {
+	Token(ctx context.Context, kind TokenKind) (string, error)
+}
+
+// Options are the kit's inputs.
+type Options struct {
+	// BaseURL is the bank's registered base URL; the kit appends paths and hrefs to it as the
+	// real consumer does.
+	BaseURL string
+	Tokens  TokenSource
+	// Key is the consumer's private key: every 200 must decrypt with it.
+	Key     *rsa.PrivateKey
+	Parties []Party
+	// Refused are parties the bank must refuse: no open bankruptcy (annulled, reversed, closed,
+	// never notified).
+	Refused []string
+	HTTP    *http.Client
+	// Now is the clock ("today" is Norwegian time); time.Now when nil.
+	Now func() time.Time
+	// Progress, when set, is told of each result as it is known.
+	Progress func(done, total int, r Result)
+}
+
+// Status is a case's outcome.
+type Status string
+
+// Outcomes.
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP"
+)
+
+// Result is one case's outcome with its evidence.
+type Result struct {
+	Case     Case
+	Status   Status
+	Evidence string
+	Duration time.Duration
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	BaseURL string
+	Started time.Time
+	Results []Result
+}
+
+// Count returns how many results have status s.
+func (r Report) Count(s Status) int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Run runs every case in order.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if o.BaseURL == "" || o.Tokens == nil || o.Key == nil {
+		return Report{}, errors.New("conformance needs a base URL, a token source and the consumer's private key")
+	}
+	if len(o.Parties) == 0 {
+		return Report{}, errors.New("conformance needs at least one test party with an open bankruptcy")
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		return Report{}, err
+	}
+	schemas, err := loadSchemas(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("the kit's copy of Bank_v2.yaml: %w", err)
+	}
+	k := &kit{o: o, today: civil.Today(o.Now(), oslo), schemas: schemas}
+	rep := Report{BaseURL: o.BaseURL, Started: o.Now()}
+	cases := Cases()
+	for i, c := range cases {
+		start := time.Now()
+		st, ev := c.run(ctx, k)
+		res := Result{Case: c, Status: st, Evidence: ev, Duration: time.Since(start)}
+		rep.Results = append(rep.Results, res)
+		if o.Progress != nil {
+			o.Progress(i+1, len(cases), res)
+		}
+	}
+	return rep, nil
+}
+
+// kit is the state of one run: the options, the exchanges seen, and the flow's results.
+type kit struct {
+	o       Options
+	today   civil.Date
+	schemas *openapi3.T
+
+	mu        sync.Mutex
+	exchanges []*exchange
+
+	flowOnce sync.Once
+	flow     []*partyFlow
+}
+
+// exchange is one request and its answer as the consumer saw it.
+type exchange struct {
+	Method, URL string
+	Status      int
+	Header      http.Header
+	Body        []byte
+	// Plain is the decrypted body of a 200 (or the body itself when it was not a JWE, so that the
+	// other cases can go on: the JWE case reports that failure).
+	Plain []byte
+	// JWE is why the 200 was not the JWE the consumer needs; nil when it was.
+	JWE error
+	Err error // transport error
+}
+
+// request is what the kit sends; the zero value is a valid 2b request without a token.
+type request struct {
+	method  string
+	url     string
+	party   string // PartyID, for 2a
+	token   string
+	caseID  string // AccountInfoRequestID
+	mandate string // "" = the mandate as the real consumer encodes it
+	noAuth  bool
+}
+
+// mandateAsSent is the Legal-Mandate as .NET's Uri.EscapeDataString encodes it: parentheses as
+// %28/%29 (kontrollinformasjon-api.md §7.1).
+const mandateAsSent = "kkl.%20%C2%A7156%20%283%29%20og%20%284%29%2C%20jf.%20kkfor.%C2%A721"
+
+// url appends a path or an href to the registered base URL the consumer's way: the base URL
+// always ends in "/", and the href's leading "/" is dropped.
+func (k *kit) url(pathOrHref string) string {
+	base := k.o.BaseURL
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return base + strings.TrimPrefix(pathOrHref, "/")
+}
+
+func (k *kit) token(ctx context.Context) (string, error) { return k.o.Tokens.Token(ctx, Valid) }
+
+// do sends one request with a new CorrelationID and records the exchange.
+func (k *kit) do(ctx context.Context, r request) *exchange {
+	ex := &exchange{Method: r.method, URL: r.url}
+	if ex.Method == "" {
+		ex.Method = http.MethodGet
+	}
+	defer func() {
+		k.mu.Lock()
+		k.exchanges = append(k.exchanges, ex)
+		k.mu.Unlock()
+	}()
+	req, err := http.NewRequestWithContext(ctx, ex.Method, r.url, nil)
+	if err != nil {
+		ex.Err = err
+		return ex
+	}
+	caseID := r.caseID
+	if caseID == "" {
+		caseID = uuid.NewString()
+	}
+	req.Header.Set("AccountInfoRequestID", caseID)
+	req.Header.Set("CorrelationID", uuid.NewString())
+	mandate := r.mandate
+	if mandate == "" {
+		mandate = mandateAsSent
+	}
+	req.Header.Set("Legal-Mandate", mandate)
+	req.Header.Set("Accept", "application/jose")
+	if r.party != "" {
+		req.Header.Set("PartyID", r.party)
+	}
+	if !r.noAuth {
+		tok := r.token
+		if tok == "" {
+			if tok, err = k.token(ctx); err != nil {
+				ex.Err = fmt.Errorf("token: %w", err)
+				return ex
+			}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := k.o.HTTP.Do(req)
+	if err != nil {
+		ex.Err = err
+		return ex
+	}
+	defer resp.Body.Close()
+	ex.Status, ex.Header = resp.StatusCode, resp.Header
+	if ex.Body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20)); err != nil {
+		ex.Err = err
+		return ex
+	}
+	if ex.Status == http.StatusOK {
+		ex.Plain, ex.JWE = k.open(ex)
+	}
+	return ex
+}
+
+// describe is a short, data-free label of an exchange for evidence.
+func (ex *exchange) describe() string {
+	if ex.Err != nil {
+		return fmt.Sprintf("%s %s: %v", ex.Method, redact(ex.URL), ex.Err)
+	}
+	return fmt.Sprintf("%s %s → %d", ex.Method, redact(ex.URL), ex.Status)
+}
+
+// redact drops the query (it may hold a page cursor) from a URL for evidence.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+func (c Case) String() string { return c.ID }
