@@ -27,7 +27,7 @@ check-generated:
 	./scripts/check-generated.sh
 
 lint:
-	@unformatted=$$(gofmt -l cmd internal tools.go); \
+	@unformatted=$$(gofmt -l cmd internal openapi tools.go); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/config"
@@ -96,7 +98,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		who := osUser()
 		detail := strings.Join(os.Args[1:], " ")
 		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "audit.reveal", Method: "CLI", Path: "audit " + sub,
-			Actor: who, Detail: bound(detail), AccountInfoRequestID: *caseID, PartyID: *party, Status: 0}); err != nil {
+			Actor: who, Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(*caseID), PartyID: audit.Field(*party), Status: 0}); err != nil {
 			return fmt.Errorf("record the reveal: %w", err)
 		}
 	}
@@ -156,7 +158,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if cfg.AuditRetention == 0 {
 			return errors.New("DSOP_AUDIT_RETENTION is 0 (keep forever): nothing to expire")
 		}
-		n, err := st.Expire(ctx, time.Now().Add(-cfg.AuditRetention), signer)
+		n, err := audit.Expire(ctx, st, cfg.AuditRetention, time.Now(), signer)
 		if err != nil {
 			return err
 		}
@@ -164,13 +166,6 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
-}
-
-func bound(s string) string {
-	if len(s) > 512 {
-		return s[:512]
-	}
-	return s
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -183,6 +178,31 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", s)
 }
 
+// esc makes a field that a caller wrote safe to print on a terminal: control characters
+// (newlines, ANSI escapes, C1 codes) and the bidirectional overrides that reorder what is shown
+// are written as \uXXXX, so a request cannot forge lines or colours in a report.
+func esc(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError, unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == '\\':
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// caller names the consumer of a record, or says that it had none: a request whose token was
+// refused is anyone's, and its AccountInfoRequestID proves nothing.
+func caller(r audit.Record) string {
+	if r.Consumer == "" {
+		return "UNAUTHENTICATED"
+	}
+	return esc(r.Consumer)
+}
+
 func printRecords(w io.Writer, recs []audit.Record, format string) error {
 	if format == "json" {
 		return writeJSONLines(w, recs)
@@ -190,8 +210,8 @@ func printRecords(w io.Writer, recs []audit.Record, format string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tOPERATION\tSTATUS\tCODE\tREASON\tCONSUMER\tCASE\tCORRELATION\tPARTY\tACCOUNTS\tTRANSACTIONS")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Operation, r.Status,
-			r.Code, r.Reason, r.Consumer, r.AccountInfoRequestID, r.CorrelationID, r.PartyID, count(r.Accounts), count(r.Transactions))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), esc(r.Operation), r.Status,
+			esc(r.Code), esc(r.Reason), caller(r), esc(r.AccountInfoRequestID), esc(r.CorrelationID), esc(r.PartyID), count(r.Accounts), count(r.Transactions))
 	}
 	return tw.Flush()
 }
@@ -211,14 +231,16 @@ func printCase(w io.Writer, id string, recs []audit.Record) error {
 	}
 	parties := map[string]bool{}
 	consumers := map[string]bool{}
-	var accts, txs int
+	var accts, txs, anonymous int
 	for _, r := range recs {
+		if r.Consumer == "" {
+			anonymous++
+			continue // anyone can send a case's id: an unauthenticated call is no part of the case
+		}
 		if r.PartyID != "" {
-			parties[r.PartyID] = true
+			parties[esc(r.PartyID)] = true
 		}
-		if r.Consumer != "" {
-			consumers[r.Consumer] = true
-		}
+		consumers[esc(r.Consumer)] = true
 		if r.Accounts != nil && r.Operation == "listAccounts" {
 			accts += *r.Accounts
 		}
@@ -226,21 +248,32 @@ func printCase(w io.Writer, id string, recs []audit.Record) error {
 			txs += *r.Transactions
 		}
 	}
-	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", id)
-	fmt.Fprintf(w, "Calls: %d, from %s to %s\n", len(recs), recs[0].Time.Format(time.RFC3339), recs[len(recs)-1].Time.Format(time.RFC3339))
-	fmt.Fprintf(w, "Consumers: %s\nParties: %s\n", keys(consumers), keys(parties))
+	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", esc(id))
+	fmt.Fprintf(w, "Calls: %d, from %s to %s", len(recs), recs[0].Time.Format(time.RFC3339), recs[len(recs)-1].Time.Format(time.RFC3339))
+	if anonymous > 0 {
+		fmt.Fprintf(w, " (%d UNAUTHENTICATED: refused before a valid token, not counted below)", anonymous)
+	}
+	fmt.Fprintf(w, "\nConsumers: %s\nParties: %s\n", keys(consumers), keys(parties))
 	fmt.Fprintf(w, "Delivered: %d accounts listed, %d transactions\n\n", accts, txs)
 	for i, r := range recs {
-		fmt.Fprintf(w, "%d. %s  %s %s  → %d %s %s\n", i+1, r.Time.Format(time.RFC3339), r.Method, r.Path, r.Status, r.Code, r.Reason)
-		fmt.Fprintf(w, "   operation %s, CorrelationID %s, audit seq %d\n", r.Operation, r.CorrelationID, r.Seq)
-		fmt.Fprintf(w, "   legal basis: mandate %q; consumer %s (token jti %s)", r.LegalMandate, r.Consumer, r.TokenJTI)
+		mark := ""
+		if r.Consumer == "" {
+			mark = "  [UNAUTHENTICATED: not a call of the case's consumer]"
+		}
+		fmt.Fprintf(w, "%d. %s  %s %s  → %d %s %s%s\n", i+1, r.Time.Format(time.RFC3339), esc(r.Method), esc(r.Path), r.Status, esc(r.Code), esc(r.Reason), mark)
+		fmt.Fprintf(w, "   operation %s, CorrelationID %s, audit seq %d\n", esc(r.Operation), esc(r.CorrelationID), r.Seq)
+		fmt.Fprintf(w, "   legal basis: mandate %q; consumer %s (token jti %s)", r.LegalMandate, caller(r), esc(dash(r.TokenJTI)))
 		if r.NoticeUUID != "" {
-			fmt.Fprintf(w, "; bankruptcy notice %s, kjennelsesdato %s", r.NoticeUUID, r.Kjennelsesdato)
+			fmt.Fprintf(w, "; bankruptcy notice %s, kjennelsesdato %s", esc(r.NoticeUUID), esc(r.Kjennelsesdato))
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "   party %s, accountReference %s, period %s – %s, OnlyPrimaryOwner %s\n", r.PartyID, dash(r.AccountReference), r.FromDate, r.ToDate, dash(r.OnlyPrimaryOwner))
+		fmt.Fprintf(w, "   party %s, accountReference %s, period %s – %s, OnlyPrimaryOwner %s\n", esc(r.PartyID), esc(dash(r.AccountReference)),
+			esc(r.FromDate), esc(r.ToDate), esc(dash(r.OnlyPrimaryOwner)))
+		if len(r.Spells) > 0 {
+			fmt.Fprintf(w, "   delivery spells: %s\n", esc(strings.Join(r.Spells, "; ")))
+		}
 		if r.Status == 200 {
-			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), r.BodySHA256)
+			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
 		}
 	}
 	return nil
@@ -298,20 +331,21 @@ func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFa
 	}
 	for _, k := range sortedKeys(byCase) {
 		if byCase[k] > perCase {
-			report("case %s: %d requests (more than %d)", k, byCase[k], perCase)
+			report("case %s: %d requests (more than %d)", esc(k), byCase[k], perCase)
 		}
 	}
 	for _, k := range sortedKeys(byParty) {
 		if byParty[k] > perParty {
-			report("party %s: %d requests (more than %d)", k, byParty[k], perParty)
+			report("party %s: %d requests (more than %d)", esc(k), byParty[k], perParty)
 		}
 	}
 	for _, r := range window {
-		report("refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)", r.Seq, r.Time.Format(time.RFC3339), r.AccountInfoRequestID, r.PartyID, r.FromDate, dash(r.Kjennelsesdato))
+		report("refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)", r.Seq, r.Time.Format(time.RFC3339),
+			esc(r.AccountInfoRequestID), esc(r.PartyID), esc(r.FromDate), esc(dash(r.Kjennelsesdato)))
 	}
 	for _, k := range sortedKeys(tokens) {
 		if tokens[k] > tokenFails {
-			report("consumer %s: %d token failures (more than %d)", k, tokens[k], tokenFails)
+			report("consumer %s: %d token failures (more than %d)", esc(k), tokens[k], tokenFails)
 		}
 	}
 	if n == 0 {

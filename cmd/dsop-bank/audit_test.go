@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -200,4 +201,68 @@ func TestAuditCrash_SIGKILLDuringRequests(t *testing.T) {
 		require.True(t, recorded[corr], "response %d for %s was received but has no audit record", status, corr)
 	}
 	t.Logf("%d responses received before the kill, %d records", len(answered), len(recorded))
+}
+
+// Anyone can send a request with a victim case's AccountInfoRequestID and control characters in
+// path and query; the case report escapes them and marks the call as unauthenticated, so it can
+// neither forge a line nor colour the terminal.
+func TestAuditCommands_CaseReportCannotBeForged(t *testing.T) {
+	env := map[string]string{}
+	addr := serveTest(t, env)
+	getenv := func(k string) string { return env[k] }
+	var tok bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"dev-token"}, getenv, &tok, io.Discard))
+	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
+	resp, _ := call(t, addr, strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-000000000001")
+	require.Equal(t, 200, resp.StatusCode)
+	forged := "/v2/accounts/x%0A2.%202026-11-23T10:00:00Z%20%20GET%20/v2/accounts/FORGED%20%20%E2%86%92%20200?fromDate=%0A%20%20%20delivered:%201%20accounts,%205000%20transactions%1b[31m&toDate=x"
+	resp, _ = call(t, addr, "garbage", forged, "", "00000000-0000-4000-8000-000000000002")
+	require.Equal(t, 400, resp.StatusCode, "refused (unknown path) before the token is even read")
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"audit", "case", caseID}, getenv, &out, io.Discard))
+	report := out.String()
+	require.NotContains(t, report, "\x1b", "no raw terminal escape")
+	for _, line := range strings.Split(report, "\n") {
+		require.False(t, strings.HasPrefix(line, "   delivered: 1 accounts, 5000"), "forged line: %q", line)
+		require.False(t, strings.HasPrefix(line, "2. 2026-11-23T10:00:00Z  GET /v2/accounts/FORGED"), "forged line: %q", line)
+	}
+	require.Contains(t, report, "Calls: 2")
+	require.Contains(t, report, "1 UNAUTHENTICATED")
+	require.Contains(t, report, "[UNAUTHENTICATED: not a call of the case's consumer]")
+	require.Contains(t, report, `\u000a`, "the newline is shown escaped")
+	require.Contains(t, report, "Delivered: 2 accounts listed, 0 transactions", "only the authenticated call counts")
+}
+
+// Expiry never hides tampering: an edited record makes verify fail, and expiry then refuses
+// instead of removing it; a retention below the floor is refused before anything is read.
+func TestAuditCommands_ExpiryRefusesABrokenChainAndATooShortRetention(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DSOP_STATE_DIR": dir, "DSOP_AUDIT_RETENTION": "1s"}
+	getenv := func(k string) string { return env[k] }
+	err := run(context.Background(), []string{"audit", "expire"}, getenv, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "DSOP_AUDIT_RETENTION")
+	require.ErrorContains(t, err, "at least 2160h0m0s (90 days)")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.key"), bytes.Repeat([]byte("s"), 32), 0o600))
+	st, err := audit.OpenFileStore(filepath.Join(dir, "audit"), 0)
+	require.NoError(t, err)
+	old := time.Now().AddDate(0, 0, -200)
+	for i := range 6 {
+		require.NoError(t, st.Append(context.Background(), &audit.Record{Time: old.Add(time.Duration(i) * 24 * time.Hour), PartyID: "910336819", Status: 200}))
+	}
+	require.NoError(t, st.Close())
+	env["DSOP_AUDIT_RETENTION"] = "100d"
+	segs, err := filepath.Glob(filepath.Join(dir, "audit", "audit-*.jsonl"))
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	b, err := os.ReadFile(segs[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(segs[0], bytes.Replace(b, []byte(`"party_id":"910336819"`), []byte(`"party_id":"910000000"`), 1), 0o600))
+
+	var out bytes.Buffer
+	require.Error(t, run(context.Background(), []string{"audit", "verify"}, getenv, &out, io.Discard))
+	err = run(context.Background(), []string{"audit", "expire"}, getenv, &out, io.Discard)
+	require.ErrorContains(t, err, "expiry refused")
+	require.Error(t, run(context.Background(), []string{"audit", "verify"}, getenv, &out, io.Discard), "still broken: nothing was cut")
 }

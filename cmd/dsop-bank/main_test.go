@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -214,4 +215,34 @@ func TestRun_TestModeHelpersMoveWhenTheirPortsAreTaken(t *testing.T) {
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	resp, body := call(t, addr, strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-000000000001")
 	require.Equal(t, 200, resp.StatusCode, string(body))
+}
+
+// A secret that other users of the host can read is refused in production, with the fix named.
+func TestRun_ProductionRefusesAWorldReadableSecret(t *testing.T) {
+	env := productionEnv(t)
+	require.NoError(t, os.Chmod(env["DSOP_SECRET_FILE"], 0o644))
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_SECRET_FILE")
+	require.ErrorContains(t, err, "readable by group or others (mode 0644)")
+	require.ErrorContains(t, err, "chmod 600")
+	key := filepath.Join(t.TempDir(), "enterprise.key")
+	require.NoError(t, os.WriteFile(key, []byte("k"), 0o640))
+	require.NoError(t, os.Chmod(env["DSOP_SECRET_FILE"], 0o600))
+	env["DSOP_KONKURSVARSEL_CERT"], env["DSOP_KONKURSVARSEL_KEY"] = env["DSOP_CONSUMER_CERT"], key
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_KONKURSVARSEL_KEY")
+	require.NotContains(t, err.Error(), "DSOP_SECRET_FILE", "the 0600 secret passes: the refusal above was its mode's")
+}
+
+// dev-token --kid puts that kid in the token header, so the unknown-kid path can be tried from
+// the command line.
+func TestRun_DevTokenKidOverride(t *testing.T) {
+	env := map[string]string{"DSOP_STATE_DIR": t.TempDir(), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t)}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"dev-token", "--kid", "rotated-away"}, func(k string) string { return env[k] }, &out, &bytes.Buffer{}))
+	hdr, err := base64.RawURLEncoding.DecodeString(strings.Split(strings.TrimSpace(out.String()), ".")[0])
+	require.NoError(t, err)
+	var h map[string]any
+	require.NoError(t, json.Unmarshal(hdr, &h))
+	require.Equal(t, "rotated-away", h["kid"])
 }

@@ -224,7 +224,7 @@ func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 		}
 		src = fs
 	}
-	return &encryption.Encrypter{Certs: src, Enc: encryption.ContentEncryption[cfg.JWEEnc]}, nil
+	return &encryption.Encrypter{Certs: src, Enc: cfg.JWEEnc}, nil
 }
 
 func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
@@ -519,7 +519,7 @@ func expireAudit(ctx context.Context, cfg *config.Config, st audit.Store, signer
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		n, err := st.Expire(ctx, time.Now().Add(-cfg.AuditRetention), signer)
+		n, err := audit.Expire(ctx, st, cfg.AuditRetention, time.Now(), signer)
 		if err != nil {
 			logger.Error("audit retention", "error", err.Error())
 		} else if n > 0 {

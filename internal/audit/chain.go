@@ -149,3 +149,26 @@ func Verify(ctx context.Context, st Store, s *Signer) (Report, error) {
 	}
 	return rep, err
 }
+
+// MinRetention is the shortest retention period expiry accepts (DSOP_AUDIT_RETENTION): a bank
+// must be able to verify a request and its answer when an agency reports a fault through Bits'
+// error handling (kontrollinformasjon-api.md §10), and a mistyped "1s" must not wipe the log.
+// The PostgreSQL expiry function enforces the same floor on its own.
+const MinRetention = 90 * 24 * time.Hour
+
+// Expire applies a retention period the only safe way: it verifies the whole chain first and
+// refuses to cut a broken one — expiry must never remove the evidence of tampering — then removes
+// the records older than now − retention and leaves a signed checkpoint.
+func Expire(ctx context.Context, st Store, retention time.Duration, now time.Time, s *Signer) (int, error) {
+	if retention < MinRetention {
+		return 0, fmt.Errorf("audit retention %s is below the floor of %s: expiry refused", retention, MinRetention)
+	}
+	rep, err := Verify(ctx, st, s)
+	if err != nil {
+		return 0, fmt.Errorf("verify before expiry: %w", err)
+	}
+	if !rep.OK() {
+		return 0, fmt.Errorf("audit chain broken at record %d (%s): expiry refused so that the evidence stays; investigate and restore the log from backup", rep.BadSeq, rep.Problem)
+	}
+	return st.Expire(ctx, now.Add(-retention), s)
+}

@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is what the bank keeps of one request. Audit rows carry no foreign keys: they outlive
@@ -91,4 +93,26 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 func BodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// MaxField bounds what a caller can make the audit log store in one field.
+const MaxField = 512
+
+// Field makes a value the caller sent fit for every audit store: valid UTF-8 without NUL
+// (PostgreSQL refuses both; invalid bytes and NUL become U+FFFD, so the record shows that
+// something was replaced), at most MaxField bytes, cut on a character boundary and marked "…".
+// A record that could not be stored would leave a request unaudited.
+func Field(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) <= MaxField {
+		return s
+	}
+	cut := MaxField
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

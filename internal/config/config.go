@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -293,6 +294,8 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.AuditRetention, err = parseRetention(get("DSOP_AUDIT_RETENTION")); err != nil {
 		bad("DSOP_AUDIT_RETENTION", "%v", err)
+	} else if c.AuditRetention != 0 && c.AuditRetention < audit.MinRetention {
+		bad("DSOP_AUDIT_RETENTION", "must be 0 (forever) or at least %s (%d days): the floor keeps every case verifiable for Bits' error handling", audit.MinRetention, int(audit.MinRetention.Hours()/24))
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -403,6 +406,18 @@ func build(raw map[string]*string) (*Config, error) {
 		}
 		if _, err := os.Stat(f); err != nil {
 			bad(env, "%v", err)
+		}
+	}
+	// Secrets readable by other users of the host are refused in production: the server secret
+	// derives accountReference, the page cursor key and the checkpoint signing key; the
+	// enterprise certificate's key authenticates the bank at BRREG.
+	if prod {
+		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey} {
+			if fi, err := os.Stat(f); f != "" && err == nil && fi.Mode().Perm()&0o077 != 0 {
+				bad(env, "%s is readable by group or others (mode %04o); run chmod 600 %s", f, fi.Mode().Perm(), f)
+			} else if f != "" && err != nil && env == "DSOP_SECRET_FILE" {
+				bad(env, "%v", err)
+			}
 		}
 	}
 	if len(problems) > 0 {

@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -48,7 +47,7 @@ func Open(dir, issuerURL, audience string) (*Issuer, error) {
 
 // New returns an issuer for an existing RSA key.
 func New(raw *rsa.PrivateKey, issuerURL, audience string) (*Issuer, error) {
-	key, err := jwk.FromRaw(raw)
+	key, err := jwk.Import(raw)
 	if err != nil {
 		return nil, fmt.Errorf("dev issuer key: %w", err)
 	}
@@ -58,7 +57,7 @@ func New(raw *rsa.PrivateKey, issuerURL, audience string) (*Issuer, error) {
 	}
 	kid := fmt.Sprintf("dev-%x", tp[:8])
 	_ = key.Set(jwk.KeyIDKey, kid)
-	_ = key.Set(jwk.AlgorithmKey, jwa.RS256)
+	_ = key.Set(jwk.AlgorithmKey, jwa.RS256())
 	pub, err := key.PublicKey()
 	if err != nil {
 		return nil, err
@@ -121,6 +120,13 @@ type Options struct {
 	KID        string // override the kid header
 	ForeignKey bool   // sign with a fresh key that is not in the JWKS
 	Now        time.Time
+	// Claims are set over the standard ones as given (a nil value removes the claim): a claim of
+	// the wrong JSON type, a supplier, a consumer without ID.
+	Claims map[string]any
+	// Header fields are added to the protected header (e.g. crit, jku, x5u).
+	Header map[string]any
+	// EmbedJWK puts the signing key's public key in the header (the embedded-key attack).
+	EmbedJWK bool
 }
 
 // Mint returns a signed access token.
@@ -139,31 +145,44 @@ func (is *Issuer) Mint(o Options) (string, error) {
 	if ttl == 0 {
 		ttl = 120 * time.Second
 	}
-	tok := jwt.New()
-	set := func(k string, v any) { _ = tok.Set(k, v) }
-	set(jwt.IssuerKey, def(o.Issuer, is.URL))
-	set(jwt.AudienceKey, def(o.Audience, is.Audience))
-	set("scope", def(o.Scope, validation.Scope))
-	set("consumer", map[string]any{"authority": "iso6523-actorid-upis", "ID": def(o.Consumer, validation.BRREG)})
-	set("client_id", uuid.NewString())
-	set("client_amr", "virksomhetssertifikat")
-	set("token_type", "Bearer")
-	set(jwt.JwtIDKey, uuid.NewString())
-	set(jwt.IssuedAtKey, now.Unix())
+	// The claim set is a plain map, so that Claims can give a claim any JSON type.
+	claims := map[string]any{
+		"iss":        def(o.Issuer, is.URL),
+		"aud":        def(o.Audience, is.Audience),
+		"scope":      def(o.Scope, validation.Scope),
+		"consumer":   map[string]any{"authority": "iso6523-actorid-upis", "ID": def(o.Consumer, validation.BRREG)},
+		"client_id":  uuid.NewString(),
+		"client_amr": "virksomhetssertifikat",
+		"token_type": "Bearer",
+		"jti":        uuid.NewString(),
+		"iat":        now.Unix(),
+	}
 	if !o.NoExp {
-		set(jwt.ExpirationKey, now.Add(ttl).Unix())
+		claims["exp"] = now.Add(ttl).Unix()
 	}
 	if o.NotBefore != 0 {
-		set(jwt.NotBeforeKey, now.Add(o.NotBefore).Unix())
+		claims["nbf"] = now.Add(o.NotBefore).Unix()
 	}
-	payload, err := json.Marshal(tok)
+	for k, v := range o.Claims {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
 	hdr := jws.NewHeaders()
-	kid, _ := is.key.Get(jwk.KeyIDKey)
-	_ = hdr.Set(jws.KeyIDKey, def(o.KID, kid.(string)))
+	kid, _ := is.key.KeyID()
+	_ = hdr.Set(jws.KeyIDKey, def(o.KID, kid))
 	_ = hdr.Set(jws.TypeKey, "JWT")
+	for k, v := range o.Header {
+		if err := hdr.Set(k, v); err != nil {
+			return "", fmt.Errorf("header %s: %w", k, err)
+		}
+	}
 	switch def(o.Alg, "RS256") {
 	case "RS256":
 		key := is.key
@@ -172,11 +191,27 @@ func (is *Issuer) Mint(o Options) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			if key, err = jwk.FromRaw(raw); err != nil {
+			if key, err = jwk.Import(raw); err != nil {
 				return "", err
 			}
 		}
-		b, err := jws.Sign(payload, jws.WithKey(jwa.RS256, key, jws.WithProtectedHeaders(hdr)))
+		// The key carries no kid of its own here, so the header's (possibly overridden) kid stands:
+		// dev-token --kid must reach the wire to exercise the unknown-kid path.
+		signKey, err := key.Clone()
+		if err != nil {
+			return "", err
+		}
+		_ = signKey.Remove(jwk.KeyIDKey)
+		if o.EmbedJWK {
+			pub, err := signKey.PublicKey()
+			if err != nil {
+				return "", err
+			}
+			if err := hdr.Set(jws.JWKKey, pub); err != nil {
+				return "", err
+			}
+		}
+		b, err := jws.Sign(payload, jws.WithKey(jwa.RS256(), signKey, jws.WithProtectedHeaders(hdr)))
 		return string(b), err
 	case "none":
 		b, err := jws.Sign(payload, jws.WithInsecureNoSignature(jws.WithProtectedHeaders(hdr)))
@@ -185,10 +220,10 @@ func (is *Issuer) Mint(o Options) (string, error) {
 		// The classic confusion attack: HMAC keyed with the issuer's public key.
 		var pub rsa.PublicKey
 		p, _ := is.key.PublicKey()
-		if err := p.Raw(&pub); err != nil {
+		if err := jwk.Export(p, &pub); err != nil {
 			return "", err
 		}
-		b, err := jws.Sign(payload, jws.WithKey(jwa.HS256, x509.MarshalPKCS1PublicKey(&pub), jws.WithProtectedHeaders(hdr)))
+		b, err := jws.Sign(payload, jws.WithKey(jwa.HS256(), x509.MarshalPKCS1PublicKey(&pub), jws.WithProtectedHeaders(hdr)))
 		return string(b), err
 	}
 	return "", fmt.Errorf("unknown alg %q (RS256, none or HS256)", o.Alg)

@@ -15,22 +15,31 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwe"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwe"
 
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 )
 
-// ContentEncryption names the allowed enc values.
-var ContentEncryption = map[string]jwa.ContentEncryptionAlgorithm{
-	"A128CBC-HS256": jwa.A128CBC_HS256,
-	"A256GCM":       jwa.A256GCM,
+// The allowed enc values (DSOP_JWE_ENC).
+const (
+	A128CBCHS256 = "A128CBC-HS256" // what a public consumer implementation decrypts with; default
+	A256GCM      = "A256GCM"
+)
+
+// contentEncryption maps an enc name to the library's algorithm; unknown names get the default.
+func contentEncryption(name string) jwa.ContentEncryptionAlgorithm {
+	if name == A256GCM {
+		return jwa.A256GCM()
+	}
+	return jwa.A128CBC_HS256()
 }
 
 // Encrypter encrypts bodies for consumers.
 type Encrypter struct {
 	Certs certpub.Source
-	Enc   jwa.ContentEncryptionAlgorithm
+	// Enc is the content encryption, A128CBCHS256 (the default when empty) or A256GCM.
+	Enc string
 }
 
 // Encrypt returns the JWE compact serialization of plaintext for consumerID.
@@ -50,8 +59,8 @@ func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []
 	_ = hdr.Set(jwe.X509CertThumbprintS256Key, x5t)
 	_ = hdr.Set(jwe.ContentTypeKey, "application/json")
 	out, err := jwe.Encrypt(plaintext,
-		jwe.WithKey(jwa.RSA_OAEP_256, pub),
-		jwe.WithContentEncryption(e.Enc),
+		jwe.WithKey(jwa.RSA_OAEP_256(), pub),
+		jwe.WithContentEncryption(contentEncryption(e.Enc)),
 		jwe.WithProtectedHeaders(hdr),
 	)
 	if err != nil {
@@ -62,7 +71,7 @@ func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []
 
 // Decrypt opens a JWE with an RSA private key (for testers: dsop-bank decrypt).
 func Decrypt(compact []byte, key *rsa.PrivateKey) ([]byte, error) {
-	return jwe.Decrypt(compact, jwe.WithKey(jwa.RSA_OAEP_256, key))
+	return jwe.Decrypt(compact, jwe.WithKey(jwa.RSA_OAEP_256(), key))
 }
 
 // ParsePrivateKey reads an RSA private key from PEM (PKCS#1 or PKCS#8).
@@ -103,5 +112,14 @@ func Inspect(compact []byte) (Header, error) {
 		return Header{}, err
 	}
 	h := msg.ProtectedHeaders()
-	return Header{Alg: h.Algorithm().String(), Enc: h.ContentEncryption().String(), KID: h.KeyID(), X5TS256: h.X509CertThumbprintS256()}, nil
+	var out Header
+	if alg, ok := h.Algorithm(); ok {
+		out.Alg = alg.String()
+	}
+	if enc, ok := h.ContentEncryption(); ok {
+		out.Enc = enc.String()
+	}
+	out.KID, _ = h.KeyID()
+	out.X5TS256, _ = h.X509CertThumbprintS256()
+	return out, nil
 }

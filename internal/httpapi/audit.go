@@ -157,16 +157,6 @@ func (a *api) logAccess(ctx context.Context, r *http.Request, ex *exchange, stat
 	)
 }
 
-// maxField bounds what a caller can make the audit log store per field.
-const maxField = 512
-
-func bound(s string) string {
-	if len(s) > maxField {
-		return s[:maxField] + "…"
-	}
-	return s
-}
-
 // auditRecord builds the record from the request as received (r is the request the server was
 // handed, never the normalised copy the router passes on; the path keeps its percent-encoding)
 // and what the layers learned.
@@ -188,23 +178,23 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 	}
 	rec := audit.Record{
 		Operation:                 ex.operation,
-		Method:                    bound(r.Method),
-		Path:                      bound(r.URL.EscapedPath()),
+		Method:                    audit.Field(r.Method),
+		Path:                      audit.Field(r.URL.EscapedPath()),
 		Consumer:                  ex.claims.ConsumerID,
 		ClientID:                  ex.claims.ClientID,
 		TokenJTI:                  ex.claims.JTI,
-		AccountInfoRequestID:      bound(h.Get("AccountInfoRequestID")),
-		CorrelationID:             bound(h.Get("CorrelationID")),
-		LegalMandate:              bound(mandate),
-		PartyID:                   bound(party),
-		AccountReference:          bound(ex.accountRef),
-		FromDate:                  bound(q.Get("fromDate")),
-		ToDate:                    bound(q.Get("toDate")),
-		OnlyPrimaryOwner:          bound(onlyPrimary),
-		AdditionalReferenceID:     bound(h.Get("AdditionalReferenceID")),
-		AdditionalReferenceIDType: bound(h.Get("AdditionalReferenceIDType")),
-		RequesterID:               bound(h.Get("RequesterID")),
-		PageCursor:                bound(q.Get("page")),
+		AccountInfoRequestID:      audit.Field(h.Get("AccountInfoRequestID")),
+		CorrelationID:             audit.Field(h.Get("CorrelationID")),
+		LegalMandate:              audit.Field(mandate),
+		PartyID:                   audit.Field(party),
+		AccountReference:          audit.Field(ex.accountRef),
+		FromDate:                  audit.Field(q.Get("fromDate")),
+		ToDate:                    audit.Field(q.Get("toDate")),
+		OnlyPrimaryOwner:          audit.Field(onlyPrimary),
+		AdditionalReferenceID:     audit.Field(h.Get("AdditionalReferenceID")),
+		AdditionalReferenceIDType: audit.Field(h.Get("AdditionalReferenceIDType")),
+		RequesterID:               audit.Field(h.Get("RequesterID")),
+		PageCursor:                audit.Field(q.Get("page")),
 		NoticeUUID:                ex.notice.OpeningUUID,
 		Kjennelsesdato:            ex.notice.Kjennelsesdato.String(),
 		Spells:                    ex.spells,

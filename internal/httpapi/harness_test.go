@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
@@ -138,7 +137,7 @@ func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock},
 		Cursors:   accounts.NewCursorCodec(secret),
 		Audit:     h.audit,
-		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: jwa.A128CBC_HS256},
+		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: encryption.A128CBCHS256},
 		Policy:    policy,
 		Mode:      httpapi.ModeTest,
 		Loc:       oslo,

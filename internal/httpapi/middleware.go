@@ -59,9 +59,18 @@ func (a *api) onlyGET(next http.Handler) http.Handler {
 // authenticate validates the Maskinporten token (401 ACC-010 / 403 ACC-011).
 func (a *api) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, span := a.Tracer.Start(r.Context(), "token.validate")
-		claims, err := a.Tokens.Validate(ctx, r.Header.Get("Authorization"))
-		span.End()
+		var (
+			claims validation.Claims
+			err    error
+		)
+		if len(r.Header.Values("Authorization")) > 1 {
+			// A gateway that reads another of them than we do would disagree about the caller.
+			err = &validation.TokenError{Reason: "duplicate", Message: "send exactly one Authorization header"}
+		} else {
+			ctx, span := a.Tracer.Start(r.Context(), "token.validate")
+			claims, err = a.Tokens.Validate(ctx, r.Header.Get("Authorization"))
+			span.End()
+		}
 		ex := exchangeOf(r.Context())
 		ex.claims = claims
 		if te := (*validation.TokenError)(nil); errors.As(err, &te) {

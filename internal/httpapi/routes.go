@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -162,6 +163,13 @@ func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			a.fail(w, r, errQuery)
+			return
+		}
+		// Only canonical paths: ServeMux would answer "//v2/accounts", "/v2/./accounts" or
+		// "/v2/x/../accounts" with a 307 redirect to the cleaned path; a DSOP endpoint answers or
+		// refuses, it never redirects. One trailing slash is tolerated.
+		if p := strings.TrimSuffix(r.URL.Path, "/"); p == "" || path.Clean(p) != p {
+			a.fail(w, r, errRoute)
 			return
 		}
 		u := *r.URL

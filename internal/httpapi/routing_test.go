@@ -1,7 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -63,4 +68,42 @@ func TestRouting_ServesTheThreeEndpoints(t *testing.T) {
 		require.Equal(t, http.StatusOK, h.do(http.MethodGet, target, hd).Code, target)
 		require.Equal(t, http.StatusOK, h.do(http.MethodHead, target, hd).Code, target)
 	}
+}
+
+// Non-canonical spellings of our paths are refused with a DSOP error: ServeMux would redirect
+// them (307, text/html, a Location echoing the query) after the token was accepted. Sent over a
+// real connection with the request-target exactly as written.
+func TestRouting_NonCanonicalPathsAre400NeverARedirect(t *testing.T) {
+	h := newHarness(t)
+	srv := httptest.NewServer(h.handler)
+	defer srv.Close()
+	q := "?OnlyPrimaryOwner=true&fromDate=" + earliest + "&toDate=" + today
+	hd := h.headers(openOrg)
+	for _, target := range []string{"//v2/accounts", "/v2//accounts", "/v2/./accounts", "/v2/x/../accounts", "/./v2/accounts", "/v2/accounts/.", "/v2/accounts//", "/v2/%2e/accounts", "/v2/accounts/%2e%2e/accounts"} {
+		t.Run(target, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			var req strings.Builder
+			fmt.Fprintf(&req, "GET %s%s HTTP/1.1\r\nHost: bank\r\nConnection: close\r\n", target, q)
+			for k, vs := range hd {
+				for _, v := range vs {
+					fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+				}
+			}
+			req.WriteString("\r\n")
+			_, err = io.WriteString(conn, req.String())
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+			require.Empty(t, resp.Header.Get("Location"))
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			require.Contains(t, string(body), `"code":"ACC-001"`)
+		})
+	}
+	// The canonical path itself is served on the same connection setup.
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v2/accounts"+q, hd).Code)
 }

@@ -1,6 +1,9 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,44 +14,100 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 )
 
-// A-01…A-07 and the attacks named in the issue.
+// A-01…A-07 and the attacks an attacker tries: every row is refused with its status and code,
+// no account data leaves (requireProblem), and the same request with a valid token is served —
+// so each row proves the refusal is the token's.
 func TestToken_Refusals(t *testing.T) {
 	h := newHarness(t)
 	valid := h.token(devissuer.Options{})
 	parts := strings.Split(valid, ".")
 	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	foreign := func(o devissuer.Options) string { o.ForeignKey = true; return h.token(o) }
+	bearer := func(tok string) []string { return []string{"Bearer " + tok} }
+	unauthorized, forbidden := 401, 403
 	cases := []struct {
 		name   string
-		auth   string
+		auth   []string
 		status int
-		code   string
 	}{
-		{"no header", "", 401, "ACC-010"},
-		{"not bearer", "Basic dXNlcjpwYXNz", 401, "ACC-010"},
-		{"malformed", "Bearer not-a-jwt", 401, "ACC-010"},
-		{"bad signature", "Bearer " + parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), 401, "ACC-010"},
-		{"tampered payload", "Bearer " + tampered, 401, "ACC-010"},
-		{"alg none", "Bearer " + h.token(devissuer.Options{Alg: "none"}), 401, "ACC-010"},
-		{"HS256 with the public key", "Bearer " + h.token(devissuer.Options{Alg: "HS256"}), 401, "ACC-010"},
-		{"unknown key", "Bearer " + h.token(devissuer.Options{ForeignKey: true, KID: "rotated-away"}), 401, "ACC-010"},
-		{"foreign key, known kid", "Bearer " + h.token(devissuer.Options{ForeignKey: true}), 401, "ACC-010"},
-		{"expired", "Bearer " + h.token(devissuer.Options{TTL: -time.Minute}), 401, "ACC-010"},
-		{"not yet valid", "Bearer " + h.token(devissuer.Options{NotBefore: time.Minute}), 401, "ACC-010"},
-		{"issued in the future", "Bearer " + h.token(devissuer.Options{Now: now.Add(time.Hour)}), 401, "ACC-010"},
-		{"no exp", "Bearer " + h.token(devissuer.Options{NoExp: true}), 401, "ACC-010"},
-		{"wrong iss", "Bearer " + h.token(devissuer.Options{Issuer: "https://maskinporten.no/"}), 401, "ACC-010"},
-		{"wrong aud", "Bearer " + h.token(devissuer.Options{Audience: "https://api.otherbank.no/v2"}), 401, "ACC-010"},
-		{"scope kundeforhold only", "Bearer " + h.token(devissuer.Options{Scope: "bits:kundeforhold"}), 403, "ACC-011"},
-		{"other consumer (Skatteetaten)", "Bearer " + h.token(devissuer.Options{Consumer: "0192:974761076"}), 403, "ACC-011"},
+		// Presence and form of the header.
+		{"no header", nil, unauthorized},
+		{"empty header", []string{""}, unauthorized},
+		{"not bearer", []string{"Basic dXNlcjpwYXNz"}, unauthorized},
+		{"bearer without token", []string{"Bearer"}, unauthorized},
+		{"bearer with a blank token", []string{"Bearer    "}, unauthorized},
+		{"malformed", bearer("not-a-jwt"), unauthorized},
+		{"two parts", bearer(parts[0] + "." + parts[1]), unauthorized},
+		{"four parts", bearer(valid + ".x"), unauthorized},
+		{"a JWE instead of a JWS", bearer("eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMTI4R0NNIn0.a.b.c.d"), unauthorized},
+		{"token followed by junk", []string{"Bearer " + valid + " extra"}, unauthorized},
+		{"two Authorization headers, valid first", []string{"Bearer " + valid, "Bearer garbage"}, unauthorized},
+		{"two Authorization headers, valid last", []string{"Bearer garbage", "Bearer " + valid}, unauthorized},
+		{"two valid Authorization headers", []string{"Bearer " + valid, "Bearer " + valid}, unauthorized},
+		// Signature and algorithm.
+		{"bad signature", bearer(parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))), unauthorized},
+		{"no signature", bearer(parts[0] + "." + parts[1] + "."), unauthorized},
+		{"tampered payload", bearer(tampered), unauthorized},
+		{"payload not JSON", bearer(parts[0] + "." + b64("not json") + "." + parts[2]), unauthorized},
+		{"header not JSON", bearer(b64("{") + "." + parts[1] + "." + parts[2]), unauthorized},
+		{"alg none", bearer(h.token(devissuer.Options{Alg: "none"})), unauthorized},
+		{"HS256 with the public key", bearer(h.token(devissuer.Options{Alg: "HS256"})), unauthorized},
+		{"unknown key", bearer(foreign(devissuer.Options{KID: "rotated-away"})), unauthorized},
+		{"foreign key, known kid", bearer(foreign(devissuer.Options{})), unauthorized},
+		{"the real key under a made-up kid", bearer(h.token(devissuer.Options{KID: "-"})), unauthorized},
+		{"kid path traversal", bearer(foreign(devissuer.Options{KID: "../../../../etc/passwd"})), unauthorized},
+		{"kid SQL injection", bearer(foreign(devissuer.Options{KID: "' OR '1'='1"})), unauthorized},
+		{"embedded jwk of the attacker", bearer(foreign(devissuer.Options{KID: "attacker", EmbedJWK: true})), unauthorized},
+		{"jku to the attacker's key set", bearer(foreign(devissuer.Options{Header: map[string]any{"jku": "https://attacker.example/jwks.json"}})), unauthorized},
+		{"x5u to the attacker's certificate", bearer(foreign(devissuer.Options{Header: map[string]any{"x5u": "https://attacker.example/cert.pem"}})), unauthorized},
+		{"crit names an unknown extension", bearer(h.token(devissuer.Options{Header: map[string]any{"crit": []string{"urn:example:unknown"}, "urn:example:unknown": true}})), unauthorized},
+		// Time claims (RFC 7519 NumericDate).
+		{"expired", bearer(h.token(devissuer.Options{TTL: -time.Minute})), unauthorized},
+		{"expired a day ago", bearer(h.token(devissuer.Options{Now: now.Add(-24 * time.Hour)})), unauthorized},
+		{"not yet valid", bearer(h.token(devissuer.Options{NotBefore: time.Minute})), unauthorized},
+		{"issued in the future", bearer(h.token(devissuer.Options{Now: now.Add(time.Hour)})), unauthorized},
+		{"no exp", bearer(h.token(devissuer.Options{NoExp: true})), unauthorized},
+		{"exp as a string", bearer(h.token(devissuer.Options{Claims: map[string]any{"exp": fmt.Sprint(now.Add(time.Minute).Unix())}})), unauthorized},
+		{"exp as null", bearer(h.token(devissuer.Options{Claims: map[string]any{"exp": json.RawMessage("null")}})), unauthorized},
+		{"exp as a boolean", bearer(h.token(devissuer.Options{Claims: map[string]any{"exp": true}})), unauthorized},
+		{"iat as a string", bearer(h.token(devissuer.Options{Claims: map[string]any{"iat": fmt.Sprint(now.Unix())}})), unauthorized},
+		{"nbf as a string", bearer(h.token(devissuer.Options{Claims: map[string]any{"nbf": fmt.Sprint(now.Unix())}})), unauthorized},
+		// Issuer and audience: exact.
+		{"wrong iss", bearer(h.token(devissuer.Options{Issuer: "https://maskinporten.no/"})), unauthorized},
+		{"iss without its trailing slash", bearer(h.token(devissuer.Options{Issuer: "https://test.maskinporten.no"})), unauthorized},
+		{"no iss", bearer(h.token(devissuer.Options{Claims: map[string]any{"iss": nil}})), unauthorized},
+		{"wrong aud", bearer(h.token(devissuer.Options{Audience: "https://api.otherbank.no/v2"})), unauthorized},
+		{"aud with a trailing slash", bearer(h.token(devissuer.Options{Audience: baseURL + "/"})), unauthorized},
+		{"no aud", bearer(h.token(devissuer.Options{Claims: map[string]any{"aud": nil}})), unauthorized},
+		// Scope and consumer: a valid token without the right.
+		{"scope kundeforhold only", bearer(h.token(devissuer.Options{Scope: "bits:kundeforhold"})), forbidden},
+		{"scope with a suffix", bearer(h.token(devissuer.Options{Scope: "bits:kontoinformasjon.oed"})), forbidden},
+		{"scope as a prefix", bearer(h.token(devissuer.Options{Scope: "bits:kontoinformasjonx"})), forbidden},
+		{"no scope", bearer(h.token(devissuer.Options{Claims: map[string]any{"scope": nil}})), forbidden},
+		{"other consumer (Skatteetaten)", bearer(h.token(devissuer.Options{Consumer: "0192:974761076"})), forbidden},
+		{"consumer without the 0192 prefix", bearer(h.token(devissuer.Options{Consumer: "974760673"})), forbidden},
+		{"no consumer", bearer(h.token(devissuer.Options{Claims: map[string]any{"consumer": nil}})), forbidden},
+		{"consumer as a string", bearer(h.token(devissuer.Options{Claims: map[string]any{"consumer": "0192:974760673"}})), forbidden},
+		{"BRREG only as supplier", bearer(h.token(devissuer.Options{Consumer: "0192:889640782",
+			Claims: map[string]any{"supplier": map[string]any{"authority": "iso6523-actorid-upis", "ID": "0192:974760673"}}})), forbidden},
+		{"BRREG only in the deprecated client_orgno", bearer(h.token(devissuer.Options{Consumer: "0192:889640782", Claims: map[string]any{"client_orgno": "974760673"}})), forbidden},
 	}
+	require.GreaterOrEqual(t, len(cases), 40)
+	ok := h.headers(openOrg)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, accountsURL(earliest, today), ok).Code, "the request is served with a valid token")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			hd := h.headers(openOrg)
 			hd.Del("Authorization")
-			if c.auth != "" {
-				hd.Set("Authorization", c.auth)
+			for _, v := range c.auth {
+				hd.Add("Authorization", v)
 			}
-			requireProblem(t, h.do(http.MethodGet, accountsURL(earliest, today), hd), c.status, c.code)
+			code := map[int]string{401: "ACC-010", 403: "ACC-011"}[c.status]
+			requireProblem(t, h.do(http.MethodGet, accountsURL(earliest, today), hd), c.status, code)
+			r := h.audit.Records()[len(h.audit.Records())-1]
+			require.Equal(t, c.status, r.Status, "refused and audited")
+			require.True(t, strings.HasPrefix(r.Reason, "token:"), r.Reason)
 		})
 	}
 }

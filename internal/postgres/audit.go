@@ -117,15 +117,16 @@ func checkpoint(ctx context.Context, q querier) (*audit.Checkpoint, error) {
 	return &cp, nil
 }
 
-// Expire implements audit.Store: records older than before go (the newest always stays), and the
-// checkpoint is replaced in the same transaction.
+// Expire implements audit.Store: records older than before go (the newest always stays), through
+// dsop_audit_expire (migration 0003), which verifies the chain it cuts, enforces the retention
+// floor, and is the only way a row leaves audit_records: the serving role needs no DELETE right.
 func (s *AuditStore) Expire(ctx context.Context, before time.Time, signer *audit.Signer) (int, error) {
 	removed := 0
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
 			return err
 		}
-		var firstKept int64
+		var firstKept, count int64
 		var raw string
 		err := tx.QueryRow(ctx, `SELECT seq, record FROM audit_records
 			WHERE recorded_at >= $1 OR seq = (SELECT max(seq) FROM audit_records) ORDER BY seq LIMIT 1`, before).Scan(&firstKept, &raw)
@@ -135,34 +136,27 @@ func (s *AuditStore) Expire(ctx context.Context, before time.Time, signer *audit
 		if err != nil {
 			return err
 		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM audit_records WHERE seq < $1", firstKept).Scan(&count); err != nil {
+			return err
+		}
+		if count == 0 {
+			return nil
+		}
 		var next audit.Record
 		if err := json.Unmarshal([]byte(raw), &next); err != nil {
 			return err
-		}
-		if _, err := tx.Exec(ctx, "SET LOCAL dsop.audit_expire = 'on'"); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, "DELETE FROM audit_records WHERE seq < $1", firstKept)
-		if err != nil {
-			return err
-		}
-		removed = int(tag.RowsAffected())
-		if removed == 0 {
-			return nil
 		}
 		prev, err := checkpoint(ctx, tx)
 		if err != nil {
 			return err
 		}
-		cp := &audit.Checkpoint{Seq: next.Seq, PrevHash: next.PrevHash, Time: time.Now().UTC(), Removed: uint64(removed)}
+		cp := &audit.Checkpoint{Seq: next.Seq, PrevHash: next.PrevHash, Time: time.Now().UTC(), Removed: uint64(count)}
 		if prev != nil {
 			cp.Removed += prev.Removed
 		}
 		signer.Sign(cp)
 		b, _ := json.Marshal(cp)
-		_, err = tx.Exec(ctx, `INSERT INTO audit_checkpoint (id, checkpoint) VALUES (1, $1)
-			ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, string(b))
-		return err
+		return tx.QueryRow(ctx, "SELECT dsop_audit_expire($1, $2)", firstKept, string(b)).Scan(&removed)
 	})
 	return removed, err
 }

@@ -22,23 +22,28 @@ const (
 	lockAudit   int64 = 0x64736f70_0002
 )
 
-// Migrate applies the migrations that have not run yet.
+// Migrate applies the migrations that have not run yet. When every one has run it only reads
+// schema_migrations, so a serving role without the right to create tables starts (README
+// "PostgreSQL roles": the admin role migrates).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	if upToDate(ctx, conn, names) {
+		return nil
+	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockMigrate); err != nil {
 		return fmt.Errorf("migrate lock: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockMigrate) //nolint:errcheck
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -70,4 +75,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 	}
 	return nil
+}
+
+// upToDate reports whether every migration is recorded as applied (false on any doubt).
+func upToDate(ctx context.Context, conn *pgxpool.Conn, names []string) bool {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return false
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM schema_migrations WHERE name = ANY($1)", names).Scan(&n); err != nil {
+		return false
+	}
+	return n == len(names)
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // JWKS fetches Maskinporten's signing keys and caches them. Keys are fetched again when the cache

@@ -2,16 +2,18 @@ package validation
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
 // Scope is the Maskinporten scope of the DSOP Control API.
@@ -68,6 +70,9 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 		return Claims{}, unauthorized("malformed", "Authorization header must be 'Bearer <Maskinporten access token>'")
 	}
 	raw = strings.TrimSpace(raw)
+	if err := checkCompact(raw); err != nil {
+		return Claims{}, err
+	}
 	msg, err := jws.Parse([]byte(raw))
 	if err != nil || len(msg.Signatures()) != 1 {
 		return Claims{}, unauthorized("malformed", "access token is not a signed JWT in compact serialization")
@@ -75,10 +80,10 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	// Only RS256, as Maskinporten signs: refuses "none", HS* signed with the public key as a
 	// secret, and any other algorithm confusion.
-	if hdr.Algorithm() != jwa.RS256 {
-		return Claims{}, unauthorized("alg", "access token algorithm %q is not allowed; only RS256", hdr.Algorithm())
+	if alg, _ := hdr.Algorithm(); alg.String() != jwa.RS256().String() {
+		return Claims{}, unauthorized("alg", "access token algorithm %q is not allowed; only RS256", alg.String())
 	}
-	kid := hdr.KeyID()
+	kid, _ := hdr.KeyID()
 	if kid == "" {
 		return Claims{}, unauthorized("kid", "access token has no kid header")
 	}
@@ -96,7 +101,7 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 		now = time.Now
 	}
 	tok, err := jwt.Parse([]byte(raw),
-		jwt.WithKey(jwa.RS256, key),
+		jwt.WithKey(jwa.RS256(), key),
 		jwt.WithValidate(true),
 		jwt.WithIssuer(v.Issuer),
 		jwt.WithAudience(v.Audience),
@@ -107,14 +112,14 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 	if err != nil {
 		return Claims{}, tokenParseError(err)
 	}
-	c := Claims{ClientID: stringClaim(tok, "client_id"), JTI: tok.JwtID()}
+	c := Claims{ClientID: stringClaim(tok, "client_id")}
+	c.JTI, _ = tok.JwtID()
 	scope := stringClaim(tok, "scope")
 	c.Scopes = strings.Fields(scope)
-	if cons, ok := tok.Get("consumer"); ok {
-		if m, ok := cons.(map[string]any); ok {
-			if id, ok := m["ID"].(string); ok {
-				c.ConsumerID = id
-			}
+	var cons map[string]any
+	if tok.Get("consumer", &cons) == nil {
+		if id, ok := cons["ID"].(string); ok {
+			c.ConsumerID = id
 		}
 	}
 	if !slices.Contains(c.Scopes, Scope) {
@@ -131,27 +136,62 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 
 func tokenParseError(err error) error {
 	switch {
-	case errors.Is(err, jwt.ErrTokenExpired()):
+	case errors.Is(err, jwt.TokenExpiredError()):
 		return unauthorized("expired", "access token has expired")
-	case errors.Is(err, jwt.ErrTokenNotYetValid()):
+	case errors.Is(err, jwt.TokenNotYetValidError()):
 		return unauthorized("not_yet_valid", "access token is not valid yet (nbf)")
-	case errors.Is(err, jwt.ErrInvalidIssuedAt()):
+	case errors.Is(err, jwt.InvalidIssuedAtError()):
 		return unauthorized("iat", "access token is issued in the future (iat)")
-	case errors.Is(err, jwt.ErrInvalidIssuer()):
+	case errors.Is(err, jwt.InvalidIssuerError()):
 		return unauthorized("iss", "access token issuer is not the configured Maskinporten issuer")
-	case errors.Is(err, jwt.ErrInvalidAudience()):
+	case errors.Is(err, jwt.InvalidAudienceError()):
 		return unauthorized("aud", "access token audience is not this bank's registered base URL")
-	case errors.Is(err, jwt.ErrMissingRequiredClaim("exp")):
+	case errors.Is(err, jwt.MissingRequiredClaimError()):
 		return unauthorized("exp", "access token has no exp claim")
 	}
 	return unauthorized("signature", "access token signature or claims are invalid")
 }
 
 func stringClaim(tok jwt.Token, name string) string {
-	v, ok := tok.Get(name)
-	if !ok {
+	var s string
+	if tok.Get(name, &s) != nil {
 		return ""
 	}
-	s, _ := v.(string)
 	return s
+}
+
+// checkCompact applies the rules the JOSE library leaves to us, on the token as sent:
+//   - a protected header naming critical extensions ("crit") is refused: we implement none, and
+//     RFC 7515 §4.1.11 says a recipient that does not understand one must refuse the JWS;
+//   - exp, iat and nbf must be JSON numbers (RFC 7519 §2 NumericDate), not strings a lenient
+//     parser would convert.
+func checkCompact(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return unauthorized("malformed", "access token is not a signed JWT in compact serialization")
+	}
+	var hdr map[string]json.RawMessage
+	b, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || json.Unmarshal(b, &hdr) != nil {
+		return unauthorized("malformed", "access token header is not base64url-encoded JSON")
+	}
+	if _, ok := hdr["crit"]; ok {
+		return unauthorized("crit", "access token header names critical extensions (crit), which this server does not implement")
+	}
+	var claims map[string]json.RawMessage
+	b, err = base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(b, &claims) != nil {
+		return unauthorized("malformed", "access token claims are not base64url-encoded JSON")
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') || json.Unmarshal(v, &n) != nil {
+			return unauthorized("claim_type", "access token claim %s must be a NumericDate (a JSON number)", name)
+		}
+	}
+	return nil
 }

@@ -104,4 +104,30 @@ func Run(t *testing.T, open Factory) {
 		require.NoError(t, err)
 		require.Contains(t, rep.Problem, "signature")
 	})
+	t.Run("expiry verifies the chain it cuts and refuses on a break", func(t *testing.T) {
+		st, tm := open(t)
+		fill(t, st, 48, start)
+		now := start.Add(30*time.Hour + audit.MinRetention) // the first 30 records are past retention
+		tm.Edit(t, 5)
+		removed, err := audit.Expire(ctx, st, audit.MinRetention, now, signer)
+		require.ErrorContains(t, err, "broken at record 5")
+		require.Zero(t, removed)
+		rep, err := audit.Verify(ctx, st, signer)
+		require.NoError(t, err)
+		require.False(t, rep.OK(), "the edited record is still there to be found")
+		require.EqualValues(t, 5, rep.BadSeq)
+	})
+	t.Run("expiry refuses a retention below the floor", func(t *testing.T) {
+		st, _ := open(t)
+		fill(t, st, 10, start)
+		_, err := audit.Expire(ctx, st, time.Second, start.Add(time.Hour+audit.MinRetention), signer)
+		require.ErrorContains(t, err, "below the floor")
+		rep, err := audit.Verify(ctx, st, signer)
+		require.NoError(t, err)
+		require.EqualValues(t, 10, rep.Records)
+		// The same chain, untampered, expires (the file store cuts whole segments only): the refusal
+		// above is the floor's.
+		_, err = audit.Expire(ctx, st, audit.MinRetention, start.Add(5*time.Hour+audit.MinRetention), signer)
+		require.NoError(t, err)
+	})
 }
