@@ -27,6 +27,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/durable"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
@@ -344,8 +345,21 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 		auditStore.Close()
 		return nil, err
 	}
+	outbox := &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions"), Logger: logger}
+	// Every state file is read once at start by the same rule (durable.ReadLines): a torn last
+	// record is cut and reported here; damage anywhere else stops start-up with the file and line.
+	if _, err := outbox.List(ctx); err != nil {
+		_ = notices.Close()
+		auditStore.Close()
+		return nil, err
+	}
+	for _, torn := range []*durable.Torn{auditStore.Repaired, notices.Repaired} {
+		if torn != nil {
+			logger.Warn("torn last record cut after a crash", "file", torn.Path, "offset", torn.Offset, "bytes", torn.Bytes)
+		}
+	}
 	return &stores{
-		audit: auditStore, notices: notices, outbox: &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")},
+		audit: auditStore, notices: notices, outbox: outbox,
 		bank:  accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)),
 		close: func() { _ = notices.Close(); _ = auditStore.Close() },
 	}, nil

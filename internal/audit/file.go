@@ -24,6 +24,9 @@ import (
 // before Append returns. One process owns the directory (an exclusive lock); a torn last line
 // left by a crash is cut off at open, since its request was never answered.
 type FileStore struct {
+	// Repaired is the torn last record cut at open, if a crash left one; the caller logs it.
+	Repaired *durable.Torn
+
 	dir             string
 	maxSegmentBytes int64
 
@@ -106,34 +109,44 @@ func (s *FileStore) recover() error {
 		}
 		return nil
 	}
+	// The active segment is read whole by the rule of durable.ReadLines: a torn last record (a
+	// write that did not finish, never acknowledged, so never answered) is cut; damage anywhere
+	// else stops the server, which must not append after a record it cannot read.
 	last := segs[len(segs)-1]
-	b, err := os.ReadFile(last)
+	var first, r Record
+	n := 0
+	torn, err := durable.ReadLines(last, true, func(line []byte) error {
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return err
+		}
+		if rec.Hash == "" {
+			return errors.New("record without hash")
+		}
+		if n == 0 {
+			first = rec
+		}
+		r, n = rec, n+1
+		return nil
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("audit log: %w; to repair, restore the segment from backup (dsop-bank audit verify names the first broken record)", err)
 	}
-	if i := bytes.LastIndexByte(b, '\n'); i != len(b)-1 {
-		// A write that did not finish: never acknowledged, so never answered.
-		if err := os.Truncate(last, int64(i+1)); err != nil {
-			return fmt.Errorf("cut torn audit record: %w", err)
-		}
-		b = b[:i+1]
-	}
-	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
-	if len(b) > 0 {
-		var r Record
-		if err := json.Unmarshal(lines[len(lines)-1], &r); err != nil {
-			return fmt.Errorf("last audit record in %s is unreadable: %w", last, err)
-		}
+	s.Repaired = torn
+	if n > 0 {
 		s.lastSeq, s.lastHash = r.Seq, r.Hash
-		var first Record
-		_ = json.Unmarshal(lines[0], &first)
 		s.curDay = first.Time.UTC().Format(time.DateOnly)
 	}
 	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	s.cur, s.curSize = f, int64(len(b))
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.cur, s.curSize = f, st.Size()
 	return nil
 }
 

@@ -1,11 +1,11 @@
 package konkursvarsel
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -73,7 +73,11 @@ var (
 // FileOutbox keeps actions as JSON lines (actions.jsonl — also the export for the bank's core
 // systems) and acknowledgements in acks.jsonl. Every operation holds a file lock, so the server
 // and `dsop-bank actions ack` can work at the same time, and every write is fsynced.
-type FileOutbox struct{ Dir string }
+type FileOutbox struct {
+	Dir string
+	// Logger hears of a torn last line cut after a crash; optional.
+	Logger *slog.Logger
+}
 
 func (o *FileOutbox) locked(fn func() error) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
@@ -97,26 +101,26 @@ type ack struct {
 	AckedBy string    `json:"acked_by"`
 }
 
-func readLines[T any](path string) ([]T, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+// readLines reads one of the outbox files under its lock, by the rule of durable.ReadLines: a
+// torn last line is cut (it was never acknowledged to anyone) and logged; a damaged line
+// elsewhere is an error naming it — a block instruction must never disappear silently.
+func readLines[T any](path string, logger *slog.Logger) ([]T, error) {
 	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	torn, err := durable.ReadLines(path, true, func(line []byte) error {
 		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			continue // a line torn by a crash was never acknowledged to anyone
+		if err := json.Unmarshal(line, &v); err != nil {
+			return err
 		}
 		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actions: %w; to repair, restore the file from backup, or correct the line by hand (actions.jsonl is also the export to the core systems)", err)
 	}
-	return out, sc.Err()
+	if torn != nil && logger != nil {
+		logger.Warn("torn last line cut after a crash", "file", torn.Path, "offset", torn.Offset, "bytes", torn.Bytes)
+	}
+	return out, nil
 }
 
 func appendLines[T any](path string, vs []T) error {
@@ -132,11 +136,11 @@ func appendLines[T any](path string, vs []T) error {
 }
 
 func (o *FileOutbox) read() ([]Action, error) {
-	actions, err := readLines[Action](filepath.Join(o.Dir, "actions.jsonl"))
+	actions, err := readLines[Action](filepath.Join(o.Dir, "actions.jsonl"), o.Logger)
 	if err != nil {
 		return nil, err
 	}
-	acks, err := readLines[ack](filepath.Join(o.Dir, "acks.jsonl"))
+	acks, err := readLines[ack](filepath.Join(o.Dir, "acks.jsonl"), o.Logger)
 	if err != nil {
 		return nil, err
 	}

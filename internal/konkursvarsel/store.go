@@ -1,7 +1,6 @@
 package konkursvarsel
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,6 +158,9 @@ func sameNotice(a, b Notice) bool {
 // atomically), in a directory that one process owns.
 type FileStore struct {
 	*MemoryStore
+	// Repaired is the torn last record cut at open, if a crash left one; the caller logs it.
+	Repaired *durable.Torn
+
 	dir  string
 	lock *os.File
 	mu   sync.Mutex
@@ -191,31 +193,26 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	return s, nil
 }
 
+// resync is how an operator repairs a damaged notice store: Konkursvarsel has every notice.
+const resync = "stop the server, move the konkursvarsel directory aside, and start again with DSOP_KONKURSVARSEL_SINCE=all (or the date of the oldest notice still needed): the notices are fetched again from Konkursvarsel"
+
 func (s *FileStore) load() error {
 	path := filepath.Join(s.dir, "notices.jsonl")
-	f, err := os.Open(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		var good int64
-		for sc.Scan() {
-			var n Notice
-			if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
-				break // a line torn by a crash: its batch was never acknowledged
-			}
-			s.put(n)
-			good += int64(len(sc.Bytes())) + 1
+	torn, err := durable.ReadLines(path, true, func(line []byte) error {
+		var n Notice
+		if err := json.Unmarshal(line, &n); err != nil {
+			return err
 		}
-		if st, err := f.Stat(); err == nil && st.Size() > good {
-			if err := os.Truncate(path, good); err != nil {
-				return fmt.Errorf("cut torn notice line: %w", err)
-			}
+		if err := n.Validate(); err != nil {
+			return err
 		}
+		s.put(n)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("notice store: %w; to repair, %s", err, resync)
 	}
+	s.Repaired = torn
 	b, err := os.ReadFile(filepath.Join(s.dir, "cursor.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -227,7 +224,8 @@ func (s *FileStore) load() error {
 		Registreringstidspunkt time.Time `json:"registreringstidspunkt"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return fmt.Errorf("cursor.json: %w", err)
+		return fmt.Errorf("%s is unreadable: %w; to repair, remove it and start with DSOP_KONKURSVARSEL_SINCE set to a time before the last notice you trust (a repeated notice is applied once)",
+			filepath.Join(s.dir, "cursor.json"), err)
 	}
 	s.cursor = c.Registreringstidspunkt.UTC()
 	return nil
