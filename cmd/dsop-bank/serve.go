@@ -478,6 +478,11 @@ func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvars
 		}); err != nil {
 			return err
 		}
+		if err := tel.Counter("dsop_konkursvarsel_future_notices", "Notices registered later than this server's clock allows (stored and applied; they do not move the cursor)", func() int64 {
+			return int64(p.Status().FutureDated)
+		}); err != nil {
+			return err
+		}
 		if err := tel.Gauge("dsop_outbox_backlog", "", "Block/reopen actions not yet acknowledged", func() (float64, bool) {
 			acts, err := out.List(context.Background())
 			n := 0

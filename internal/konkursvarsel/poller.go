@@ -2,6 +2,7 @@ package konkursvarsel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,9 +34,15 @@ type Poller struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Tracer    trace.Tracer // optional
+	// MaxSkew is how far ahead of this server's clock a notice may be registered and still move
+	// the cursor (default 5 minutes, for clocks that differ): a notice dated later is stored and
+	// applied, but does not move the cursor, so that it cannot make the poller skip every notice
+	// registered until its date.
+	MaxSkew time.Duration
 
 	mu     sync.Mutex // one sync at a time
 	status SyncStatus
+	future map[string]bool // future-dated notices already reported
 }
 
 // SyncStatus is what operations watch.
@@ -49,6 +56,8 @@ type SyncStatus struct {
 	Applied  map[Type]int // notices newly stored, per type, since start
 	Rejected int
 	Errors   int
+	// FutureDated counts the notices registered later than this server's clock allows.
+	FutureDated int
 }
 
 // SyncResult is what one sync did.
@@ -131,11 +140,25 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 	}
 	res.Fetched = len(raws)
 	notices, rejected := parseItems(raws)
+	skew := p.MaxSkew
+	if skew <= 0 {
+		skew = 5 * time.Minute
+	}
+	limit := p.now().Add(skew)
 	newCursor := cursor
 	for _, r := range raws {
 		// Every item moves the cursor, a rejected one too: it is reported, and fetching it again
-		// would not make it valid.
-		if t, ok := registered(r); ok && t.After(newCursor) {
+		// would not make it valid. But never past this server's clock: a notice dated in the
+		// future would otherwise hide every notice registered before that date.
+		t, ok := registered(r)
+		if !ok {
+			continue
+		}
+		if t.After(limit) {
+			p.reportFuture(r, t)
+			continue // it is fetched again at each poll (applied once), until the clock reaches it
+		}
+		if t.After(newCursor) {
 			newCursor = t
 		}
 	}
@@ -177,6 +200,26 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 	}
 	res.Cursor = newCursor
 	return res, nil
+}
+
+// reportFuture logs a future-dated notice once and counts it; the notice itself is stored and
+// applied like any other.
+func (p *Poller) reportFuture(raw json.RawMessage, at time.Time) {
+	var item struct {
+		UUID string `json:"uuid"`
+	}
+	_ = json.Unmarshal(raw, &item)
+	id := item.UUID
+	if p.future == nil {
+		p.future = map[string]bool{}
+	}
+	if p.future[id] {
+		return
+	}
+	p.future[id] = true
+	p.status.FutureDated++
+	p.logger().Warn("konkursvarsel notice registered in the future: stored and applied, but the cursor stays at this server's clock",
+		"notice", id, "registreringstidspunkt", at.UTC().Format(TimeFormat), "server_time", p.now().UTC().Format(TimeFormat))
 }
 
 // apply stores the batch; if one notice conflicts with a stored one, the others still go in

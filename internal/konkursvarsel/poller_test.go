@@ -1,8 +1,10 @@
 package konkursvarsel
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -290,4 +292,34 @@ func TestOutbox_AckOnceAndSurvivesReopening(t *testing.T) {
 	require.NotNil(t, acts[0].AckedAt)
 	n, _ = o2.Add(ctx, []Action{a})
 	require.Zero(t, n, "an acknowledged action is not recorded again")
+}
+
+// One notice dated 2099 must not make the poller skip every later real notice: it is stored and
+// applied, reported once, and the cursor stays at this server's clock plus the allowed skew.
+func TestPoller_AFutureDatedNoticeDoesNotPoisonTheCursor(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, nil)
+	st := NewMemoryStore()
+	var logs bytes.Buffer
+	p := newPoller(t, f, st)
+	p.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	_, err := f.Add(NewNotice{Type: Aapning, Debitor: "910336819", Registreringstidspunkt: "2099-01-01T00:00:00Z", Kjennelsesdato: "2026-11-20"})
+	require.NoError(t, err)
+	res, err := p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied, "the future-dated notice is stored and applied")
+	require.False(t, res.Cursor.After(time.Now().Add(5*time.Minute)), "cursor %s", res.Cursor)
+	require.Equal(t, 1, p.Status().FutureDated)
+	require.Contains(t, logs.String(), "registered in the future")
+
+	_, err = f.Add(NewNotice{Type: Aapning, Debitor: "910491482"}) // registered now
+	require.NoError(t, err)
+	res, err = p.Sync(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied, "the later real notice still arrives")
+	ns, err := st.NoticesFor(ctx, "910491482")
+	require.NoError(t, err)
+	require.Len(t, ns, 1)
+	require.Equal(t, 1, p.Status().FutureDated, "reported once, not at every poll")
+	require.Equal(t, 1, strings.Count(logs.String(), "registered in the future"))
 }

@@ -158,6 +158,16 @@ func (t *Telemetry) Gauge(name, unit, desc string, read func() (float64, bool)) 
 	return err
 }
 
+// Counter registers an observed monotonic count, read at each scrape (exported with _total).
+func (t *Telemetry) Counter(name, desc string, read func() int64) error {
+	_, err := t.Meter.Int64ObservableCounter(name, metric.WithDescription(desc),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read())
+			return nil
+		}))
+	return err
+}
+
 // Shutdown flushes and stops the exporters.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error
