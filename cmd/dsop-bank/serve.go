@@ -127,6 +127,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if err := registerJWKSMetrics(tel, keys); err != nil {
+		return err
+	}
 	if err := registerGauges(tel, cfg, poller, st.outbox, enc); err != nil {
 		return err
 	}
@@ -149,7 +152,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	serveAll(first)
-	go func() { _ = keys.Ensure(ctx) }() // load the token keys now, not on the first request
+	keys.Logger = logger
+	go keys.Run(ctx) // load the token keys now, and refresh them in the background
 	logger.Info("dsop-bank listening", "addr", apiLn.Addr().String(), "env", cfg.Env, "base_url", cfg.BaseURL)
 	if dev != nil {
 		printDemo(stdout, cfg, dev)
@@ -456,6 +460,19 @@ func readiness(cfg *config.Config, st audit.Store, keys *validation.JWKS, enc *e
 		checks = append(checks, admin.Check{Name: "store", Func: p.Ping})
 	}
 	return checks
+}
+
+// registerJWKSMetrics exposes the token key cache: its age and its failed fetches.
+func registerJWKSMetrics(tel *telemetry.Telemetry, keys *validation.JWKS) error {
+	if err := tel.Gauge("dsop_jwks_age", "s", "Time since the token signing keys were last fetched", func() (float64, bool) {
+		st := keys.Status()
+		return time.Since(st.FetchedAt).Seconds(), st.Loaded
+	}); err != nil {
+		return err
+	}
+	return tel.Counter("dsop_jwks_fetch_failures", "Failed fetches of the token signing keys (JWKS)", func() int64 {
+		return int64(keys.Status().FailTotal)
+	})
 }
 
 // registerGauges exposes the state of module A and of CertPub as metrics.
