@@ -193,6 +193,13 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	previous, err := postgres.RecordSecret(ctx, pool, accounts.Fingerprint(secret))
+	if err != nil {
+		return err
+	}
+	if previous != "" {
+		fmt.Fprintf(stderr, "warning: the database was set up with another secret (fingerprint %s, now %s): restart every replica with this DSOP_SECRET_FILE\n", previous, accounts.Fingerprint(secret))
+	}
 	fmt.Fprintf(stdout, "imported %s: %d parties, %d accounts, %d transactions in %s\n", *file, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -53,7 +54,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	// The stores close at the end: on an early return here, and bounded by the shutdown deadline
+	// after a SIGTERM (closeWithin), so that a frozen database cannot hold the process.
+	var storesClosing atomic.Bool
+	defer func() {
+		if !storesClosing.Swap(true) {
+			st.close()
+		}
+	}()
+	var draining atomic.Bool
 	auditStore := st.audit
 	go expireAudit(ctx, cfg, auditStore, audit.NewSigner(secret), logger)
 	enc, err := newEncrypter(ctx, cfg, logger)
@@ -147,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		keys.URL = "http://" + addr + "/jwks.json"
 	}
 	if cfg.AdminAddr != "" {
-		if _, err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, auditStore, keys, enc)), true); err != nil {
+		if _, err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, st, keys, enc, poller, &draining)), true); err != nil {
 			return err
 		}
 	}
@@ -164,15 +173,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-errc:
 		return fmt.Errorf("server stopped: %w", err)
 	}
-	// Graceful shutdown: stop accepting, let in-flight requests finish (each writes its audit
-	// record before it answers), then the deferred closes flush the audit log and telemetry.
-	logger.Info("dsop-bank shutting down", "deadline", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	return shutdown(cfg, servers, st, &storesClosing, &draining, logger)
+}
+
+// shutdown ends the server within DSOP_SHUTDOWN_TIMEOUT whatever the dependencies do: /readyz
+// turns 503 for DSOP_DRAIN_DELAY so that the load balancer stops routing here, then the listeners
+// stop and in-flight requests finish (each writes its audit record before it answers); what has
+// not finished by the deadline is cut off, and the stores close within what remains of it.
+func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClosing, draining *atomic.Bool, logger *slog.Logger) error {
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+	draining.Store(true)
+	logger.Info("dsop-bank shutting down", "deadline", cfg.ShutdownTimeout.String(), "drain", cfg.DrainDelay.String())
+	time.Sleep(cfg.DrainDelay)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var shutdownErr error
 	for _, s := range servers {
 		if err := s.Shutdown(shutdownCtx); err != nil {
+			_ = s.Close()
 			shutdownErr = fmt.Errorf("in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
+		}
+	}
+	if !storesClosing.Swap(true) {
+		closed := make(chan struct{})
+		go func() { st.close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(max(time.Until(deadline), 0) + 500*time.Millisecond):
+			logger.Warn("stores did not close before the shutdown deadline; leaving them to the operating system")
 		}
 	}
 	logger.Info("dsop-bank stopped")
@@ -286,6 +314,8 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 			Concurrency: cfg.ConsumerConcurrency, MaxWait: cfg.RateWait},
 		RequestTimeout: cfg.RequestTimeout,
 		MaxHeaders:     cfg.MaxHeaders,
+		MaxInFlight:    cfg.MaxInFlight,
+		AuditTimeout:   cfg.AuditTimeout,
 	})
 	return h, dev, nil
 }
@@ -330,6 +360,10 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 		}
 		if cfg.BankData != "" {
 			logger.Warn("DSOP_BANK_DATA is ignored with DSOP_DATABASE_URL: load bank data with dsop-bank import")
+		}
+		if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil {
+			pool.Close()
+			return nil, err
 		}
 		return &stores{
 			audit: &postgres.AuditStore{Pool: pool}, notices: &postgres.NoticeStore{Pool: pool}, outbox: &postgres.Outbox{Pool: pool},
@@ -441,11 +475,29 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 	return gate, p, nil
 }
 
-// readiness lists what must hold before the gateway may send traffic: the audit store (the
-// database) answers, the token keys have been loaded once, and every allowed consumer has a
-// usable encryption certificate.
-func readiness(cfg *config.Config, st audit.Store, keys *validation.JWKS, enc *encryption.Encrypter) []admin.Check {
+// readiness lists what must hold before the gateway may send traffic — the server can answer:
+// not shutting down, bank data present (embedded, or imported into the database), the notice store
+// readable, the token keys loaded, a usable encryption certificate for every allowed consumer,
+// and the audit store writable. A Konkursvarsel sync that has not succeeded for
+// DSOP_KONKURSVARSEL_STALE_AFTER is reported as a warning only: the notices already held still
+// decide correctly, and refusing every request because BRREG is down would stop the estates' work
+// for no gain (the staleness is counted and visible to operators).
+func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encryption.Encrypter, p *konkursvarsel.Poller, draining *atomic.Bool) []admin.Check {
 	checks := []admin.Check{
+		{Name: "shutdown", Decisive: true, Func: func(context.Context) error {
+			if draining.Load() {
+				return errors.New("shutting down: draining")
+			}
+			return nil
+		}},
+		{Name: "bank-data", Func: func(ctx context.Context) error {
+			_, err := st.bank.Servicer(ctx)
+			return err
+		}},
+		{Name: "notices", Func: func(ctx context.Context) error {
+			_, err := st.notices.Cursor(ctx)
+			return err
+		}},
 		{Name: "jwks", Func: keys.Ensure},
 		{Name: "consumer-certificate", Func: func(ctx context.Context) error {
 			for _, c := range cfg.AllowedConsumers {
@@ -456,8 +508,17 @@ func readiness(cfg *config.Config, st audit.Store, keys *validation.JWKS, enc *e
 			return nil
 		}},
 	}
-	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
-		checks = append(checks, admin.Check{Name: "store", Func: p.Ping})
+	if pinger, ok := st.audit.(interface{ Ping(context.Context) error }); ok {
+		checks = append(checks, admin.Check{Name: "audit", Func: pinger.Ping})
+	}
+	if p != nil {
+		checks = append(checks, admin.Check{Name: "konkursvarsel-sync", Advisory: true, Func: func(context.Context) error {
+			s := p.Status()
+			if since := time.Since(s.LastSuccess); s.LastSuccess.IsZero() || since > cfg.KonkursvarselStaleAfter {
+				return fmt.Errorf("no successful Konkursvarsel sync for more than %s (last error: %s)", cfg.KonkursvarselStaleAfter, dash(s.LastError))
+			}
+			return nil
+		}})
 	}
 	return checks
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 )
 
 // Referencer makes accountReference values: opaque, stable for an account as long as the key is
@@ -28,4 +29,10 @@ func deriveKey(secret []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
+}
+
+// Fingerprint identifies a server secret without revealing it: replicas compare fingerprints to
+// know they derive the same accountReference values and cursors.
+func Fingerprint(secret []byte) string {
+	return hex.EncodeToString(deriveKey(secret, "dsop-bank secret fingerprint v1")[:8])
 }

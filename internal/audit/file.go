@@ -35,8 +35,9 @@ type FileStore struct {
 	cur      *os.File
 	curDay   string
 	curSize  int64
-	lastSeq  uint64
+	lastSeq  uint64 // 0 before the first record (after the checkpoint, if expiry left one)
 	lastHash string
+	cp       *Checkpoint
 	broken   error
 }
 
@@ -62,7 +63,7 @@ func OpenFileStore(dir string, maxSegmentBytes int64) (*FileStore, error) {
 		lock.Close()
 		return nil, fmt.Errorf("audit log %s is in use by another process: %w", dir, err)
 	}
-	s := &FileStore{dir: dir, maxSegmentBytes: maxSegmentBytes, lock: lock, lastHash: GenesisHash}
+	s := &FileStore{dir: dir, maxSegmentBytes: maxSegmentBytes, lock: lock}
 	if err := s.recover(); err != nil {
 		lock.Close()
 		return nil, err
@@ -104,9 +105,7 @@ func (s *FileStore) recover() error {
 		if err != nil {
 			return err
 		}
-		if cp != nil {
-			s.lastSeq, s.lastHash = cp.Seq-1, cp.PrevHash
-		}
+		s.cp = cp
 		return nil
 	}
 	// The active segment is read whole by the rule of durable.ReadLines: a torn last record (a
@@ -158,7 +157,7 @@ func (s *FileStore) Append(_ context.Context, r *Record) error {
 		return fmt.Errorf("audit log unavailable: %w", s.broken)
 	}
 	rec := *r
-	if err := seal(&rec, s.lastSeq+1, s.lastHash); err != nil {
+	if err := Link(&rec, s.lastSeq, s.lastHash, s.cp); err != nil {
 		return err
 	}
 	line, err := json.Marshal(rec)

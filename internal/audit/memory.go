@@ -22,13 +22,12 @@ func (m *MemoryStore) Append(_ context.Context, r *Record) error {
 	if m.Fail != nil {
 		return m.Fail
 	}
-	seq, prev := uint64(1), GenesisHash
+	var lastSeq uint64
+	var lastHash string
 	if n := len(m.records); n > 0 {
-		seq, prev = m.records[n-1].Seq+1, m.records[n-1].Hash
-	} else if m.cp != nil {
-		seq, prev = m.cp.Seq, m.cp.PrevHash
+		lastSeq, lastHash = m.records[n-1].Seq, m.records[n-1].Hash
 	}
-	if err := seal(r, seq, prev); err != nil {
+	if err := Link(r, lastSeq, lastHash, m.cp); err != nil {
 		return err
 	}
 	m.records = append(m.records, *r)

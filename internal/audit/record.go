@@ -75,6 +75,21 @@ func (r Record) ComputeHash() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// Link is the one statement of how a record joins the chain (the memory, file and PostgreSQL
+// stores all call it): it follows the chain's head — the last stored record (lastSeq, lastHash;
+// lastSeq 0 when there is none) or, when expiry left no record, the signed checkpoint — and gets
+// its Seq, PrevHash and Hash.
+func Link(r *Record, lastSeq uint64, lastHash string, cp *Checkpoint) error {
+	seq, prev := uint64(1), GenesisHash
+	switch {
+	case lastSeq > 0:
+		seq, prev = lastSeq+1, lastHash
+	case cp != nil:
+		seq, prev = cp.Seq, cp.PrevHash
+	}
+	return seal(r, seq, prev)
+}
+
 // seal sets the chain fields of r as the record after prev.
 func seal(r *Record, seq uint64, prevHash string) error {
 	r.Seq, r.PrevHash, r.Time = seq, prevHash, r.Time.UTC()

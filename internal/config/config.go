@@ -68,8 +68,15 @@ type Config struct {
 	ConsumerConcurrency int // requests of one consumer served at once; 0 = unbounded
 	RequestTimeout      time.Duration
 	MaxHeaders          int
+	MaxInFlight         int           // requests served at once; above, 503 ACC-100 (0 = no cap)
+	AuditTimeout        time.Duration // least time an audit write gets, even past the request deadline
 	ShutdownTimeout     time.Duration
-	LeaderCheck         time.Duration // with PostgreSQL: how fast another replica takes over polling
+	// DrainDelay is how long /readyz answers 503 before the listeners close on SIGTERM.
+	DrainDelay time.Duration
+	// KonkursvarselStaleAfter is when a missing successful sync is reported by /readyz (as a
+	// warning) and counted.
+	KonkursvarselStaleAfter time.Duration
+	LeaderCheck             time.Duration // with PostgreSQL: how fast another replica takes over polling
 }
 
 // Admission defaults in production (kontrollinformasjon-api.md §7.1: the real consumer asks for
@@ -147,8 +154,12 @@ func settings(raw map[string]*string) []setting {
 		s("consumer-concurrency", "DSOP_CONSUMER_CONCURRENCY", strconv.Itoa(DefaultConsumerConcurrency), "requests of one consumer served at the same time; more wait up to DSOP_RATE_WAIT; 0 = unbounded"),
 		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
 		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
+		s("max-in-flight", "DSOP_MAX_IN_FLIGHT", "256", "requests served at once; more are shed with 503 ACC-100 and Retry-After (0 = no cap)"),
+		s("audit-timeout", "DSOP_AUDIT_TIMEOUT", "5s", "the least time an audit write is given, even past the request deadline; beyond it the answer is withheld (500 ACC-100)"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
-		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, how long in-flight requests may take to finish"),
+		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, the most the shutdown may take, whatever the dependencies do"),
+		s("drain-delay", "DSOP_DRAIN_DELAY", "", "on SIGTERM, how long /readyz answers 503 before the listeners close, so that the load balancer stops routing first; default 5s in production, 0 in test"),
+		s("konkursvarsel-stale-after", "DSOP_KONKURSVARSEL_STALE_AFTER", "2h", "after this long without a successful Konkursvarsel sync, /readyz reports it (as a warning: it does not make the server unready)"),
 		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
 	}
 }
@@ -373,8 +384,24 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.MaxHeaders, err = strconv.Atoi(get("DSOP_MAX_HEADERS")); err != nil || c.MaxHeaders < 20 {
 		bad("DSOP_MAX_HEADERS", "must be a number of at least 20")
 	}
+	if c.MaxInFlight, err = strconv.Atoi(get("DSOP_MAX_IN_FLIGHT")); err != nil || c.MaxInFlight < 0 {
+		bad("DSOP_MAX_IN_FLIGHT", "must be a number (0 = no cap)")
+	}
+	if c.AuditTimeout, err = time.ParseDuration(get("DSOP_AUDIT_TIMEOUT")); err != nil || c.AuditTimeout <= 0 {
+		bad("DSOP_AUDIT_TIMEOUT", "must be a positive duration")
+	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("DSOP_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("DSOP_SHUTDOWN_TIMEOUT", "must be a positive duration")
+	}
+	drain := get("DSOP_DRAIN_DELAY")
+	if drain == "" {
+		drain = map[bool]string{true: "5s", false: "0s"}[prod]
+	}
+	if c.DrainDelay, err = time.ParseDuration(drain); err != nil || c.DrainDelay < 0 || (c.ShutdownTimeout > 0 && c.DrainDelay >= c.ShutdownTimeout) {
+		bad("DSOP_DRAIN_DELAY", "must be a duration from 0 to below DSOP_SHUTDOWN_TIMEOUT")
+	}
+	if c.KonkursvarselStaleAfter, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_STALE_AFTER")); err != nil || c.KonkursvarselStaleAfter <= 0 {
+		bad("DSOP_KONKURSVARSEL_STALE_AFTER", "must be a positive duration such as 2h")
 	}
 	if c.LeaderCheck, err = time.ParseDuration(get("DSOP_LEADER_CHECK")); err != nil || c.LeaderCheck < 50*time.Millisecond {
 		bad("DSOP_LEADER_CHECK", "must be a duration such as 5s")

@@ -111,8 +111,12 @@ func (a *api) record(next http.Handler) http.Handler {
 		rec := ex.auditRecord(r, buf.status)
 		rec.Time = start
 		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
-		// The record is written even if the request's deadline has passed.
-		actx, aspan := a.Tracer.Start(context.WithoutCancel(ctx), "audit.write")
+		// The record is written even if the request's deadline has passed — but under a deadline
+		// of its own, so that a frozen database cannot hold the request (and its memory) forever:
+		// what is left of the request's time, and at least AuditTimeout.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
+		defer acancel()
+		actx, aspan := a.Tracer.Start(actx, "audit.write")
 		auditStart := time.Now()
 		err := a.Audit.Append(actx, &rec)
 		a.Observer.AuditWrite(ctx, time.Since(auditStart))
@@ -139,6 +143,19 @@ func (a *api) record(next http.Handler) http.Handler {
 		a.Observer.Request(ctx, ex.operation, code, status, a.Now().Sub(start))
 		a.logAccess(ctx, r, ex, status, code, rec.LatencyMS, rec.Seq)
 	})
+}
+
+// auditTimeout is how long the audit write may take: the rest of the request's deadline, but no
+// less than AuditTimeout (default 5 s).
+func (a *api) auditTimeout(ctx context.Context) time.Duration {
+	floor := a.AuditTimeout
+	if floor <= 0 {
+		floor = 5 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), floor)
+	}
+	return floor
 }
 
 // logAccess writes one access-log line: the case and the request ids, never the token or a

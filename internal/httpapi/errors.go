@@ -81,7 +81,7 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &upe):
 		return badRequest(fmt.Sprintf("parameter %s has an invalid format", upe.ParamName), "param:"+upe.ParamName)
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{http.StatusInternalServerError, CodeInternal, "the bank could not answer in time; the request can be retried", "timeout"}
+		return &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not answer in time; the request can be retried", "timeout"}
 	}
 	return &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried", "internal"}
 }
@@ -98,6 +98,7 @@ var (
 	errTooManyHeaders = badRequest("too many header lines in the request", "headers")
 	errNotAcceptable  = &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)", "accept"}
 	errTooManyReqs    = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many requests from this consumer; retry after the number of seconds in Retry-After", "rate-limit"}
+	errOverloaded     = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is overloaded; retry after the number of seconds in Retry-After", "overloaded"}
 	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}
 )
 

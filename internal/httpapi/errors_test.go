@@ -48,7 +48,8 @@ func TestProblemFor_OneTableFromErrorToStatusCodeAndReason(t *testing.T) {
 		{"bad format", &InvalidParamFormatError{ParamName: "page", Err: errors.New("x")}, 400, "ACC-001", "param:page"},
 		{"repeated", &TooManyValuesForParamError{ParamName: "PartyID"}, 400, "ACC-001", "param:PartyID"},
 		{"unmarshal", &UnmarshalingParamError{ParamName: "fromDate", Err: errors.New("x")}, 400, "ACC-001", "param:fromDate"},
-		{"deadline", wrap(context.DeadlineExceeded), 500, "ACC-100", "timeout"},
+		{"deadline", wrap(context.DeadlineExceeded), 503, "ACC-100", "timeout"},
+		{"overloaded", errOverloaded, 503, "ACC-100", "overloaded"},
 		{"anything else", errors.New("boom"), 500, "ACC-100", "internal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

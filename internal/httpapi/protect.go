@@ -162,3 +162,22 @@ func (a *api) limitRequest(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// shed caps the requests served at once (MaxInFlight). Above the cap a request is answered at
+// once with 503 ACC-100 and Retry-After, and recorded: when a dependency freezes, requests would
+// otherwise pile up without bound, each holding memory and a connection.
+func (a *api) shed(next http.Handler) http.Handler {
+	if a.inFlight == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case a.inFlight <- struct{}{}:
+			defer func() { <-a.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			a.fail(w, r, errOverloaded)
+		}
+	})
+}

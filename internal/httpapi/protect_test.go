@@ -44,5 +44,5 @@ func TestLimits_TooManyHeaderLinesAndDeadline(t *testing.T) {
 		d.RequestTimeout = time.Nanosecond
 	})
 	rec := slow.do(http.MethodGet, accountsURL(earliest, today), slow.headers(openOrg))
-	requireProblem(t, rec, 500, "ACC-100") // past its deadline: no data, an error the caller may retry
+	requireProblem(t, rec, 503, "ACC-100") // past its deadline: no data, an error the caller may retry
 }

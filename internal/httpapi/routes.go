@@ -98,6 +98,12 @@ type Deps struct {
 	Admission      *Admission
 	RequestTimeout time.Duration
 	MaxHeaders     int
+	// AuditTimeout is the least time an audit write is given, even past the request's deadline
+	// (default 5 s).
+	AuditTimeout time.Duration
+	// MaxInFlight caps the requests served at once; above it requests are shed with 503 ACC-100
+	// and Retry-After (0 = no cap).
+	MaxInFlight int
 }
 
 // NewServer returns the HTTP handler of the API. All routes are here.
@@ -115,6 +121,9 @@ func NewServer(d Deps) http.Handler {
 		d.Observer = noObserver{}
 	}
 	a := &api{Deps: d}
+	if d.MaxInFlight > 0 {
+		a.inFlight = make(chan struct{}, d.MaxInFlight)
+	}
 	mux := http.NewServeMux()
 	HandlerWithOptions(
 		NewStrictHandlerWithOptions(a, nil, StrictHTTPServerOptions{
@@ -133,13 +142,17 @@ func NewServer(d Deps) http.Handler {
 	h = a.authenticate(h)
 	h = a.route(mux, h)
 	h = a.onlyGET(h)
+	h = a.shed(h)
 	h = a.limitRequest(h)
 	h = a.recoverPanics(h)
 	h = a.record(h)
 	return h
 }
 
-type api struct{ Deps }
+type api struct {
+	Deps
+	inFlight chan struct{} // one token per request served, when MaxInFlight caps them
+}
 
 // fail answers with the Problem for err and logs the cause of a 5xx.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -43,48 +43,16 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byUUID: map[string]Notice{}, byParty: map[string][]string{}}
 }
 
-// plan checks a batch and returns the notices to write (new or enriched) and how many are new.
+// plan merges a batch into the store by the one rule (Plan); the caller holds the lock.
 func (s *MemoryStore) plan(notices []Notice) (changed []Notice, added int, err error) {
-	batch := map[string]Notice{}
-	for _, n := range notices {
-		if err := n.Validate(); err != nil {
-			return nil, 0, err
-		}
-		old, ok := batch[n.UUID]
-		if !ok {
-			old, ok = s.byUUID[n.UUID]
-		}
-		if !ok {
-			batch[n.UUID] = n
-			continue
-		}
-		if !sameNotice(old, n) {
-			return nil, 0, fmt.Errorf("notice %s: %w", n.UUID, ErrNoticeConflict)
-		}
-		merged := old
-		for _, org := range n.AssociatedOrgNos {
-			if !slices.Contains(merged.AssociatedOrgNos, org) {
-				merged.AssociatedOrgNos = append(slices.Clone(merged.AssociatedOrgNos), org)
-			}
-		}
-		batch[n.UUID] = merged
+	changes, added, err := Plan(notices, func(uuid string) (Notice, bool, error) {
+		n, ok := s.byUUID[uuid]
+		return n, ok, nil
+	})
+	for _, c := range changes {
+		changed = append(changed, c.Notice)
 	}
-	for _, n := range notices {
-		m, ok := batch[n.UUID]
-		if !ok {
-			continue
-		}
-		delete(batch, n.UUID)
-		old, existed := s.byUUID[n.UUID]
-		switch {
-		case !existed:
-			added++
-			changed = append(changed, m)
-		case !slices.Equal(old.AssociatedOrgNos, m.AssociatedOrgNos):
-			changed = append(changed, m)
-		}
-	}
-	return changed, added, nil
+	return changed, added, err
 }
 
 func (s *MemoryStore) put(n Notice) {
@@ -145,12 +113,6 @@ func (s *MemoryStore) SetCursor(_ context.Context, t time.Time) error {
 	defer s.mu.Unlock()
 	s.cursor = t.UTC()
 	return nil
-}
-
-// sameNotice compares what a notice says; associated units may be added later (enrichment).
-func sameNotice(a, b Notice) bool {
-	return a.Type == b.Type && a.Debitor == b.Debitor && a.Kjennelsesdato == b.Kjennelsesdato &&
-		a.Registreringstidspunkt.Equal(b.Registreringstidspunkt)
 }
 
 // FileStore is the Store of the embedded default: notices.jsonl (one fsynced line per new or

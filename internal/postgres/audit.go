@@ -27,31 +27,23 @@ func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
 			return fmt.Errorf("audit lock: %w", err)
 		}
-		seq, prev := uint64(1), audit.GenesisHash
 		var last int64
 		var lastHash string
+		var cp *audit.Checkpoint
 		err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&last, &lastHash)
 		switch {
-		case err == nil:
-			seq, prev = uint64(last)+1, lastHash
 		case errors.Is(err, pgx.ErrNoRows):
-			cp, err := checkpoint(ctx, tx)
-			if err != nil {
+			if cp, err = checkpoint(ctx, tx); err != nil {
 				return err
 			}
-			if cp != nil {
-				seq, prev = cp.Seq, cp.PrevHash
-			}
-		default:
+		case err != nil:
 			return fmt.Errorf("audit head: %w", err)
 		}
 		rec := *r
-		rec.Seq, rec.PrevHash, rec.Time = seq, prev, rec.Time.UTC()
-		h, err := rec.ComputeHash()
-		if err != nil {
+		rec.Time = rec.Time.UTC()
+		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
 			return err
 		}
-		rec.Hash = h
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,50 +27,27 @@ func (s *NoticeStore) Apply(ctx context.Context, notices []konkursvarsel.Notice)
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockNotices); err != nil {
 			return err
 		}
-		seen := map[string]konkursvarsel.Notice{}
-		for _, n := range notices {
-			if err := n.Validate(); err != nil {
-				return err
+		changes, n, err := konkursvarsel.Plan(notices, func(uuid string) (konkursvarsel.Notice, bool, error) {
+			var old konkursvarsel.Notice
+			var doc []byte
+			err := tx.QueryRow(ctx, "SELECT doc FROM notices WHERE uuid = $1", uuid).Scan(&doc)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return old, false, nil
+			case err != nil:
+				return old, false, err
 			}
-			old, ok := seen[n.UUID]
-			if !ok {
-				var doc []byte
-				err := tx.QueryRow(ctx, "SELECT doc FROM notices WHERE uuid = $1", n.UUID).Scan(&doc)
-				switch {
-				case errors.Is(err, pgx.ErrNoRows):
-				case err != nil:
-					return err
-				default:
-					if err := json.Unmarshal(doc, &old); err != nil {
-						return err
-					}
-					ok = true
-				}
-			}
-			if ok {
-				if old.Type != n.Type || old.Debitor != n.Debitor || old.Kjennelsesdato != n.Kjennelsesdato || !old.Registreringstidspunkt.Equal(n.Registreringstidspunkt) {
-					return fmt.Errorf("notice %s: %w", n.UUID, konkursvarsel.ErrNoticeConflict)
-				}
-				merged := old
-				for _, org := range n.AssociatedOrgNos {
-					if !slices.Contains(merged.AssociatedOrgNos, org) {
-						merged.AssociatedOrgNos = append(slices.Clone(merged.AssociatedOrgNos), org)
-					}
-				}
-				if !slices.Equal(merged.AssociatedOrgNos, old.AssociatedOrgNos) {
-					if err := s.write(ctx, tx, merged, true); err != nil {
-						return err
-					}
-				}
-				seen[n.UUID] = merged
-				continue
-			}
-			if err := s.write(ctx, tx, n, false); err != nil {
-				return err
-			}
-			seen[n.UUID] = n
-			added++
+			return old, true, json.Unmarshal(doc, &old)
+		})
+		if err != nil {
+			return err
 		}
+		for _, c := range changes {
+			if err := s.write(ctx, tx, c.Notice, !c.New); err != nil {
+				return err
+			}
+		}
+		added = n
 		return nil
 	})
 	if err != nil {

@@ -76,12 +76,16 @@ func (l *Leader) Run(ctx context.Context, lead func(ctx context.Context)) {
 		l.leading.Store(false)
 		cancel()
 		<-done
+		// Both under a deadline: a frozen database must not hold the shutdown. If the unlock does
+		// not get through, the lock goes with the session when the connection closes.
+		uctx, ucancel := context.WithTimeout(context.Background(), l.Check)
 		if ctx.Err() == nil {
 			// The session is broken: drop it (its lock went with it).
-			_ = conn.Conn().Close(context.Background())
-		} else {
-			_, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", l.Key)
+			_ = conn.Conn().Close(uctx)
+		} else if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", l.Key); err != nil {
+			_ = conn.Conn().Close(uctx)
 		}
+		ucancel()
 		conn.Release()
 	}
 }

@@ -7,8 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,4 +54,91 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 	require.NoError(tb, err)
 	tb.Cleanup(pool.Close)
 	return pool
+}
+
+// Freezer is a TCP proxy in front of the test database that can stop forwarding, as a frozen
+// database server (SIGSTOP) looks to its clients: connections stay open, nothing answers.
+type Freezer struct {
+	URL    string // like URL's, through the proxy
+	frozen atomic.Bool
+	thaw   chan struct{}
+	mu     sync.Mutex
+}
+
+// Freeze stops forwarding.
+func (f *Freezer) Freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.frozen.Swap(true) {
+		f.thaw = make(chan struct{})
+	}
+}
+
+// Thaw resumes forwarding.
+func (f *Freezer) Thaw() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.frozen.Swap(false) {
+		close(f.thaw)
+	}
+}
+
+func (f *Freezer) wait() {
+	f.mu.Lock()
+	ch, frozen := f.thaw, f.frozen.Load()
+	f.mu.Unlock()
+	if frozen {
+		<-ch
+	}
+}
+
+// FreezableURL creates a fresh schema (as URL does) and returns a Freezer whose URL reaches it
+// through a proxy on the loopback interface.
+func FreezableURL(tb testing.TB) *Freezer {
+	tb.Helper()
+	direct := URL(tb)
+	u, err := url.Parse(direct)
+	require.NoError(tb, err)
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	f := &Freezer{}
+	tb.Cleanup(func() { f.Thaw(); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				pipe := func(dst, src net.Conn) {
+					buf := make([]byte, 32<<10)
+					for {
+						n, err := src.Read(buf)
+						f.wait() // frozen: hold what arrived, answer nothing
+						if n > 0 {
+							if _, werr := dst.Write(buf[:n]); werr != nil {
+								return
+							}
+						}
+						if err != nil {
+							dst.Close()
+							return
+						}
+					}
+				}
+				go pipe(d, c)
+				pipe(c, d)
+			}()
+		}
+	}()
+	u.Host = ln.Addr().String()
+	f.URL = u.String()
+	return f
 }
