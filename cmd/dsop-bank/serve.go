@@ -499,6 +499,12 @@ func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encry
 			return err
 		}},
 		{Name: "jwks", Func: keys.Ensure},
+		{Name: "jwks-refresh", Advisory: true, Func: func(context.Context) error {
+			if st := keys.Status(); st.Loaded && st.Failures > 0 {
+				return fmt.Errorf("%d refreshes failed, the keys of %s are in use: %s", st.Failures, st.FetchedAt.UTC().Format(time.RFC3339), st.LastError)
+			}
+			return nil
+		}},
 		{Name: "consumer-certificate", Func: func(ctx context.Context) error {
 			for _, c := range cfg.AllowedConsumers {
 				if _, err := enc.Certs.Certificate(ctx, c); err != nil {
