@@ -112,7 +112,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 4)
 	serveAll := func(from int) {
 		for i := from; i < len(servers); i++ {
-			go func() { errc <- servers[i].Serve(listeners[i]) }()
+			srv, ln := servers[i], listeners[i] // the slices grow while these serve
+			go func() { errc <- srv.Serve(ln) }()
 		}
 	}
 	// Module A first: the built-in mock (test), the notice store, the poller and its first sync.
