@@ -10,9 +10,12 @@ FUZZTIME    ?= 30s
 run:
 	$(GO) run ./cmd/dsop-bank serve
 
-## build: build bin/dsop-bank
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
+## build: build bin/dsop-bank, stamped with VERSION (git describe) for `dsop-bank version`
 build:
-	$(GO) build -o bin/dsop-bank ./cmd/dsop-bank
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/dsop-bank/dsop-bank/internal/telemetry.stampedVersion=$(VERSION) -X github.com/dsop-bank/dsop-bank/internal/telemetry.stampedRevision=$(REVISION)" -o bin/dsop-bank ./cmd/dsop-bank
 
 ## test: generated code up to date, gofmt, go vet, staticcheck, then every test (race detector on)
 test: check-generated lint

@@ -152,7 +152,10 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		printAnomalies(stdout, recs, *perCase, *perParty, *tokenFails)
+		if n := printAnomalies(stdout, recs, *perCase, *perParty, *tokenFails); n > 0 {
+			// A non-zero exit status lets cron or a CI job alert on findings.
+			return fmt.Errorf("%d anomalies found", n)
+		}
 		return nil
 	case "expire":
 		if cfg.AuditRetention == 0 {
@@ -300,7 +303,7 @@ func keys(m map[string]bool) string {
 
 // printAnomalies flags what the standard asks banks to watch: unusually many requests per case or
 // per party, refused requests outside the bankruptcy window, and repeated token failures.
-func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFails int) {
+func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFails int) int {
 	byCase, byParty, tokens := map[string]int{}, map[string]int{}, map[string]int{}
 	var window []audit.Record
 	for _, r := range recs {
@@ -351,6 +354,7 @@ func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFa
 	if n == 0 {
 		fmt.Fprintln(w, "no anomalies")
 	}
+	return n
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -100,7 +100,8 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	require.Equal(t, "window", r.Reason)
 
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"audit", "anomalies"}, getenv, &out, &stderr))
+	err := run(ctx, []string{"audit", "anomalies"}, getenv, &out, &stderr)
+	require.ErrorContains(t, err, "1 anomalies found", "findings give a non-zero exit status")
 	require.Contains(t, out.String(), "refused outside the bankruptcy window")
 
 	// --reveal must be recorded; the file log has one writer, so it waits for the server to stop.

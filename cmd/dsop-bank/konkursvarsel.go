@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
@@ -213,11 +215,22 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.DatabaseURL == "" {
 		return errors.New("migrate needs DSOP_DATABASE_URL")
 	}
-	pool, err := openPool(ctx, cfg)
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DSOP_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	applied, err := postgres.MigrateReport(ctx, pool)
+	for _, name := range applied {
+		fmt.Fprintf(stdout, "applied %s\n", name)
+	}
 	if err != nil {
 		return err
 	}
-	pool.Close()
-	fmt.Fprintln(stdout, "database schema up to date")
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database schema up to date: nothing to apply")
+	} else {
+		fmt.Fprintf(stdout, "database schema up to date: %d migrations applied\n", len(applied))
+	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,55 +27,62 @@ const (
 // schema_migrations, so a serving role without the right to create tables starts (README
 // "PostgreSQL roles": the admin role migrates).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := MigrateReport(ctx, pool)
+	return err
+}
+
+// MigrateReport is Migrate, returning the names of the migrations it applied.
+func MigrateReport(ctx context.Context, pool *pgxpool.Pool) (applied []string, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if upToDate(ctx, conn, names) {
-		return nil
+		return nil, nil
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockMigrate); err != nil {
-		return fmt.Errorf("migrate lock: %w", err)
+		return nil, fmt.Errorf("migrate lock: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockMigrate) //nolint:errcheck
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		var done bool
 		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)", name).Scan(&done); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
+			return applied, fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if done {
 			continue
 		}
 		sql, err := migrations.ReadFile(name)
 		if err != nil {
-			return err
+			return applied, err
 		}
 		tx, err := conn.Begin(ctx)
 		if err != nil {
-			return err
+			return applied, err
 		}
 		if _, err := tx.Exec(ctx, string(sql)); err != nil {
 			_ = tx.Rollback(ctx)
-			return fmt.Errorf("migrate %s: %w", name, err)
+			return applied, fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (name) VALUES ($1)", name); err != nil {
 			_ = tx.Rollback(ctx)
-			return fmt.Errorf("migrate %s: %w", name, err)
+			return applied, fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
+			return applied, fmt.Errorf("migrate %s: %w", name, err)
 		}
+		applied = append(applied, path.Base(name))
 	}
-	return nil
+	return applied, nil
 }
 
 // upToDate reports whether every migration is recorded as applied (false on any doubt).

@@ -45,18 +45,28 @@ type Telemetry struct {
 // Version is the module version and VCS revision the binary was built from.
 func Version() (version, revision string) {
 	version, revision = "(devel)", "unknown"
+	if stampedVersion != "" {
+		version = stampedVersion
+	}
+	if stampedRevision != "" {
+		revision = stampedRevision
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" && stampedVersion == "" {
 			version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
+			if s.Key == "vcs.revision" && stampedRevision == "" {
 				revision = s.Value
 			}
 		}
 	}
 	return version, revision
 }
+
+// stampedVersion and stampedRevision are set at build time by `make build` (-ldflags -X, from
+// git); they never change after the binary is linked.
+var stampedVersion, stampedRevision string
 
 // TracingRequested reports whether the OTEL_* variables ask for trace export.
 func TracingRequested(getenv func(string) string) bool {
