@@ -105,19 +105,26 @@ func TestOps_MetricsAfterAFewRequestsAndReadinessFollowsTheJWKS(t *testing.T) {
 	code, body = httpGet(t, adminURL+"/metrics")
 	require.Equal(t, 200, code)
 	for _, series := range []string{
-		`dsop_requests_total{code="",operation="listAccounts",status="200"} 3`,
+		`dsop_requests_total{code="OK",operation="listAccounts",status="200"} 3`,
 		`dsop_requests_total{code="ACC-010",operation="listAccounts",status="401"} 1`,
-		`dsop_request_duration_seconds_bucket{code="",operation="listAccounts"`,
+		`dsop_request_duration_seconds_bucket{code="OK",operation="listAccounts"`,
 		`dsop_token_failures_total{reason="malformed"} 1`,
 		`dsop_audit_write_duration_seconds_count`,
 		`dsop_konkursvarsel_sync_age_seconds`,
 		`dsop_konkursvarsel_lag_seconds`,
 		`dsop_outbox_backlog`,
 		`dsop_build_info{`,
+		`dsop_konkursvarsel_notices_rejected_total 0`,
+		`dsop_jwks_age_seconds`,
+		`go_goroutines`,
+		`process_cpu_seconds_total`,
 	} {
 		require.Contains(t, body, series)
 	}
 	require.NotContains(t, body, tok[len(tok)-16:], "never a token in the metrics")
+	code, body = httpGet(t, adminURL+"/openapi.yaml")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "'/v2/accounts/{accountReference}/transactions':", "the serving OpenAPI document")
 }
 
 // SIGTERM while a request is in flight: the request finishes, its audit record is written, and

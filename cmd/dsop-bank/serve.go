@@ -38,6 +38,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 	"github.com/dsop-bank/dsop-bank/internal/tracing"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
+	"github.com/dsop-bank/dsop-bank/openapi"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -157,7 +158,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		keys.URL = "http://" + addr + "/jwks.json"
 	}
 	if cfg.AdminAddr != "" {
-		if _, err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, st, keys, enc, poller, &draining)), true); err != nil {
+		if _, err := listen(cfg.AdminAddr, "admin", admin.Handler(tel.Metrics, readiness(cfg, st, keys, enc, poller, &draining), openapi.DSOPv2()), true); err != nil {
 			return err
 		}
 	}
@@ -558,8 +559,8 @@ func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvars
 		}); err != nil {
 			return err
 		}
-		if err := tel.Gauge("dsop_konkursvarsel_notices_rejected", "", "Malformed notices rejected since start", func() (float64, bool) {
-			return float64(p.Status().Rejected), true
+		if err := tel.Counter("dsop_konkursvarsel_notices_rejected", "Malformed or conflicting notices rejected since start", func() int64 {
+			return int64(p.Status().Rejected)
 		}); err != nil {
 			return err
 		}

@@ -28,8 +28,15 @@ const checkTimeout = 2 * time.Second
 
 // Handler serves the admin endpoints. /livez answers 200 while the process serves at all;
 // /readyz answers 200 only when every check passes, and 503 with the failures otherwise.
-func Handler(metrics http.Handler, checks []Check) http.Handler {
+func Handler(metrics http.Handler, checks []Check, spec ...[]byte) http.Handler {
 	mux := http.NewServeMux()
+	if len(spec) > 0 && spec[0] != nil {
+		// The OpenAPI document the server is generated from, for the bank's testers and gateway.
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			_, _ = w.Write(spec[0])
+		})
+	}
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

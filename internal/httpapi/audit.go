@@ -20,6 +20,7 @@ import (
 // exchange is what the layers learn about one request; record turns it into the audit record.
 type exchange struct {
 	operation string
+	route     string // the path template, e.g. /v2/accounts/{accountReference}
 	code      string
 	reason    string
 	claims    validation.Claims
@@ -158,20 +159,30 @@ func (a *api) auditTimeout(ctx context.Context) time.Duration {
 	return floor
 }
 
-// logAccess writes one access-log line: the case and the request ids, never the token or a
-// full identity number.
+// logAccess writes one access-log line: the route, the outcome and why, the caller and the case,
+// the trace — never the token or a full identity number.
 func (a *api) logAccess(ctx context.Context, r *http.Request, ex *exchange, status int, code string, ms float64, seq uint64) {
-	a.Logger.InfoContext(ctx, "request",
-		"method", r.Method,
+	attrs := []any{
+		"method", sanitize(r.Method),
+		"route", ex.route,
 		"operation", ex.operation,
 		"status", status,
 		"code", code,
+		"reason", ex.reason,
 		"consumer", ex.claims.ConsumerID,
 		"correlation_id", sanitize(r.Header.Get("CorrelationID")),
 		"account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")),
+		"client", sanitize(r.RemoteAddr),
 		"audit_seq", seq,
 		"latency_ms", ms,
-	)
+	}
+	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+		attrs = append(attrs, "forwarded_for", sanitize(fwd))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, "trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+	}
+	a.Logger.InfoContext(ctx, "request", attrs...)
 }
 
 // auditRecord builds the record from the request as received (r is the request the server was

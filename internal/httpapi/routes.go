@@ -202,7 +202,8 @@ func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 			a.fail(w, r, errRoute)
 			return
 		}
-		exchangeOf(r.Context()).operation = operationOf(pattern)
+		ex := exchangeOf(r.Context())
+		ex.operation, ex.route = operationOf(pattern), strings.TrimPrefix(pattern, "GET ")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,4 +46,34 @@ func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
 	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "store.servicer", "store.party", "audit.write"} {
 		require.True(t, names[want], "span %s (have %v)", want, names)
 	}
+}
+
+// The access log line says which route, the outcome and why, who called from where, and the trace
+// — and never the token or a full identity number.
+func TestAccessLog_RouteReasonClientAndTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.Tracer = tp.Tracer("test")
+		d.Propagator = propagation.TraceContext{}
+	})
+	hd := h.headers(openOrg)
+	hd.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	require.Equal(t, 400, h.do(http.MethodGet, accountsURL("2010-01-01", today), hd).Code)
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			require.NoError(t, json.Unmarshal([]byte(l), &line))
+		}
+	}
+	require.NotNil(t, line, h.logs.String())
+	require.Equal(t, "/v2/accounts", line["route"])
+	require.Equal(t, "window", line["reason"])
+	require.Equal(t, "ACC-001", line["code"])
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", line["trace_id"])
+	require.NotEmpty(t, line["span_id"])
+	require.NotEmpty(t, line["client"])
+	require.Equal(t, "0192:974760673", line["consumer"])
+	require.NotContains(t, h.logs.String(), openOrg)
+	require.NotContains(t, h.logs.String(), strings.TrimPrefix(hd.Get("Authorization"), "Bearer "))
 }

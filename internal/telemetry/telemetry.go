@@ -14,6 +14,7 @@ import (
 	"time"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -99,6 +100,13 @@ func New(ctx context.Context, exportTraces bool) (*Telemetry, error) {
 	}
 
 	reg := promclient.NewRegistry()
+	// The Go runtime (goroutines, heap, GC) and the process (CPU, memory, open files).
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("process collector: %w", err)
+	}
 	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
@@ -141,6 +149,9 @@ func serviceName() string {
 
 // Request records one answered request.
 func (t *Telemetry) Request(ctx context.Context, operation, code string, status int, d time.Duration) {
+	if code == "" {
+		code = "OK" // a delivered answer has no ACC code; an empty label reads as missing data
+	}
 	attrs := metric.WithAttributes(attribute.String("operation", operation), attribute.String("code", code), attribute.Int("status", status))
 	t.requests.Add(ctx, 1, attrs)
 	t.latency.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("operation", operation), attribute.String("code", code)))
