@@ -28,20 +28,47 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// Each subcommand registers only the flags it reads.
 	var (
-		caseID      = fs.String("request-id", "", "AccountInfoRequestID")
-		correlation = fs.String("correlation-id", "", "CorrelationID")
-		party       = fs.String("party", "", "PartyID (or party resolved from an accountReference)")
-		consumer    = fs.String("consumer", "", "consumer, e.g. 0192:974760673")
-		since       = fs.String("since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
-		until       = fs.String("until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
-		status      = fs.Int("status", 0, "HTTP status")
-		format      = fs.String("format", "table", "table or json (JSON lines)")
-		reveal      = fs.Bool("reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
-		perCase     = fs.Int("max-per-case", 50, "anomalies: requests per AccountInfoRequestID above this")
-		perParty    = fs.Int("max-per-party", 100, "anomalies: requests per party above this")
-		tokenFails  = fs.Int("max-token-failures", 10, "anomalies: token failures per consumer above this")
+		caseID, correlation, party, consumer, since, until string
+		status                                             int
+		format                                             = "table"
+		reveal                                             bool
+		perCase, perParty, tokenFails                      = 50, 100, 10
 	)
+	usage := map[string]string{
+		"verify":    "Walk the audit hash chain; exit status 1 on the first broken or missing record.",
+		"query":     "Search the audit log.",
+		"case":      "The case report: every call of one AccountInfoRequestID, its legal basis and what was delivered.",
+		"anomalies": "Unusually many requests per case or party, refusals outside the window, repeated token failures; exit status 1 on findings.",
+		"expire":    "Apply DSOP_AUDIT_RETENTION now (the chain is verified first).",
+	}
+	if _, ok := usage[sub]; !ok {
+		return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
+	}
+	switch sub {
+	case "query":
+		fs.StringVar(&caseID, "request-id", "", "AccountInfoRequestID")
+		fs.StringVar(&correlation, "correlation-id", "", "CorrelationID")
+		fs.StringVar(&party, "party", "", "PartyID (or party resolved from an accountReference)")
+		fs.StringVar(&consumer, "consumer", "", "consumer, e.g. 0192:974760673")
+		fs.StringVar(&since, "since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
+		fs.StringVar(&until, "until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
+		fs.IntVar(&status, "status", 0, "HTTP status")
+		fs.StringVar(&format, "format", "table", "table or json (JSON lines)")
+		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+	case "case":
+		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+	case "anomalies":
+		fs.IntVar(&perCase, "max-per-case", 50, "requests per AccountInfoRequestID above this")
+		fs.IntVar(&perParty, "max-per-party", 100, "requests per party above this")
+		fs.IntVar(&tokenFails, "max-token-failures", 10, "token failures per consumer above this")
+	}
+	fs.Usage = func() {
+		args := map[string]string{"case": " <AccountInfoRequestID>"}[sub]
+		fmt.Fprintf(stderr, "usage: dsop-bank audit %s [flags]%s [-- server flags]\n\n%s\n", sub, args, usage[sub])
+		fs.PrintDefaults()
+	}
 	// Server settings (DSOP_* variables) may follow after --.
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,7 +78,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if len(rest) == 0 {
 			return errors.New("usage: dsop-bank audit case <AccountInfoRequestID>")
 		}
-		*caseID, rest = rest[0], rest[1:]
+		caseID, rest = rest[0], rest[1:]
 	}
 	cfg, err := config.Load("audit", rest, getenv, stderr)
 	if err != nil {
@@ -62,7 +89,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	signer := audit.NewSigner(secret)
-	writes := sub == "expire" || *reveal
+	writes := sub == "expire" || reveal
 	st, closeStore, err := openAudit(ctx, cfg, !writes)
 	if err != nil {
 		if writes {
@@ -73,17 +100,17 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	defer closeStore()
 
 	filter := func(r audit.Record) bool {
-		return (*caseID == "" || r.AccountInfoRequestID == *caseID) &&
-			(*correlation == "" || r.CorrelationID == *correlation) &&
-			(*party == "" || r.PartyID == *party) &&
-			(*consumer == "" || r.Consumer == *consumer) &&
-			(*status == 0 || r.Status == *status)
+		return (caseID == "" || r.AccountInfoRequestID == caseID) &&
+			(correlation == "" || r.CorrelationID == correlation) &&
+			(party == "" || r.PartyID == party) &&
+			(consumer == "" || r.Consumer == consumer) &&
+			(status == 0 || r.Status == status)
 	}
 	var from, to time.Time
 	for _, p := range []struct {
 		s string
 		t *time.Time
-	}{{*since, &from}, {*until, &to}} {
+	}{{since, &from}, {until, &to}} {
 		if p.s == "" {
 			continue
 		}
@@ -94,16 +121,16 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	inTime := func(r audit.Record) bool {
 		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to))
 	}
-	if *reveal {
+	if reveal {
 		who := osUser()
 		detail := strings.Join(os.Args[1:], " ")
 		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "audit.reveal", Method: "CLI", Path: "audit " + sub,
-			Actor: who, Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(*caseID), PartyID: audit.Field(*party), Status: 0}); err != nil {
+			Actor: who, Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(caseID), PartyID: audit.Field(party), Status: 0}); err != nil {
 			return fmt.Errorf("record the reveal: %w", err)
 		}
 	}
 	show := func(r audit.Record) audit.Record {
-		if !*reveal {
+		if !reveal {
 			r.PartyID = validation.Mask(r.PartyID)
 		}
 		return r
@@ -140,19 +167,19 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		return printRecords(stdout, recs, *format)
+		return printRecords(stdout, recs, format)
 	case "case":
 		recs, err := collect()
 		if err != nil {
 			return err
 		}
-		return printCase(stdout, *caseID, recs)
+		return printCase(stdout, caseID, recs)
 	case "anomalies":
 		recs, err := collect()
 		if err != nil {
 			return err
 		}
-		if n := printAnomalies(stdout, recs, *perCase, *perParty, *tokenFails); n > 0 {
+		if n := printAnomalies(stdout, recs, perCase, perParty, tokenFails); n > 0 {
 			// A non-zero exit status lets cron or a CI job alert on findings.
 			return fmt.Errorf("%d anomalies found", n)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,8 +23,7 @@ import (
 // server's DSOP_* environment, it mints tokens from the development issuer and decrypts with the
 // development consumer key in the state directory.
 func conformanceCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("conformance", stderr)
 	env := func(k string) string { return getenv("DSOP_CONFORMANCE_" + k) }
 	baseURL := fs.String("base-url", env("BASE_URL"), "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (DSOP_CONFORMANCE_BASE_URL; default the server's DSOP_BASE_URL)")
 	audience := fs.String("audience", env("AUDIENCE"), "aud of the tokens minted by the development issuer (DSOP_CONFORMANCE_AUDIENCE; default the server's DSOP_BASE_URL)")

@@ -16,8 +16,7 @@ import (
 // devToken mints a token from the development issuer with the server's settings (same
 // DSOP_STATE_DIR, DSOP_BASE_URL, DSOP_DEV_ISSUER_ADDR), optionally with a broken claim.
 func devToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev-token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("dev-token", stderr)
 	var o devissuer.Options
 	fs.StringVar(&o.Scope, "scope", "", "scope claim (default bits:kontoinformasjon)")
 	fs.StringVar(&o.Consumer, "consumer", "", "consumer.ID (default 0192:974760673)")
@@ -53,7 +52,16 @@ func devToken(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 // checkBankData validates a bank data file and lists every problem with its location.
-func checkBankData(args []string, stdout io.Writer) error {
+func checkBankData(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-bank-data", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: dsop-bank check-bank-data FILE\n\nValidate a bank data file (openapi/bank-data.yaml) and list every problem with its location; exit status 1 on any.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	args = fs.Args()
 	if len(args) != 1 {
 		return fmt.Errorf("usage: dsop-bank check-bank-data FILE")
 	}
@@ -77,8 +85,7 @@ func checkBankData(args []string, stdout io.Writer) error {
 // decrypt opens a JWE answer with the consumer's private key, for the bank's testers:
 // dsop-bank decrypt --key FILE [JWE-FILE] (the JWE is read from standard input without a file).
 func decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("decrypt", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("decrypt", stderr)
 	keyFile := fs.String("key", "", "PEM file with the consumer's RSA private key")
 	if err := fs.Parse(args); err != nil {
 		return err

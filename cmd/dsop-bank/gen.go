@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,8 +14,7 @@ import (
 
 // genCmd writes a synthetic bank data file (deterministic by seed) for benchmarks and load tests.
 func genCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("gen", stderr)
 	n := fs.Int("accounts", 10, "number of accounts (owned by the demo debtor 910336819 and others)")
 	m := fs.Int("transactions", 1000, "transactions per account")
 	seed := fs.Uint64("seed", 1, "random seed")

@@ -26,8 +26,7 @@ import (
 // mockKonkursvarsel runs the Konkursvarsel mock on its own: BRREG's published test notices (or a
 // file in the list format), oppdatert/{ts}, detail links, and POST /admin/konkursvarsler.
 func mockKonkursvarsel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mock-konkursvarsel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("mock-konkursvarsel", stderr)
 	addr := fs.String("addr", "127.0.0.1:8082", "listen address")
 	file := fs.String("notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
 	if err := fs.Parse(args); err != nil {
@@ -74,9 +73,24 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("actions "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	all := fs.Bool("all", false, "list: include acknowledged actions")
-	format := fs.String("format", "table", "list: table or json (JSON lines)")
-	by := fs.String("by", "", "ack: who carried the action out (default: the OS user)")
+	var (
+		all    bool
+		format = "table"
+		by     string
+	)
+	switch sub {
+	case "list":
+		fs.BoolVar(&all, "all", false, "include acknowledged actions")
+		fs.StringVar(&format, "format", "table", "table or json (JSON lines)")
+	case "ack":
+		fs.StringVar(&by, "by", "", "who carried the action out (default: the OS user)")
+	default:
+		return fmt.Errorf("unknown actions command %q (list, ack)", sub)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: dsop-bank actions %s%s [-- server flags]\n", sub, map[string]string{"list": " [--all] [--format table|json]", "ack": " [--by NAME] ID [ID…]"}[sub])
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,11 +124,11 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		var show []konkursvarsel.Action
 		for _, a := range acts {
-			if *all || a.AckedAt == nil {
+			if all || a.AckedAt == nil {
 				show = append(show, a)
 			}
 		}
-		if *format == "json" {
+		if format == "json" {
 			return writeJSONLines(stdout, show)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -135,7 +149,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		if len(ids) == 0 {
 			return errors.New("usage: dsop-bank actions ack [--by NAME] ID [ID…]")
 		}
-		who := *by
+		who := by
 		if who == "" {
 			who = osUser()
 		}
@@ -156,8 +170,7 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 // replaced in one transaction, transactions with COPY. Importing the same file again is a no-op
 // in effect. accountReference values depend on DSOP_SECRET_FILE: use the servers' secret.
 func importCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("import", stderr)
 	file := fs.String("bank-data", "", "bank data file (JSON, openapi/bank-data.yaml)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -208,6 +221,9 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 
 // migrateCmd applies the database migrations (the server also does it at start).
 func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if commandHelp("migrate", args, stdout, "It reads DSOP_DATABASE_URL (with the other server settings: dsop-bank serve --help). Run it as the role that owns the schema; the server then finds nothing to apply (README \"PostgreSQL roles\").") {
+		return nil
+	}
 	cfg, err := config.Load("migrate", args, getenv, stderr)
 	if err != nil {
 		return err
