@@ -45,21 +45,31 @@ func commands() []command {
 	return []command{
 		{name: "serve", args: "[flags]", summary: "Run the DSOP Control API v2 (the default command).", run: serve},
 		{name: "dev-token", args: "[flags] [-- server flags]", summary: "Mint a token from the development issuer (test mode).",
-			run: func(_ context.Context, a []string, g func(string) string, o, e io.Writer) error { return devToken(a, g, o, e) }},
+			run: func(_ context.Context, a []string, g func(string) string, o, e io.Writer) error {
+				return devToken(a, g, o, e)
+			}},
 		{name: "conformance", args: "[--base-url URL] [flags]", summary: "Play BRREG against a bank's DSOP Control API v2 and report case by case.", run: conformanceCmd},
 		{name: "check-bank-data", args: "FILE", summary: "Validate a bank data file and list every problem with its location.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error { return checkBankData(a, o, e) }},
+			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
+				return checkBankData(a, o, e)
+			}},
 		{name: "import", args: "--bank-data FILE", summary: "Validate a bank data file, then replace the bank data in PostgreSQL.", run: importCmd},
 		{name: "migrate", summary: "Apply the database migrations to DSOP_DATABASE_URL and report what was applied.", run: migrateCmd},
 		{name: "gen", args: "--accounts N --transactions M [--seed S] [--end DATE]", summary: "Write a synthetic bank data file for load tests.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error { return genCmd(a, o, e) }},
+			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
+				return genCmd(a, o, e)
+			}},
 		{name: "actions", args: "list|ack [flags]", summary: "The block/reopen instructions from the bankruptcy notices.", subs: []string{"list", "ack"}, run: actionsCmd},
 		{name: "audit", args: "verify|query|case|anomalies|expire [flags]", summary: "The compliance officer's tools on the audit log.",
 			subs: []string{"verify", "query", "case", "anomalies", "expire"}, run: auditCmd},
 		{name: "decrypt", args: "--key FILE [JWE-FILE]", summary: "Decrypt a JWE answer with the consumer's private key.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error { return decrypt(a, os.Stdin, o, e) }},
+			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
+				return decrypt(a, os.Stdin, o, e)
+			}},
 		{name: "mock-konkursvarsel", args: "[--addr A] [--notices FILE]", summary: "Run a stand-in for BRREG's Konkursvarsel API.",
-			run: func(ctx context.Context, a []string, _ func(string) string, o, e io.Writer) error { return mockKonkursvarsel(ctx, a, o, e) }},
+			run: func(ctx context.Context, a []string, _ func(string) string, o, e io.Writer) error {
+				return mockKonkursvarsel(ctx, a, o, e)
+			}},
 		{name: "version", summary: "Print the build (version, revision, Go version).", run: func(_ context.Context, a []string, _ func(string) string, o, _ io.Writer) error {
 			if commandHelp("version", a, o, "") {
 				return nil
