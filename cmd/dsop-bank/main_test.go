@@ -223,10 +223,10 @@ func TestRun_ProductionRefusesAWorldReadableSecret(t *testing.T) {
 	require.NoError(t, os.Chmod(env["DSOP_SECRET_FILE"], 0o644))
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "DSOP_SECRET_FILE")
-	require.ErrorContains(t, err, "readable by group or others (mode 0644)")
+	require.ErrorContains(t, err, "readable by other users (mode 0644)")
 	require.ErrorContains(t, err, "chmod 600")
 	key := filepath.Join(t.TempDir(), "enterprise.key")
-	require.NoError(t, os.WriteFile(key, []byte("k"), 0o640))
+	require.NoError(t, os.WriteFile(key, []byte("k"), 0o604))
 	require.NoError(t, os.Chmod(env["DSOP_SECRET_FILE"], 0o600))
 	env["DSOP_KONKURSVARSEL_CERT"], env["DSOP_KONKURSVARSEL_KEY"] = env["DSOP_CONSUMER_CERT"], key
 	err = run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})

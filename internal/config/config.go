@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
@@ -162,6 +163,15 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-stale-after", "DSOP_KONKURSVARSEL_STALE_AFTER", "2h", "after this long without a successful Konkursvarsel sync, /readyz reports it (as a warning: it does not make the server unready)"),
 		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
 	}
+}
+
+// Names lists every setting's environment variable.
+func Names() []string {
+	var out []string
+	for _, s := range settings(map[string]*string{}) {
+		out = append(out, s.env)
+	}
+	return out
 }
 
 // Usage writes the settings table.
@@ -440,10 +450,18 @@ func build(raw map[string]*string) (*Config, error) {
 	// enterprise certificate's key authenticates the bank at BRREG.
 	if prod {
 		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey} {
-			if fi, err := os.Stat(f); f != "" && err == nil && fi.Mode().Perm()&0o077 != 0 {
-				bad(env, "%s is readable by group or others (mode %04o); run chmod 600 %s", f, fi.Mode().Perm(), f)
-			} else if f != "" && err != nil && env == "DSOP_SECRET_FILE" {
-				bad(env, "%v", err)
+			if f == "" {
+				continue
+			}
+			fi, err := os.Stat(f)
+			if err != nil {
+				if env == "DSOP_SECRET_FILE" {
+					bad(env, "%v", err)
+				}
+				continue
+			}
+			if exposedSecret(fi) {
+				bad(env, "%s is readable by other users (mode %04o); run chmod 600 %s", f, fi.Mode().Perm(), f)
 			}
 		}
 	}
@@ -488,4 +506,19 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a duration (72h), a date, an RFC 3339 time or 'all'", s)
+}
+
+// exposedSecret reports whether a secret file can be read by users other than this process's: by
+// others, or by a group that is not the process's own. A group of the process's own is what a
+// Kubernetes secret volume with fsGroup gives (mode 0440, group = fsGroup = runAsGroup).
+func exposedSecret(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o007 != 0 {
+		return true
+	}
+	if perm&0o070 == 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || int(st.Gid) != os.Getgid()
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsop-bank/dsop-bank/internal/config"
+)
+
+func yamlDocs(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var out []map[string]any
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err, path)
+		out = append(out, doc)
+	}
+}
+
+func dig(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			l, _ := v.([]any)
+			if k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+// The deployment files say what the README promises, and name only settings that exist.
+func TestDeploy_FilesAreConsistentWithTheServer(t *testing.T) {
+	known := config.Names()
+	dsopVar := regexp.MustCompile(`DSOP_[A-Z_]+`)
+	for _, f := range []string{"../../Dockerfile", "../../deploy/compose.yaml", "../../deploy/kubernetes/dsop-bank.yaml"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, v := range dsopVar.FindAllString(string(b), -1) {
+			require.True(t, slices.Contains(known, v), "%s names %s, which is no setting", f, v)
+		}
+	}
+
+	docker, err := os.ReadFile("../../Dockerfile")
+	require.NoError(t, err)
+	d := string(docker)
+	require.Equal(t, 2, strings.Count(d, "\nFROM ")+strings.Count(d[:5], "FROM "), "multi-stage")
+	require.Contains(t, d, "CGO_ENABLED=0", "a static binary")
+	require.Contains(t, d, "distroless/static", "a minimal base without a shell")
+	require.Regexp(t, `(?m)^USER 65532`, d, "not root")
+	require.Contains(t, d, "DSOP_ADDR=0.0.0.0:8080", "listens beyond loopback in a container")
+
+	compose := yamlDocs(t, "../../deploy/compose.yaml")[0]
+	for _, svc := range []string{"db", "mock", "migrate", "import", "dsop-1", "dsop-2"} {
+		require.NotNil(t, dig(compose, "services", svc), "compose service %s", svc)
+	}
+
+	kinds := map[string]map[string]any{}
+	for _, doc := range yamlDocs(t, "../../deploy/kubernetes/dsop-bank.yaml") {
+		require.NotEmpty(t, doc["apiVersion"])
+		kinds[doc["kind"].(string)+"/"+dig(doc, "metadata", "name").(string)] = doc
+	}
+	dep := kinds["Deployment/dsop-bank"]
+	require.NotNil(t, dep)
+	pod := dig(dep, "spec", "template", "spec")
+	c := dig(pod, "containers", 0)
+	require.Equal(t, "/readyz", dig(c, "readinessProbe", "httpGet", "path"))
+	require.Equal(t, "admin", dig(c, "readinessProbe", "httpGet", "port"), "probes on the admin port")
+	require.Equal(t, "/livez", dig(c, "livenessProbe", "httpGet", "path"))
+	require.NotNil(t, dig(c, "resources", "requests", "cpu"))
+	require.Equal(t, true, dig(pod, "securityContext", "runAsNonRoot"))
+	require.Equal(t, "dsop-bank-database", dig(c, "env", 0, "valueFrom", "secretKeyRef", "name"), "database URL from a secret")
+	require.Greater(t, dig(pod, "terminationGracePeriodSeconds"), 30, "longer than DSOP_SHUTDOWN_TIMEOUT (drain included)")
+	cm := kinds["ConfigMap/dsop-bank"]
+	require.Equal(t, "30s", dig(cm, "data", "DSOP_SHUTDOWN_TIMEOUT"))
+	require.Equal(t, "/run/secrets/dsop/secret", dig(cm, "data", "DSOP_SECRET_FILE"))
+	for _, v := range dig(pod, "volumes").([]any) {
+		if mode := dig(v, "secret", "defaultMode"); mode != nil {
+			require.Equal(t, 0o440, mode, "group-readable for the pod's own group only (production refuses more)")
+		}
+	}
+	require.NotNil(t, kinds["Job/dsop-bank-migrate"])
+	require.NotNil(t, kinds["PodDisruptionBudget/dsop-bank"])
+}
