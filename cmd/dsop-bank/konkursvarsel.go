@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -107,15 +106,11 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	var out konkursvarsel.Outbox = &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions")}
-	if cfg.DatabaseURL != "" {
-		pool, err := openPool(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		out = &postgres.Outbox{Pool: pool}
+	out, closeOutbox, err := openOutbox(ctx, cfg, nil)
+	if err != nil {
+		return err
 	}
+	defer closeOutbox()
 	switch sub {
 	case "list":
 		acts, err := out.List(ctx)

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/config"
+	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/durable"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/postgres"
+)
+
+func loadBankData(path string) (*accounts.BankData, error) {
+	if path == "" {
+		bd, err := accounts.DecodeBankData(demo.BankData())
+		if err != nil {
+			return nil, fmt.Errorf("embedded demo bank: %w", err)
+		}
+		return bd, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_BANK_DATA: %w", err)
+	}
+	defer f.Close()
+	bd, err := accounts.DecodeBankData(f)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_BANK_DATA %s:\n%w", path, err)
+	}
+	return bd, nil
+}
+
+// stores are where the server keeps its data: PostgreSQL when DSOP_DATABASE_URL is set (shared by
+// replicas; bank data loaded with `dsop-bank import`), else files in the state directory and the
+// bank data file (or the embedded demo bank) in memory.
+type stores struct {
+	audit   audit.Store
+	notices konkursvarsel.Store
+	outbox  konkursvarsel.Outbox
+	bank    accounts.Store
+	pool    *pgxpool.Pool
+	close   func()
+}
+
+func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *slog.Logger) (*stores, error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := openPool(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.BankData != "" {
+			logger.Warn("DSOP_BANK_DATA is ignored with DSOP_DATABASE_URL: load bank data with dsop-bank import")
+		}
+		if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &stores{
+			audit: &postgres.AuditStore{Pool: pool}, notices: &postgres.NoticeStore{Pool: pool}, outbox: &postgres.Outbox{Pool: pool},
+			bank: &postgres.AccountsStore{Pool: pool}, pool: pool, close: pool.Close,
+		}, nil
+	}
+	bd, err := loadBankData(cfg.BankData)
+	if err != nil {
+		return nil, err
+	}
+	auditStore, err := audit.OpenFileStore(cfg.AuditDir, 0)
+	if err != nil {
+		return nil, err
+	}
+	notices, err := konkursvarsel.OpenFileStore(filepath.Join(cfg.StateDir, "konkursvarsel"))
+	if err != nil {
+		auditStore.Close()
+		return nil, err
+	}
+	outbox := &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions"), Logger: logger}
+	// Every state file is read once at start by the same rule (durable.ReadLines): a torn last
+	// record is cut and reported here; damage anywhere else stops start-up with the file and line.
+	if _, err := outbox.List(ctx); err != nil {
+		_ = notices.Close()
+		auditStore.Close()
+		return nil, err
+	}
+	for _, torn := range []*durable.Torn{auditStore.Repaired, notices.Repaired} {
+		if torn != nil {
+			logger.Warn("torn last record cut after a crash", "file", torn.Path, "offset", torn.Offset, "bytes", torn.Bytes)
+		}
+	}
+	return &stores{
+		audit: auditStore, notices: notices, outbox: outbox,
+		bank:  accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)),
+		close: func() { _ = notices.Close(); _ = auditStore.Close() },
+	}, nil
+}
+
+func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_DATABASE_URL: %w", err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// openAudit opens the audit store: PostgreSQL when DSOP_DATABASE_URL is set, else the append-only
+// files in DSOP_AUDIT_DIR (the server takes the writer's lock; the audit tools read without it).
+// openOutbox is the block/reopen outbox the configuration selects, for the actions tools.
+func openOutbox(ctx context.Context, cfg *config.Config, logger *slog.Logger) (konkursvarsel.Outbox, func(), error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := openPool(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &postgres.Outbox{Pool: pool}, pool.Close, nil
+	}
+	return &konkursvarsel.FileOutbox{Dir: filepath.Join(cfg.StateDir, "actions"), Logger: logger}, func() {}, nil
+}
+
+func openAudit(ctx context.Context, cfg *config.Config, readOnly bool) (audit.Store, func(), error) {
+	if cfg.DatabaseURL != "" {
+		pool, err := openPool(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &postgres.AuditStore{Pool: pool}, pool.Close, nil
+	}
+	var (
+		st  *audit.FileStore
+		err error
+	)
+	if readOnly {
+		st, err = audit.OpenFileStoreReadOnly(cfg.AuditDir)
+	} else {
+		st, err = audit.OpenFileStore(cfg.AuditDir, 0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { _ = st.Close() }, nil
+}
+
+// loadSecret reads the server secret; in test mode it is created on first start.
+func loadSecret(path string, create bool) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("secret file %s must hold at least 32 bytes", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !create {
+		return nil, fmt.Errorf("secret file: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
