@@ -184,14 +184,15 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(*file)
+	problems, bd, err := checkFile(*file)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	bd, err := accounts.DecodeBankData(f)
-	if err != nil {
-		return fmt.Errorf("%s:\n%w", *file, err)
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s:%s\n", *file, p)
+		}
+		return fmt.Errorf("%s: %d problems; nothing was imported", *file, len(problems))
 	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {

@@ -179,9 +179,11 @@ func TestRun_CheckBankData(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"servicer":{"organisationNumber":"1"},"parties":[{"id":"x"}],"accounts":[]}`), 0o600))
-	err := run(context.Background(), []string{"check-bank-data", bad}, os.Getenv, &bytes.Buffer{}, &bytes.Buffer{})
-	require.ErrorContains(t, err, "parties[0].id")
-	require.ErrorContains(t, err, "servicer.organisationNumber")
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check-bank-data", bad}, os.Getenv, &out, &bytes.Buffer{})
+	require.ErrorContains(t, err, "2 problems")
+	require.Contains(t, out.String(), bad+":1:57: /parties/0/id:")
+	require.Contains(t, out.String(), bad+":1:35: /servicer/organisationNumber:")
 }
 
 func TestRun_DevTokenBreaksClaimsOnRequest(t *testing.T) {
@@ -245,4 +247,56 @@ func TestRun_DevTokenKidOverride(t *testing.T) {
 	var h map[string]any
 	require.NoError(t, json.Unmarshal(hdr, &h))
 	require.Equal(t, "rotated-away", h["kid"])
+}
+
+// Ten planted mistakes, each on its own line: every one is reported with its line, column and
+// JSON path — decode errors, enums, types, unknown fields, dates and text no database stores.
+func TestCheckBankData_ReportsEveryPlantedMistakeWithItsLocation(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bank.json")
+	lines := []string{
+		`{`,
+		`  "servicer": {"organisationNumber": "12345"},`,                                   // 2: pattern
+		`  "parties": [{"id": "91033681"}, {"id": "910336819", "name": "Fjelltopp"}],`,     // 3: pattern
+		`  "accounts": [{`,                                                                 // 4
+		`    "accountNumber": "15039285662",`,                                             // 5
+		`    "type": "weird",`,                                                            // 6: enum
+		`    "status": "open",`,                                                           // 7: enum
+		`    "currency": "nok",`,                                                          // 8: pattern
+		`    "startDate": "2024-13-40",`,                                                  // 9: date
+		`    "colour": "blue",`,                                                           // 10: unknown field
+		`    "roles": [{"partyId": "910336819", "role": "primaryOwner", "startDate": "2020-01-01"}],`,
+		`    "balances": {},`,
+		`    "transactions": [`,
+		`      {"transactionIdentifier": "t1", "status": "booked", "bookingDate": "2024-01-01T10:00:00Z",`,
+		`       "creditDebitIndicator": "plus",`,                                           // 15: enum
+		`       "amount": "12.00"},`,                                                      // 16: type
+		`      {"transactionIdentifier": "t\u00002", "status": "booked", "bookingDate": "2024-01-02T10:00:00Z", "creditDebitIndicator": "debit", "amount": 1},`, // 17: NUL
+		`      {"transactionIdentifier": "t3", "status": "settled", "bookingDate": "2024-01-03T10:00:00Z", "creditDebitIndicator": "debit", "amount": 1},`, // 18: enum
+		`      {"transactionIdentifier": "t4", "status": "booked", "bookingDate": "yesterday", "creditDebitIndicator": "debit", "amount": 1}`, // 19: date-time
+		`    ]`,
+		`  }]`,
+		`}`,
+	}
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check-bank-data", file}, os.Getenv, &out, &bytes.Buffer{})
+	require.Error(t, err, "exit status 1")
+	for _, want := range []string{
+		":2:", ":3:", ":6:", ":7:", ":8:", ":9:", ":10:", ":15:", ":16:", ":17:", ":18:", ":19:",
+	} {
+		require.Contains(t, out.String(), file+want, "a problem reported on line %s\n%s", want, out.String())
+	}
+	for _, path := range []string{"/servicer/organisationNumber", "/parties/0/id", "/accounts/0/type", "/accounts/0/status", "/accounts/0/currency",
+		"/accounts/0/startDate", "/accounts/0/transactions/0/creditDebitIndicator", "/accounts/0/transactions/0/amount",
+		"/accounts/0/transactions/1/transactionIdentifier", "/accounts/0/transactions/2/status"} {
+		require.Contains(t, out.String(), path, out.String())
+	}
+	// import refuses the same file, with the same locations, before touching any database.
+	out.Reset()
+	var errOut bytes.Buffer
+	err = run(context.Background(), []string{"import", "--bank-data", file}, func(k string) string {
+		return map[string]string{"DSOP_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "DSOP_STATE_DIR": t.TempDir()}[k]
+	}, &out, &errOut)
+	require.ErrorContains(t, err, "nothing was imported")
+	require.Contains(t, errOut.String(), file+":6:")
 }

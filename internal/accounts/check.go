@@ -1,0 +1,239 @@
+package accounts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/dsop-bank/dsop-bank/openapi"
+)
+
+// Problem is one mistake in a bank data file, located for the person who must fix it.
+type Problem struct {
+	Line, Column int
+	Path         string // JSON pointer, e.g. /accounts/3/transactions/12/amount
+	Message      string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%d:%d: %s: %s", p.Line, p.Column, p.Path, p.Message)
+}
+
+// Check validates a bank data file the way import does and returns every problem with its line,
+// column and JSON path: the JSON Schema openapi/bank-data.yaml (through kin-openapi, the schema
+// library the server already uses for the API), then the rules a schema cannot say (Validate:
+// references between parties and roles, unique identifiers, dates in order, check digits), and
+// text PostgreSQL cannot store (NUL).
+func Check(data []byte) ([]Problem, error) {
+	idx := newLocator(data)
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		var se *json.SyntaxError
+		off := int64(0)
+		if errors.As(err, &se) {
+			off = se.Offset
+		}
+		return []Problem{idx.at(off, "", "not valid JSON: "+err.Error())}, nil
+	}
+	schema, err := bankDataSchema()
+	if err != nil {
+		return nil, err
+	}
+	var problems []Problem
+	if err := schema.VisitJSON(doc, openapi3.EnableFormatValidation(), openapi3.MultiErrors()); err != nil {
+		for _, e := range flatten(err) {
+			var se *openapi3.SchemaError
+			if errors.As(e, &se) {
+				path := "/" + strings.Join(se.JSONPointer(), "/")
+				if m := unsupportedRe.FindStringSubmatch(se.Reason); m != nil {
+					path = strings.TrimSuffix(path, "/") + "/" + m[1] // locate the field itself, not its object
+				}
+				problems = append(problems, idx.path(path, schemaMessage(se)))
+			} else {
+				problems = append(problems, idx.at(0, "", e.Error()))
+			}
+		}
+	}
+	walkStrings(doc, "", func(path, s string) {
+		if strings.ContainsRune(s, 0) {
+			problems = append(problems, idx.path(path, "contains a NUL character, which no database stores"))
+		}
+	})
+	if len(problems) == 0 {
+		// The schema holds; now the rules it cannot say, on the decoded file.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		dec.UseNumber()
+		var bd BankData
+		if err := dec.Decode(&bd); err != nil {
+			problems = append(problems, idx.at(dec.InputOffset(), "", err.Error()))
+		} else if err := bd.Validate(); err != nil {
+			for _, e := range flatten(err) {
+				loc, msg, _ := strings.Cut(e.Error(), ": ")
+				problems = append(problems, idx.path(pointerOf(loc), msg))
+			}
+		}
+	}
+	sort.SliceStable(problems, func(i, j int) bool {
+		if problems[i].Line != problems[j].Line {
+			return problems[i].Line < problems[j].Line
+		}
+		return problems[i].Column < problems[j].Column
+	})
+	return problems, nil
+}
+
+func bankDataSchema() (*openapi3.Schema, error) {
+	l := openapi3.NewLoader()
+	l.IsExternalRefsAllowed = true
+	l.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
+		switch {
+		case strings.HasSuffix(u.Path, "dsop-v2.yaml"):
+			return openapi.DSOPv2(), nil
+		case strings.HasSuffix(u.Path, "bank-data.yaml"):
+			return openapi.BankData(), nil
+		}
+		return nil, fmt.Errorf("unknown schema file %s", u)
+	}
+	doc, err := l.LoadFromDataWithPath(openapi.BankData(), &url.URL{Path: "bank-data.yaml"})
+	if err != nil {
+		return nil, fmt.Errorf("bank data schema: %w", err)
+	}
+	return doc.Components.Schemas["BankData"].Value, nil
+}
+
+func flatten(err error) []error {
+	var me openapi3.MultiError
+	if errors.As(err, &me) {
+		var out []error
+		for _, e := range me {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func schemaMessage(se *openapi3.SchemaError) string {
+	if se.Reason != "" {
+		return se.Reason
+	}
+	return se.Error()
+}
+
+var (
+	indexRe       = regexp.MustCompile(`\[(\d+)\]`)
+	unsupportedRe = regexp.MustCompile(`^property "([^"]+)" is unsupported`)
+)
+
+// pointerOf turns a location of Validate (accounts[3].roles[0].partyId) into a JSON pointer.
+func pointerOf(loc string) string {
+	loc = indexRe.ReplaceAllString(loc, ".$1")
+	return "/" + strings.ReplaceAll(loc, ".", "/")
+}
+
+func walkStrings(v any, path string, fn func(path, s string)) {
+	switch t := v.(type) {
+	case string:
+		fn(path, t)
+	case map[string]any:
+		for k, c := range t {
+			walkStrings(c, path+"/"+k, fn)
+		}
+	case []any:
+		for i, c := range t {
+			walkStrings(c, path+"/"+strconv.Itoa(i), fn)
+		}
+	}
+}
+
+// locator finds the line and column of a JSON pointer's value, or of a byte offset.
+type locator struct {
+	data    []byte
+	offsets map[string]int64 // JSON pointer → offset of its value
+}
+
+func newLocator(data []byte) *locator {
+	l := &locator{data: data, offsets: map[string]int64{}}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var walk func(path string) bool
+	walk = func(path string) bool {
+		l.offsets[path] = dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			for dec.More() {
+				key, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				if !walk(path + "/" + fmt.Sprint(key)) {
+					return false
+				}
+			}
+			_, err = dec.Token()
+			return err == nil
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if !walk(path + "/" + strconv.Itoa(i)) {
+					return false
+				}
+			}
+			_, err = dec.Token()
+			return err == nil
+		}
+		return true
+	}
+	walk("")
+	return l
+}
+
+// path locates a pointer; a pointer to a missing member is located at its parent object.
+func (l *locator) path(p, msg string) Problem {
+	for q := p; ; {
+		if off, ok := l.offsets[q]; ok {
+			return l.at(off, p, msg)
+		}
+		i := strings.LastIndex(q, "/")
+		if i < 0 {
+			return l.at(0, p, msg)
+		}
+		q = q[:i]
+	}
+}
+
+func (l *locator) at(off int64, path, msg string) Problem {
+	if off > int64(len(l.data)) {
+		off = int64(len(l.data))
+	}
+	// The recorded offset is where the decoder stood before the value: skip separators.
+	for off < int64(len(l.data)) && strings.ContainsRune(" \t\r\n:,", rune(l.data[off])) {
+		off++
+	}
+	line := 1 + bytes.Count(l.data[:off], []byte("\n"))
+	col := int(off) - bytes.LastIndexByte(l.data[:off], '\n')
+	if path == "" {
+		path = "/"
+	}
+	return Problem{Line: line, Column: col, Path: path, Message: msg}
+}
+
