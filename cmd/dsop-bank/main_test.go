@@ -255,24 +255,24 @@ func TestCheckBankData_ReportsEveryPlantedMistakeWithItsLocation(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bank.json")
 	lines := []string{
 		`{`,
-		`  "servicer": {"organisationNumber": "12345"},`,                                   // 2: pattern
-		`  "parties": [{"id": "91033681"}, {"id": "910336819", "name": "Fjelltopp"}],`,     // 3: pattern
-		`  "accounts": [{`,                                                                 // 4
-		`    "accountNumber": "15039285662",`,                                             // 5
-		`    "type": "weird",`,                                                            // 6: enum
-		`    "status": "open",`,                                                           // 7: enum
-		`    "currency": "nok",`,                                                          // 8: pattern
-		`    "startDate": "2024-13-40",`,                                                  // 9: date
-		`    "colour": "blue",`,                                                           // 10: unknown field
+		`  "servicer": {"organisationNumber": "12345"},`,                               // 2: pattern
+		`  "parties": [{"id": "91033681"}, {"id": "910336819", "name": "Fjelltopp"}],`, // 3: pattern
+		`  "accounts": [{`,                    // 4
+		`    "accountNumber": "15039285662",`, // 5
+		`    "type": "weird",`,                // 6: enum
+		`    "status": "open",`,               // 7: enum
+		`    "currency": "nok",`,              // 8: pattern
+		`    "startDate": "2024-13-40",`,      // 9: date
+		`    "colour": "blue",`,               // 10: unknown field
 		`    "roles": [{"partyId": "910336819", "role": "primaryOwner", "startDate": "2020-01-01"}],`,
 		`    "balances": {},`,
 		`    "transactions": [`,
 		`      {"transactionIdentifier": "t1", "status": "booked", "bookingDate": "2024-01-01T10:00:00Z",`,
-		`       "creditDebitIndicator": "plus",`,                                           // 15: enum
-		`       "amount": "12.00"},`,                                                      // 16: type
+		`       "creditDebitIndicator": "plus",`, // 15: enum
+		`       "amount": "12.00"},`,             // 16: type
 		`      {"transactionIdentifier": "t\u00002", "status": "booked", "bookingDate": "2024-01-02T10:00:00Z", "creditDebitIndicator": "debit", "amount": 1},`, // 17: NUL
-		`      {"transactionIdentifier": "t3", "status": "settled", "bookingDate": "2024-01-03T10:00:00Z", "creditDebitIndicator": "debit", "amount": 1},`, // 18: enum
-		`      {"transactionIdentifier": "t4", "status": "booked", "bookingDate": "yesterday", "creditDebitIndicator": "debit", "amount": 1}`, // 19: date-time
+		`      {"transactionIdentifier": "t3", "status": "settled", "bookingDate": "2024-01-03T10:00:00Z", "creditDebitIndicator": "debit", "amount": 1},`,      // 18: enum
+		`      {"transactionIdentifier": "t4", "status": "booked", "bookingDate": "yesterday", "creditDebitIndicator": "debit", "amount": 1}`,                   // 19: date-time
 		`    ]`,
 		`  }]`,
 		`}`,

@@ -236,4 +236,3 @@ func (l *locator) at(off int64, path, msg string) Problem {
 	}
 	return Problem{Line: line, Column: col, Path: path, Message: msg}
 }
-
