@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
+	"github.com/dsop-bank/dsop-bank/internal/tlsfiles"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -195,4 +197,36 @@ func httpsClient(caFile string, timeout time.Duration) (*http.Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// listenerTLS is the TLS of our own listeners, for banks that run TLS from the gateway to the
+// service: the API listener (with mutual TLS when DSOP_TLS_CLIENT_CA is set) and the admin
+// listener (server certificate only: the cluster's probes carry no client certificate). Plain
+// HTTP stays the default behind a gateway; production says so when it listens beyond loopback.
+func listenerTLS(cfg *config.Config, logger *slog.Logger) (api, admin *tls.Config, err error) {
+	if cfg.TLSCert == "" {
+		if cfg.Env == "production" && !loopback(cfg.Addr) {
+			logger.Warn("serving plain HTTP on a non-loopback address: run it behind the gateway only, or set DSOP_TLS_CERT and DSOP_TLS_KEY", "addr", cfg.Addr)
+		}
+		return nil, nil, nil
+	}
+	if api, err = (tlsfiles.Files{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA}).Config(); err != nil {
+		return nil, nil, err
+	}
+	if admin, err = (tlsfiles.Files{Cert: cfg.TLSCert, Key: cfg.TLSKey}).Config(); err != nil {
+		return nil, nil, err
+	}
+	return api, admin, nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,6 +87,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// listen opens a listener. aux marks the helpers of test mode (mock, development issuer,
 	// admin): if their address is taken — another dsop-bank on the same machine — they move to a
 	// free port rather than stop the server, and say so.
+	apiTLS, adminTLS, err := listenerTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	listen := func(addr, what string, h http.Handler, aux bool) (string, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil && aux && cfg.Env == "test" {
@@ -98,6 +103,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				l.Close()
 			}
 			return "", fmt.Errorf("listen %s (%s): %w", addr, what, err)
+		}
+		switch {
+		case what == "API" && apiTLS != nil:
+			ln = tls.NewListener(ln, apiTLS)
+		case what == "admin" && adminTLS != nil:
+			ln = tls.NewListener(ln, adminTLS)
 		}
 		servers, listeners = append(servers, newHTTPServer(h)), append(listeners, ln)
 		return ln.Addr().String(), nil

@@ -32,6 +32,8 @@ type Config struct {
 	MaskinportenIssuer  string
 	MaskinportenJWKSURL string
 	MaskinportenCA      string // PEM bundle trusted for the JWKS, besides the system roots
+	TLSCert, TLSKey     string // TLS on our own listeners (API and admin); empty = plain HTTP
+	TLSClientCA         string // with TLS: client certificates (the gateway's) must chain to it
 	AllowedConsumers    []string
 	KonkursvarselSeed   string // notices file in the Konkursvarsel list format; "" = demo notices in test
 	DevIssuerAddr       string // address of the development token issuer; "" in production
@@ -148,6 +150,9 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-cert", "DSOP_KONKURSVARSEL_CERT", "", "PEM enterprise certificate for mutual TLS with Konkursvarsel"),
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
 		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
+		s("tls-cert", "DSOP_TLS_CERT", "", "PEM server certificate (chain) for TLS on the API and admin listeners; reloaded when the file changes; empty = plain HTTP behind the gateway"),
+		s("tls-key", "DSOP_TLS_KEY", "", "PEM private key of DSOP_TLS_CERT"),
+		s("tls-client-ca", "DSOP_TLS_CLIENT_CA", "", "PEM CA bundle: with TLS, the API listener requires a client certificate chaining to it (mutual TLS from the gateway)"),
 		s("admin-addr", "DSOP_ADMIN_ADDR", "127.0.0.1:9090", "listen address of /livez, /readyz and /metrics; empty = off"),
 		s("rate-limit", "DSOP_RATE_LIMIT", "", "sustained requests per second per consumer (token bucket); 0 = off; default 50 in production, off in test"),
 		s("rate-burst", "DSOP_RATE_BURST", strconv.Itoa(DefaultRateBurst), "requests a consumer may send at once before the rate applies"),
@@ -227,6 +232,7 @@ func build(raw map[string]*string) (*Config, error) {
 		DatabaseURL: get("DSOP_DATABASE_URL"), AuditDir: get("DSOP_AUDIT_DIR"),
 		ConsumerCert: get("DSOP_CONSUMER_CERT"), CertPubURL: strings.TrimRight(get("DSOP_CERTPUB_URL"), "/"),
 		CertPubCA: get("DSOP_CERTPUB_CA"), JWEEnc: get("DSOP_JWE_ENC"),
+		TLSCert: get("DSOP_TLS_CERT"), TLSKey: get("DSOP_TLS_KEY"), TLSClientCA: get("DSOP_TLS_CLIENT_CA"),
 		KonkursvarselURL: strings.TrimRight(get("DSOP_KONKURSVARSEL_URL"), "/"), MockKonkursvarselAddr: get("DSOP_MOCK_KONKURSVARSEL_ADDR"),
 		KonkursvarselCert: get("DSOP_KONKURSVARSEL_CERT"), KonkursvarselKey: get("DSOP_KONKURSVARSEL_KEY"), KonkursvarselCA: get("DSOP_KONKURSVARSEL_CA"),
 		ToDatePolicy: validation.ToDatePolicy(get("DSOP_TODATE_POLICY")),
@@ -354,6 +360,12 @@ func build(raw map[string]*string) (*Config, error) {
 		}
 		c.KonkursvarselURL = "http://" + c.MockKonkursvarselAddr
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("DSOP_TLS_CERT", "DSOP_TLS_CERT and DSOP_TLS_KEY go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		bad("DSOP_TLS_CLIENT_CA", "needs DSOP_TLS_CERT and DSOP_TLS_KEY")
+	}
 	if (c.KonkursvarselCert == "") != (c.KonkursvarselKey == "") {
 		bad("DSOP_KONKURSVARSEL_CERT", "DSOP_KONKURSVARSEL_CERT and DSOP_KONKURSVARSEL_KEY go together")
 	}
@@ -437,7 +449,8 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	for env, f := range map[string]string{"DSOP_BANK_DATA": c.BankData, "DSOP_KONKURSVARSEL_SEED": c.KonkursvarselSeed, "DSOP_FIELD_POLICY": c.FieldPolicy,
 		"DSOP_CONSUMER_CERT": c.ConsumerCert, "DSOP_CERTPUB_CA": c.CertPubCA,
-		"DSOP_KONKURSVARSEL_CERT": c.KonkursvarselCert, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_KONKURSVARSEL_CA": c.KonkursvarselCA} {
+		"DSOP_KONKURSVARSEL_CERT": c.KonkursvarselCert, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_KONKURSVARSEL_CA": c.KonkursvarselCA,
+		"DSOP_TLS_CERT": c.TLSCert, "DSOP_TLS_KEY": c.TLSKey, "DSOP_TLS_CLIENT_CA": c.TLSClientCA, "DSOP_MASKINPORTEN_CA": c.MaskinportenCA} {
 		if f == "" {
 			continue
 		}
@@ -449,7 +462,7 @@ func build(raw map[string]*string) (*Config, error) {
 	// derives accountReference, the page cursor key and the checkpoint signing key; the
 	// enterprise certificate's key authenticates the bank at BRREG.
 	if prod {
-		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey} {
+		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_TLS_KEY": c.TLSKey} {
 			if f == "" {
 				continue
 			}
