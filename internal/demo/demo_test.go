@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -40,5 +41,32 @@ func TestBankData_SchemaRefusesWhatTheFormatForbids(t *testing.T) {
 		var v any
 		require.NoError(t, json.Unmarshal([]byte(doc), &v))
 		require.Error(t, s.VisitJSON(v, openapi3.EnableFormatValidation()), name)
+	}
+}
+
+// The demo notices are BRREG's published test notices, with a kjennelsesdato for each aapning
+// (the date of its registreringstidspunkt): nothing added, nothing lost.
+func TestKonkursvarsler_AreTheBRREGTestNotices(t *testing.T) {
+	published, err := os.ReadFile("../../testdata/konkursvarsel-testdata.json")
+	require.NoError(t, err)
+	var want []map[string]any
+	require.NoError(t, json.Unmarshal(published, &want))
+	var got struct {
+		Embedded struct {
+			Konkursvarsler []map[string]any `json:"konkursvarsler"`
+		} `json:"_embedded"`
+	}
+	b, err := io.ReadAll(Konkursvarsler())
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.Len(t, got.Embedded.Konkursvarsler, len(want))
+	for i, n := range want {
+		g := got.Embedded.Konkursvarsler[i]
+		for k, v := range n {
+			require.Equal(t, v, g[k], "notice %d field %s", i, k)
+		}
+		if n["type"] == "aapning" {
+			require.Equal(t, n["registreringstidspunkt"].(string)[:10], g["kjennelsesdato"])
+		}
 	}
 }
