@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,7 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 )
 
 func TestRateLimit_429WithRetryAfterThenRecovers(t *testing.T) {
@@ -41,8 +45,16 @@ func TestLimits_TooManyHeaderLinesAndDeadline(t *testing.T) {
 	require.Equal(t, "headers", h.lastRecord(0).Reason)
 
 	slow := newHarness(t, func(d *httpapi.Deps) {
-		d.RequestTimeout = time.Nanosecond
+		d.RequestTimeout = 50 * time.Millisecond
+		d.Decide = slowDecider{d.Decide} // a store that answers only when the deadline has passed
 	})
 	rec := slow.do(http.MethodGet, accountsURL(earliest, today), slow.headers(openOrg))
 	requireProblem(t, rec, 503, "ACC-100") // past its deadline: no data, an error the caller may retry
+}
+
+type slowDecider struct{ httpapi.Decider }
+
+func (s slowDecider) ForParty(ctx context.Context, party string, p civil.Period) (konkursbehandling.Decision, []accounts.Holding, error) {
+	<-ctx.Done()
+	return konkursbehandling.Decision{}, nil, ctx.Err()
 }
