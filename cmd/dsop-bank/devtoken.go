@@ -65,7 +65,7 @@ func checkBankData(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: dsop-bank check-bank-data FILE")
 	}
-	problems, bd, err := checkFile(args[0])
+	problems, counts, err := accounts.CheckFile(args[0])
 	if err != nil {
 		return err
 	}
@@ -75,27 +75,8 @@ func checkBankData(args []string, stdout, stderr io.Writer) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: %d problems", args[0], len(problems))
 	}
-	n := 0
-	for _, a := range bd.Accounts {
-		n += len(a.Transactions)
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d parties, %d accounts, %d transactions)\n", args[0], len(bd.Parties), len(bd.Accounts), n)
+	fmt.Fprintf(stdout, "%s: ok (%d parties, %d accounts, %d transactions)\n", args[0], counts.Parties, counts.Accounts, counts.Transactions)
 	return nil
-}
-
-// checkFile checks a bank data file (schema and cross-record rules, every problem located) and,
-// when it has none, returns it decoded.
-func checkFile(path string) ([]accounts.Problem, *accounts.BankData, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	problems, err := accounts.Check(data)
-	if err != nil || len(problems) > 0 {
-		return problems, nil, err
-	}
-	bd, err := accounts.DecodeBankData(bytes.NewReader(data))
-	return nil, bd, err
 }
 
 // decrypt opens a JWE answer with the consumer's private key, for the bank's testers:

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 )
 
@@ -98,4 +100,44 @@ func demoBankJSON(t *testing.T) string {
 	b, err := io.ReadAll(demo.BankData())
 	require.NoError(t, err)
 	return string(b)
+}
+
+// import streams the file (transactions go straight into COPY), reports progress, and gives the
+// same database as the in-memory import; importing the same file again changes nothing.
+func TestImport_StreamsAFileAndReportsProgress(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bank.json")
+	var gen bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"gen", "--accounts", "4", "--transactions", "6000", "--end", "2026-11-20"}, os.Getenv, &gen, io.Discard))
+	require.NoError(t, os.WriteFile(file, gen.Bytes(), 0o600))
+	env := map[string]string{"DSOP_DATABASE_URL": url, "DSOP_STATE_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"import", "--bank-data", file}, getenv, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "imported "+file+": 2 parties, 4 accounts, 24000 transactions")
+	require.Contains(t, errOut.String(), "importing "+file+":", "progress lines when not on a terminal")
+
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	dump := func() string {
+		var s string
+		require.NoError(t, pool.QueryRow(context.Background(), `SELECT md5(string_agg(reference || effective_at::text || transaction_id || doc::text, ',' ORDER BY reference, effective_at, transaction_id)) FROM transactions`).Scan(&s))
+		var a string
+		require.NoError(t, pool.QueryRow(context.Background(), `SELECT md5(string_agg(reference || doc::text, ',' ORDER BY reference)) FROM accounts`).Scan(&a))
+		return s + a
+	}
+	streamed := dump()
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"import", "--bank-data", file}, getenv, &out, io.Discard))
+	require.Equal(t, streamed, dump(), "re-importing the same file gives the same database")
+
+	bd, err := accounts.DecodeBankData(bytes.NewReader(gen.Bytes()))
+	require.NoError(t, err)
+	secret, err := os.ReadFile(filepath.Join(env["DSOP_STATE_DIR"], "secret.key"))
+	require.NoError(t, err)
+	_, err = postgres.Import(context.Background(), pool, bd, accounts.NewReferencer(secret))
+	require.NoError(t, err)
+	require.Equal(t, streamed, dump(), "the streaming import writes what the in-memory import writes")
 }

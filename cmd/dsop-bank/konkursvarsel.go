@@ -184,7 +184,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	problems, bd, err := checkFile(*file)
+	problems, counts, err := accounts.CheckFile(*file)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,9 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer pool.Close()
 	start := time.Now()
-	rep, err := postgres.Import(ctx, pool, bd, accounts.NewReferencer(secret))
+	progress := newProgress(stderr, *file, counts.Transactions)
+	rep, err := postgres.ImportFile(ctx, pool, *file, accounts.NewReferencer(secret), progress.report)
+	progress.done()
 	if err != nil {
 		return err
 	}
@@ -245,4 +247,53 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "database schema up to date: %d migrations applied\n", len(applied))
 	}
 	return nil
+}
+
+// progress shows an import's progress: a bar redrawn in place on a terminal, a line every five
+// seconds otherwise (a log, a CI job).
+type progress struct {
+	w        io.Writer
+	file     string
+	total    int
+	terminal bool
+	last     time.Time
+	drawn    bool
+}
+
+func newProgress(w io.Writer, file string, total int) *progress {
+	p := &progress{w: w, file: file, total: total}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.terminal = true
+		}
+	}
+	return p
+}
+
+func (p *progress) report(read int64, transactions int) {
+	every := 5 * time.Second
+	if p.terminal {
+		every = 200 * time.Millisecond
+	}
+	if time.Since(p.last) < every {
+		return
+	}
+	p.last = time.Now()
+	pct := 100
+	if p.total > 0 {
+		pct = min(100, transactions*100/p.total)
+	}
+	if p.terminal {
+		bar := strings.Repeat("#", pct/4) + strings.Repeat(".", 25-pct/4)
+		fmt.Fprintf(p.w, "\rimporting %s [%s] %3d%% %d/%d transactions, %d MB read", p.file, bar, pct, transactions, p.total, read>>20)
+		p.drawn = true
+		return
+	}
+	fmt.Fprintf(p.w, "importing %s: %d%% (%d of %d transactions, %d MB read)\n", p.file, pct, transactions, p.total, read>>20)
+}
+
+func (p *progress) done() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
 }

@@ -146,119 +146,172 @@ func DecodeBankData(r io.Reader) (*BankData, error) {
 
 // Validate checks the whole file and returns every problem found, joined.
 func (bd *BankData) Validate() error {
-	var errs []error
-	add := func(loc, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", loc, fmt.Sprintf(format, args...)))
-	}
-	if k, err := validation.ParsePartyID(bd.Servicer.OrganisationNumber); err != nil || k != validation.Organisation {
-		add("servicer.organisationNumber", "must be the bank's 9-digit organisation number")
-	}
-	if bd.Servicer.CountryOfResidence != "" && !countryRe.MatchString(bd.Servicer.CountryOfResidence) {
-		add("servicer.countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
-	}
-	parties := map[string]bool{}
+	v := NewValidator()
+	v.Servicer(bd.Servicer)
 	for i, p := range bd.Parties {
-		loc := fmt.Sprintf("parties[%d]", i)
-		if _, err := validation.ParsePartyID(p.ID); err != nil {
-			add(loc+".id", "%v", err)
-		}
-		if parties[p.ID] {
-			add(loc+".id", "duplicate party %s", validation.Mask(p.ID))
-		}
-		parties[p.ID] = true
-		if p.CountryOfResidence != "" && !countryRe.MatchString(p.CountryOfResidence) {
-			add(loc+".countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
-		}
+		v.Party(i, p)
 	}
-	numbers := map[string]bool{}
 	for i, a := range bd.Accounts {
-		loc := fmt.Sprintf("accounts[%d]", i)
-		if a.AccountNumber == "" {
-			add(loc+".accountNumber", "is required")
-		} else if numbers[a.AccountNumber] {
-			add(loc+".accountNumber", "duplicate account number")
-		}
-		numbers[a.AccountNumber] = true
-		if !slices.Contains(accountTypes, a.Type) {
-			add(loc+".type", "%q is not an AccountType of the standard", a.Type)
-		}
-		if !slices.Contains([]dsop.AccountStatus{dsop.Enabled, dsop.Disabled, dsop.Deleted}, a.Status) {
-			add(loc+".status", "must be enabled, disabled or deleted")
-		}
-		if !currencyRe.MatchString(a.Currency) {
-			add(loc+".currency", "must be an ISO 4217 code")
-		}
-		if a.StartDate.IsZero() {
-			add(loc+".startDate", "is required")
-		}
-		if !a.EndDate.IsZero() && a.EndDate.Before(a.StartDate) {
-			add(loc+".endDate", "is before startDate")
-		}
-		for j, r := range a.Roles {
-			rl := fmt.Sprintf("%s.roles[%d]", loc, j)
-			if !parties[r.PartyID] {
-				add(rl+".partyId", "party is not in parties[]")
-			}
-			if !slices.Contains([]RoleType{RolePrimaryOwner, RoleSecondaryOwner, RoleDisponent, RoleGuarantor, RoleCoBorrower}, r.Role) {
-				add(rl+".role", "unknown role %q", r.Role)
-			}
-			if r.StartDate.IsZero() {
-				add(rl+".startDate", "is required")
-			}
-			if !r.EndDate.IsZero() && r.EndDate.Before(r.StartDate) {
-				add(rl+".endDate", "is before startDate")
-			}
-		}
-		checkMoney := func(l string, m Money) {
-			if !decimalRe.MatchString(string(m.Amount)) {
-				add(l+".amount", "must be a non-negative decimal number")
-			}
-			if m.CreditDebitIndicator != dsop.CreditOrDebitCredit && m.CreditDebitIndicator != dsop.CreditOrDebitDebit {
-				add(l+".creditDebitIndicator", "must be credit or debit")
-			}
-		}
-		if c := a.Balances.Current; c != nil {
-			checkMoney(loc+".balances.current.booked", c.Booked)
-			checkMoney(loc+".balances.current.available", c.Available)
-			if c.Registered.IsZero() {
-				add(loc+".balances.current.registered", "is required")
-			}
-		}
-		for j, h := range a.Balances.History {
-			checkMoney(fmt.Sprintf("%s.balances.history[%d]", loc, j), h.Money)
-		}
-		if cl := a.Balances.CreditLine; cl != nil {
-			if !decimalRe.MatchString(string(cl.Amount)) {
-				add(loc+".balances.creditLine.amount", "must be a non-negative decimal number")
-			}
-			if !currencyRe.MatchString(cl.Currency) {
-				add(loc+".balances.creditLine.currency", "must be an ISO 4217 code")
-			}
-		}
-		ids := map[string]bool{}
 		for j, t := range a.Transactions {
-			tl := fmt.Sprintf("%s.transactions[%d]", loc, j)
-			if t.TransactionIdentifier == "" {
-				add(tl+".transactionIdentifier", "is required")
-			} else if ids[t.TransactionIdentifier] {
-				add(tl+".transactionIdentifier", "duplicate within the account")
-			}
-			ids[t.TransactionIdentifier] = true
-			if _, ok := EffectiveTime(t); !ok {
-				add(tl, "needs bookingDate (booked) or registered (pending/info)")
-			}
-			if t.Amount == nil || !decimalRe.MatchString(string(*t.Amount)) {
-				add(tl+".amount", "is required and must be a non-negative decimal number")
-			}
-			if t.CreditDebitIndicator == nil {
-				add(tl+".creditDebitIndicator", "is required")
-			}
-			if t.Status == nil {
-				add(tl+".status", "is required (booked, pending or info)")
-			}
+			v.Transaction(i, j, t)
+		}
+		v.Account(i, a)
+	}
+	return v.Err()
+}
+
+// Validator holds the rules a schema cannot say (references between parties and roles, unique
+// identifiers, dates in order, check digits), applied element by element so that a file can be
+// checked as it streams past: the parties it has seen, the account numbers, and the transaction
+// identifiers of the account being read.
+type Validator struct {
+	errs     []error
+	parties  map[string]bool
+	numbers  map[string]bool
+	pending  []pendingRef // role references to parties not seen yet (parties after accounts)
+	txIDs    map[string]bool
+	txOfAcct int
+}
+
+type pendingRef struct{ loc, party string }
+
+// NewValidator starts a check.
+func NewValidator() *Validator {
+	return &Validator{parties: map[string]bool{}, numbers: map[string]bool{}, txOfAcct: -1}
+}
+
+func (v *Validator) add(loc, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", loc, fmt.Sprintf(format, args...)))
+}
+
+// Servicer checks the bank itself.
+func (v *Validator) Servicer(s Servicer) {
+	if k, err := validation.ParsePartyID(s.OrganisationNumber); err != nil || k != validation.Organisation {
+		v.add("servicer.organisationNumber", "must be the bank's 9-digit organisation number")
+	}
+	if s.CountryOfResidence != "" && !countryRe.MatchString(s.CountryOfResidence) {
+		v.add("servicer.countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
+	}
+}
+
+// Party checks parties[i].
+func (v *Validator) Party(i int, p Party) {
+	loc := fmt.Sprintf("parties[%d]", i)
+	if _, err := validation.ParsePartyID(p.ID); err != nil {
+		v.add(loc+".id", "%v", err)
+	}
+	if v.parties[p.ID] {
+		v.add(loc+".id", "duplicate party %s", validation.Mask(p.ID))
+	}
+	v.parties[p.ID] = true
+	if p.CountryOfResidence != "" && !countryRe.MatchString(p.CountryOfResidence) {
+		v.add(loc+".countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
+	}
+}
+
+// Transaction checks accounts[i].transactions[j]; the transactions of an account come before
+// the account itself (Account(i, …)).
+func (v *Validator) Transaction(i, j int, t dsop.Transaction) {
+	if v.txOfAcct != i {
+		v.txIDs, v.txOfAcct = map[string]bool{}, i
+	}
+	tl := fmt.Sprintf("accounts[%d].transactions[%d]", i, j)
+	if t.TransactionIdentifier == "" {
+		v.add(tl+".transactionIdentifier", "is required")
+	} else if v.txIDs[t.TransactionIdentifier] {
+		v.add(tl+".transactionIdentifier", "duplicate within the account")
+	}
+	v.txIDs[t.TransactionIdentifier] = true
+	if _, ok := EffectiveTime(t); !ok {
+		v.add(tl, "needs bookingDate (booked) or registered (pending/info)")
+	}
+	if t.Amount == nil || !decimalRe.MatchString(string(*t.Amount)) {
+		v.add(tl+".amount", "is required and must be a non-negative decimal number")
+	}
+	if t.CreditDebitIndicator == nil {
+		v.add(tl+".creditDebitIndicator", "is required")
+	}
+	if t.Status == nil {
+		v.add(tl+".status", "is required (booked, pending or info)")
+	}
+}
+
+// Account checks accounts[i] apart from its transactions.
+func (v *Validator) Account(i int, a Account) {
+	loc := fmt.Sprintf("accounts[%d]", i)
+	if a.AccountNumber == "" {
+		v.add(loc+".accountNumber", "is required")
+	} else if v.numbers[a.AccountNumber] {
+		v.add(loc+".accountNumber", "duplicate account number")
+	}
+	v.numbers[a.AccountNumber] = true
+	if !slices.Contains(accountTypes, a.Type) {
+		v.add(loc+".type", "%q is not an AccountType of the standard", a.Type)
+	}
+	if !slices.Contains([]dsop.AccountStatus{dsop.Enabled, dsop.Disabled, dsop.Deleted}, a.Status) {
+		v.add(loc+".status", "must be enabled, disabled or deleted")
+	}
+	if !currencyRe.MatchString(a.Currency) {
+		v.add(loc+".currency", "must be an ISO 4217 code")
+	}
+	if a.StartDate.IsZero() {
+		v.add(loc+".startDate", "is required")
+	}
+	if !a.EndDate.IsZero() && a.EndDate.Before(a.StartDate) {
+		v.add(loc+".endDate", "is before startDate")
+	}
+	for j, r := range a.Roles {
+		rl := fmt.Sprintf("%s.roles[%d]", loc, j)
+		if !v.parties[r.PartyID] {
+			v.pending = append(v.pending, pendingRef{rl + ".partyId", r.PartyID})
+		}
+		if !slices.Contains([]RoleType{RolePrimaryOwner, RoleSecondaryOwner, RoleDisponent, RoleGuarantor, RoleCoBorrower}, r.Role) {
+			v.add(rl+".role", "unknown role %q", r.Role)
+		}
+		if r.StartDate.IsZero() {
+			v.add(rl+".startDate", "is required")
+		}
+		if !r.EndDate.IsZero() && r.EndDate.Before(r.StartDate) {
+			v.add(rl+".endDate", "is before startDate")
 		}
 	}
-	return errors.Join(errs...)
+	checkMoney := func(l string, m Money) {
+		if !decimalRe.MatchString(string(m.Amount)) {
+			v.add(l+".amount", "must be a non-negative decimal number")
+		}
+		if m.CreditDebitIndicator != dsop.CreditOrDebitCredit && m.CreditDebitIndicator != dsop.CreditOrDebitDebit {
+			v.add(l+".creditDebitIndicator", "must be credit or debit")
+		}
+	}
+	if c := a.Balances.Current; c != nil {
+		checkMoney(loc+".balances.current.booked", c.Booked)
+		checkMoney(loc+".balances.current.available", c.Available)
+		if c.Registered.IsZero() {
+			v.add(loc+".balances.current.registered", "is required")
+		}
+	}
+	for j, h := range a.Balances.History {
+		checkMoney(fmt.Sprintf("%s.balances.history[%d]", loc, j), h.Money)
+	}
+	if cl := a.Balances.CreditLine; cl != nil {
+		if !decimalRe.MatchString(string(cl.Amount)) {
+			v.add(loc+".balances.creditLine.amount", "must be a non-negative decimal number")
+		}
+		if !currencyRe.MatchString(cl.Currency) {
+			v.add(loc+".balances.creditLine.currency", "must be an ISO 4217 code")
+		}
+	}
+}
+
+// Err ends the check: every problem found, joined (nil when none).
+func (v *Validator) Err() error {
+	for _, p := range v.pending {
+		if !v.parties[p.party] {
+			v.add(p.loc, "party is not in parties[]")
+		}
+	}
+	v.pending = nil
+	return errors.Join(v.errs...)
 }
 
 var accountTypes = []dsop.AccountType{

@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -244,6 +246,50 @@ func TestBenchReport(t *testing.T) {
 		fmt.Printf(" (%.1f MiB within the first 10 pages: the peak does not grow with the history)", mib(peakFirst))
 	}
 	fmt.Println()
+
+	// Import of a generated file, streamed: peak heap against the file's size.
+	m := 200_000
+	if v := os.Getenv("DSOP_BENCH_IMPORT_TRANSACTIONS"); v != "" {
+		_, _ = fmt.Sscan(v, &m)
+	}
+	file := filepath.Join(t.TempDir(), "bank.json")
+	out, err := os.Create(file)
+	require.NoError(t, err)
+	bd := &accounts.BankData{
+		Servicer: accounts.Servicer{OrganisationNumber: "900293003", Name: "Bench ASA"},
+		Parties:  []accounts.Party{{ID: debtor, Name: "Fjelltopp Bygg AS"}},
+		Accounts: []accounts.Account{{AccountNumber: account, Type: dsop.BusinessAccount, Currency: "NOK", Status: dsop.Disabled,
+			StartDate: civil.MustParse("2010-01-01"), Roles: []accounts.Role{{PartyID: debtor, Role: accounts.RolePrimaryOwner, StartDate: civil.MustParse("2010-01-01")}}}},
+	}
+	head, _ := json.Marshal(bd)
+	head = bytes.TrimSuffix(head, []byte("}]}")) // reopen the account to stream its transactions in
+	_, _ = out.Write(append(head, []byte(`,"transactions":[`)...))
+	start0 := time.Now().Add(-time.Duration(m) * time.Second).UTC().Truncate(time.Second)
+	for i := range m {
+		if i > 0 {
+			_, _ = out.Write([]byte(","))
+		}
+		b, _ := json.Marshal(transaction(i, start0.Add(time.Duration(i)*time.Second)))
+		_, _ = out.Write(b)
+	}
+	_, _ = out.Write([]byte("]}]}\n"))
+	require.NoError(t, out.Close())
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	pool := database(t)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	baseHeap, peak = ms.HeapAlloc, 0
+	began := time.Now()
+	rep, err := postgres.ImportFile(ctx, pool, file, accounts.NewReferencer(secret), func(int64, int) {
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapAlloc)
+	})
+	require.NoError(t, err)
+	require.Equal(t, m, rep.Transactions)
+	fmt.Printf("import of %d transactions (%d MB file), streamed: %s; peak heap %.1f MiB above baseline\n",
+		m, fi.Size()>>20, time.Since(began).Round(time.Millisecond), float64(peak-min(peak, baseHeap))/(1<<20))
+
 }
 
 // discard is a ResponseWriter that, like a socket, keeps nothing: the floor keeps nothing either.

@@ -137,8 +137,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 		}
 		var partyRows [][]any
 		for _, p := range bd.Parties {
-			doc, _ := json.Marshal(p)
-			partyRows = append(partyRows, []any{p.ID, string(doc)})
+			partyRows = append(partyRows, partyRow(p))
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"parties"}, []string{"id", "doc"}, pgx.CopyFromRows(partyRows)); err != nil {
 			return fmt.Errorf("parties: %w", err)
@@ -146,21 +145,14 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 		var accountRows, roleRows, txRows [][]any
 		for _, a := range bd.Accounts {
 			ref := refs.Reference(a.AccountNumber)
-			txs := a.Transactions
-			a.Transactions = nil
-			doc, _ := json.Marshal(a)
-			accountRows = append(accountRows, []any{ref, a.AccountNumber, string(doc)})
-			for _, r := range a.Roles {
-				var end any
-				if !r.EndDate.IsZero() {
-					end = r.EndDate.In(time.UTC)
+			accountRows = append(accountRows, accountRow(ref, a))
+			roleRows = append(roleRows, roleRowsOf(ref, a)...)
+			for _, t := range a.Transactions {
+				row, err := transactionRow(ref, t)
+				if err != nil {
+					return err
 				}
-				roleRows = append(roleRows, []any{ref, r.PartyID, string(r.Role), r.StartDate.In(time.UTC), end})
-			}
-			for _, t := range txs {
-				at, _ := accounts.EffectiveTime(t)
-				doc, _ := json.Marshal(t)
-				txRows = append(txRows, []any{ref, at, t.TransactionIdentifier, string(doc)})
+				txRows = append(txRows, row)
 			}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, []string{"reference", "account_number", "doc"}, pgx.CopyFromRows(accountRows)); err != nil {
@@ -176,4 +168,39 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 		return nil
 	})
 	return rep, err
+}
+
+// The rows of each table, as both imports write them.
+
+func partyRow(p accounts.Party) []any {
+	doc, _ := json.Marshal(p)
+	return []any{p.ID, string(doc)}
+}
+
+// accountRow stores the account without its transactions (they have a table of their own).
+func accountRow(ref string, a accounts.Account) []any {
+	a.Transactions = nil
+	doc, _ := json.Marshal(a)
+	return []any{ref, a.AccountNumber, string(doc)}
+}
+
+func roleRowsOf(ref string, a accounts.Account) [][]any {
+	var out [][]any
+	for _, r := range a.Roles {
+		var end any
+		if !r.EndDate.IsZero() {
+			end = r.EndDate.In(time.UTC)
+		}
+		out = append(out, []any{ref, r.PartyID, string(r.Role), r.StartDate.In(time.UTC), end})
+	}
+	return out
+}
+
+func transactionRow(ref string, t dsop.Transaction) ([]any, error) {
+	at, _ := accounts.EffectiveTime(t)
+	doc, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	return []any{ref, at, t.TransactionIdentifier, string(doc)}, nil
 }
