@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"sort"
@@ -170,11 +171,18 @@ type locator struct {
 
 func newLocator(data []byte) *locator {
 	l := &locator{data: data, offsets: map[string]int64{}}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	walkOffsets(bytes.NewReader(data), func(path string, off int64) { l.offsets[path] = off })
+	return l
+}
+
+// walkOffsets calls record with the JSON pointer and the offset of every value in a document,
+// reading it as a stream of tokens.
+func walkOffsets(r io.Reader, record func(path string, off int64)) {
+	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	var walk func(path string) bool
 	walk = func(path string) bool {
-		l.offsets[path] = dec.InputOffset()
+		record(path, dec.InputOffset())
 		tok, err := dec.Token()
 		if err != nil {
 			return false
@@ -183,10 +191,7 @@ func newLocator(data []byte) *locator {
 		case json.Delim('{'):
 			for dec.More() {
 				key, err := dec.Token()
-				if err != nil {
-					return false
-				}
-				if !walk(path + "/" + fmt.Sprint(key)) {
+				if err != nil || !walk(path+"/"+fmt.Sprint(key)) {
 					return false
 				}
 			}
@@ -204,7 +209,6 @@ func newLocator(data []byte) *locator {
 		return true
 	}
 	walk("")
-	return l
 }
 
 // path locates a pointer; a pointer to a missing member is located at its parent object.

@@ -405,38 +405,11 @@ func pointerOffsets(path string, pointers []string) (map[string]int64, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
-	var walk func(p string) bool
-	walk = func(p string) bool {
+	walkOffsets(bufio.NewReaderSize(f, 1<<20), func(p string, off int64) {
 		if want[p] {
-			out[p] = dec.InputOffset()
+			out[p] = off
 		}
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		switch tok {
-		case json.Delim('{'):
-			for dec.More() {
-				key, err := dec.Token()
-				if err != nil || !walk(p+"/"+fmt.Sprint(key)) {
-					return false
-				}
-			}
-			_, err = dec.Token()
-			return err == nil
-		case json.Delim('['):
-			for i := 0; dec.More(); i++ {
-				if !walk(p + "/" + strconv.Itoa(i)) {
-					return false
-				}
-			}
-			_, err = dec.Token()
-			return err == nil
-		}
-		return true
-	}
-	walk("")
+	})
 	// A pointer to a missing member is located at its nearest parent.
 	for _, p := range pointers {
 		for q := p; ; q = q[:strings.LastIndex(q, "/")] {
