@@ -55,7 +55,7 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	var stdout, stderr syncBuf
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stdout, "curl -s", &stderr)
 
 	var tok bytes.Buffer
 	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))

@@ -28,7 +28,7 @@ func TestKonkursvarsel_LiveNoticesOpenAndCloseAccessAndFillTheOutbox(t *testing.
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
 	defer func() { cancel(); <-done }()
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stdout, "curl -s", &stderr)
 	var tok bytes.Buffer
 	require.NoError(t, run(ctx, []string{"dev-token", "--ttl", "10m"}, getenv, &tok, &stderr))
 	token := strings.TrimSpace(tok.String())

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
@@ -30,6 +31,16 @@ func freeAddr(t *testing.T) string {
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// waitForOutput waits until a started server writes marker to out, and fails with the server's
+// log otherwise. Start-up (keys, demo bank, state replay) takes well under a second alone but
+// several seconds under -race while every package's tests share two cores: the limit is generous.
+func waitForOutput(t *testing.T, out *syncBuf, marker string, log *syncBuf) {
+	t.Helper()
+	if !assert.Eventually(t, func() bool { return strings.Contains(out.String(), marker) }, 45*time.Second, 20*time.Millisecond) {
+		t.Fatalf("the server did not write %q; its log:\n%s", marker, log.String())
+	}
 }
 
 type syncBuf struct {
@@ -54,7 +65,7 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stdout, "curl -s", &stderr)
 	require.Contains(t, stdout.String(), "http://"+addr+"/v2/accounts?OnlyPrimaryOwner=true")
 
 	// The printed curl's token opens step 2a; dev-token's opens the rest.
@@ -160,7 +171,7 @@ func TestRun_ProductionStartsWithAConsumerCertificate(t *testing.T) {
 	var stdout, stderr syncBuf
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "dsop-bank listening") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stderr, "dsop-bank listening", &stderr)
 	require.NotContains(t, stdout.String(), "curl", "no development issuer in production")
 	cancel()
 	require.NoError(t, <-done)
@@ -210,7 +221,7 @@ func TestRun_TestModeHelpersMoveWhenTheirPortsAreTaken(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
 	defer func() { cancel(); require.NoError(t, <-done) }()
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "curl -s") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stdout, "curl -s", &stderr)
 	require.Equal(t, 3, strings.Count(stderr.String(), "listening on a free port instead"))
 	var tok bytes.Buffer
 	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))

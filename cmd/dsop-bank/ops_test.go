@@ -71,7 +71,7 @@ func startServer(t *testing.T, env map[string]string) (stop func()) {
 	var stdout, stderr syncBuf
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "dsop-bank listening") }, 10*time.Second, 20*time.Millisecond, stderr.String())
+	waitForOutput(t, &stderr, "dsop-bank listening", &stderr)
 	return func() { cancel(); <-done }
 }
 
