@@ -8,10 +8,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,12 +25,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwe"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
@@ -51,6 +57,7 @@ type env struct {
 	svc     *accounts.Service
 	handler http.Handler
 	token   string
+	cert    *x509.Certificate // the consumer's encryption certificate
 	ref     string
 	from    civil.Date
 	to      civil.Date
@@ -109,6 +116,7 @@ func setup(tb testing.TB, n int) *env {
 	oslo, _ := time.LoadLocation("Europe/Oslo")
 	store := &postgres.AccountsStore{Pool: pool}
 	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000}
+	cert := consumerCert(tb)
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second},
@@ -116,8 +124,9 @@ func setup(tb testing.TB, n int) *env {
 		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
 		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
+		Encrypter: &encryption.Encrypter{Certs: staticCert{cert}, Enc: encryption.A128CBCHS256},
 	})
-	return &env{pool: pool, store: store, svc: svc, handler: h, token: tok, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
+	return &env{pool: pool, store: store, svc: svc, handler: h, token: tok, cert: cert, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
 }
 
 func transaction(i int, at time.Time) dsop.Transaction {
@@ -129,30 +138,49 @@ func transaction(i int, at time.Time) dsop.Transaction {
 		References: &[]dsop.TransactionReference{{Value: fmt.Sprintf("%010d", i), Type: dsop.ArchiveReference}}}
 }
 
-// floor reads one page of 1 000 transactions with the keyset query and marshals it.
+// floor is the physical floor of issue #15: read the page's 1 000 stored transaction documents as
+// raw bytes with the keyset query, splice them into one JSON array, and encrypt that as the server
+// does (jwx/v3, RSA-OAEP-256 + A128CBC-HS256, 2048-bit key). No decoding, no filtering, no audit.
 func (e *env) floor(tb testing.TB) {
-	list := make([]dsop.Transaction, 0, 1000)
-	err := e.store.Transactions(context.Background(), e.ref, e.from.In(time.UTC), e.to.AddDate(0, 0, 2).In(time.UTC), nil, 1000, func(t dsop.Transaction) error {
-		list = append(list, t)
-		return nil
-	})
-	if err != nil || len(list) != 1000 {
-		tb.Fatalf("floor: %v, %d rows", err, len(list))
-	}
-	if _, err := json.Marshal(dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Complete}, Transactions: &list}); err != nil {
+	ctx := context.Background()
+	rows, err := e.pool.Query(ctx, `SELECT doc FROM transactions
+		WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
+		ORDER BY effective_at, transaction_id LIMIT $6`,
+		e.ref, e.from.In(time.UTC), e.to.AddDate(0, 0, 2).In(time.UTC), e.from.In(time.UTC).Add(-time.Microsecond), "", 1000)
+	if err != nil {
 		tb.Fatal(err)
+	}
+	defer rows.Close()
+	page := make([]byte, 0, 512<<10)
+	page = append(page, `{"responseDetails":{"status":"complete"},"transactions":[`...)
+	n := 0
+	for rows.Next() {
+		if n > 0 {
+			page = append(page, ',')
+		}
+		raw := rows.RawValues()[0]
+		page = append(page, raw...)
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 1000 {
+		tb.Fatalf("floor: %v, %d rows", err, n)
+	}
+	page = append(page, "]}"...)
+	out, err := jwe.Encrypt(page, jwe.WithKey(jwa.RSA_OAEP_256(), e.cert.PublicKey), jwe.WithContentEncryption(jwa.A128CBC_HS256()))
+	if err != nil || len(out) == 0 {
+		tb.Fatalf("floor: encrypt: %v", err)
 	}
 }
 
-// full sends the same page through the HTTP handler: token, validation, gate, store, filter,
-// JSON, audit record in PostgreSQL.
+// full sends the same page through the HTTP handler: token, validation, decision, store, filter,
+// JSON, audit record committed in PostgreSQL, JWE.
 func (e *env) full(tb testing.TB) {
 	req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/v2/accounts/%s/transactions?fromDate=%s&toDate=%s", e.ref, e.from, e.to), nil)
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	req.Header.Set("AccountInfoRequestID", "d4a820ca-ddde-11ed-b5ea-0242ac120002")
 	req.Header.Set("CorrelationID", "14fbc062-aacb-4449-93c1-85c352d387a4")
 	req.Header.Set("Legal-Mandate", "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721")
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/jose")
 	w := &discard{header: http.Header{}}
 	e.handler.ServeHTTP(w, req)
 	if w.status != 200 || w.n == 0 {
@@ -195,15 +223,15 @@ func TestBenchReport(t *testing.T) {
 			e.full(b)
 		}
 	})
-	fmt.Printf("floor (keyset page of 1000 + encoding/json): %s\n", floor)
-	fmt.Printf("full  (HTTP handler, token, validation, store, filter, JSON, audit): %s\n", full)
+	fmt.Printf("floor (keyset read of 1000 raw stored documents, spliced, JWE v3): %s\n", floor)
+	fmt.Printf("full  (HTTP handler: token, validation, decision, store, filter, JSON, audit, JWE): %s\n", full)
 	fmt.Printf("ratio full/floor = %.2f\n", float64(full.NsPerOp())/float64(floor.NsPerOp()))
 
 	n := 1_000_000
 	if s := os.Getenv("DSOP_BENCH_TRANSACTIONS"); s != "" {
 		_, _ = fmt.Sscan(s, &n)
 	}
-	big := setup(t, n)
+	long := setup(t, n)
 	ctx := context.Background()
 	var ms runtime.MemStats
 	runtime.GC()
@@ -213,11 +241,11 @@ func TestBenchReport(t *testing.T) {
 	pages, rows := 0, 0
 	start := time.Now()
 	var after *accounts.Position
-	acct, err := big.svc.Resolve(ctx, big.ref)
+	acct, err := long.svc.Resolve(ctx, long.ref)
 	require.NoError(t, err)
-	h := accounts.Holding{Account: acct, Owner: acct.Roles[0], Spells: []civil.Period{{From: big.from, To: big.to}}}
+	h := accounts.Holding{Account: acct, Owner: acct.Roles[0], Spells: []civil.Period{{From: long.from, To: long.to}}}
 	for {
-		page, err := big.svc.Transactions(ctx, h, after)
+		page, err := long.svc.Transactions(ctx, h, after)
 		require.NoError(t, err)
 		list := *page.Body.Transactions
 		if _, err := json.Marshal(page.Body); err != nil {
@@ -290,6 +318,25 @@ func TestBenchReport(t *testing.T) {
 	fmt.Printf("import of %d transactions (%d MB file), streamed: %s; peak heap %.1f MiB above baseline\n",
 		m, fi.Size()>>20, time.Since(began).Round(time.Millisecond), float64(peak-min(peak, baseHeap))/(1<<20))
 
+}
+
+// staticCert is the consumer's encryption certificate, as CertPub would give it.
+type staticCert struct{ c *x509.Certificate }
+
+func (s staticCert) Certificate(context.Context, string) (*x509.Certificate, error) { return s.c, nil }
+
+// consumerCert is a self-signed 2048-bit RSA certificate, the size a consumer's business
+// certificate has.
+func consumerCert(tb testing.TB) *x509.Certificate {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(tb, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "BRREG bench"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageKeyEncipherment}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(tb, err)
+	c, err := x509.ParseCertificate(der)
+	require.NoError(tb, err)
+	return c
 }
 
 // discard is a ResponseWriter that, like a socket, keeps nothing: the floor keeps nothing either.

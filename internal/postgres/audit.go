@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +18,102 @@ import (
 // AuditStore is the audit chain in PostgreSQL. Appends from every replica are serialised by a
 // transaction-scoped advisory lock, so the chain has one order; the record is committed before
 // Append returns.
-type AuditStore struct{ Pool *pgxpool.Pool }
+//
+// Within one replica, appends are group-committed (issue #15): while one transaction writes, the
+// records that arrive queue up, and the next transaction links and commits them all together —
+// one lock, one head query, one pipelined batch of inserts and one commit for the group. Each
+// caller still returns only after the transaction holding its own record has committed.
+type AuditStore struct {
+	Pool *pgxpool.Pool
+
+	mu      sync.Mutex
+	queue   []*pendingAppend
+	writing bool
+	writer  sync.WaitGroup
+}
 
 var _ audit.Store = (*AuditStore)(nil)
 
+// maxGroup bounds one group's transaction; a larger queue is written in several.
+const maxGroup = 256
+
+type pendingAppend struct {
+	rec      audit.Record
+	deadline time.Time // the caller's, zero when it has none
+	done     chan error
+}
+
 // Append implements audit.Store.
 func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
-	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	p := &pendingAppend{rec: *r, done: make(chan error, 1)}
+	p.rec.Time = p.rec.Time.UTC()
+	p.deadline, _ = ctx.Deadline()
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	lead := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if lead {
+		// The writer runs apart from this caller, so a caller that gives up does not fail the
+		// group it shares with others; it stops when the queue is empty, and Close waits for it.
+		s.writer.Add(1)
+		go s.writeGroups(context.WithoutCancel(ctx))
+	}
+	select {
+	case err := <-p.done:
+		if err == nil {
+			*r = p.rec
+		}
+		return err
+	case <-ctx.Done():
+		// The group may still commit this record; the caller answers with an error either way,
+		// and a record of an intended answer is the safe side of "nothing unaudited".
+		return fmt.Errorf("audit append: %w", ctx.Err())
+	}
+}
+
+// writeGroups commits queued records, a group per transaction, until none is left.
+func (s *AuditStore) writeGroups(ctx context.Context) {
+	defer s.writer.Done()
+	for {
+		s.mu.Lock()
+		n := min(len(s.queue), maxGroup)
+		if n == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		group := s.queue[:n:n]
+		s.queue = append([]*pendingAppend(nil), s.queue[n:]...)
+		s.mu.Unlock()
+
+		err := s.writeGroup(ctx, group)
+		for _, p := range group {
+			p.done <- err
+		}
+	}
+}
+
+// writeGroup links and commits one group. Its deadline is the latest of its callers' (a caller
+// that gave up no longer waits; the others must not fail because of it).
+func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) error {
+	var latest time.Time
+	for _, p := range group {
+		if p.deadline.IsZero() {
+			latest = time.Time{}
+			break
+		}
+		if p.deadline.After(latest) {
+			latest = p.deadline
+		}
+	}
+	if !latest.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, latest)
+		defer cancel()
+	}
+	linked := make([]audit.Record, len(group))
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
 			return fmt.Errorf("audit lock: %w", err)
 		}
@@ -39,23 +129,34 @@ func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
 		case err != nil:
 			return fmt.Errorf("audit head: %w", err)
 		}
-		rec := *r
-		rec.Time = rec.Time.UTC()
-		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
-			return err
+		batch := &pgx.Batch{}
+		for i, p := range group {
+			rec := p.rec
+			if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
+				return err
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash)
+			linked[i] = rec
+			last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
 		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("insert audit records: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash); err != nil {
-			return fmt.Errorf("insert audit record: %w", err)
-		}
-		*r = rec
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for i, p := range group {
+		p.rec = linked[i]
+	}
+	return nil
 }
 
 // Scan implements audit.Store.
@@ -153,8 +254,12 @@ func (s *AuditStore) Expire(ctx context.Context, before time.Time, signer *audit
 	return removed, err
 }
 
-// Close implements audit.Store; the pool belongs to the caller.
-func (s *AuditStore) Close() error { return nil }
+// Close implements audit.Store: it waits for the group being written (bounded by its callers' deadlines); the pool is the
+// caller's to close.
+func (s *AuditStore) Close() error {
+	s.writer.Wait()
+	return nil
+}
 
 // Ping reports whether the database answers.
 func (s *AuditStore) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }

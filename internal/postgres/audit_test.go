@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -75,6 +76,79 @@ func TestAuditStore_ConcurrentAppendsFormOneChain(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.OK(), rep.Problem)
 	require.EqualValues(t, 40, rep.Records)
+}
+
+// Two replicas (two stores, each group-committing) appending at once still form one chain, and
+// every caller gets back its own record's place in it.
+func TestAuditStore_GroupCommitAcrossReplicas(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	replicas := []*AuditStore{{Pool: pool}, {Pool: pool}}
+	type result struct {
+		rec audit.Record
+		err error
+	}
+	results := make(chan result, 200)
+	for i := range 200 {
+		go func() {
+			r := audit.Record{Status: 200, CorrelationID: fmt.Sprintf("c-%03d", i)}
+			err := replicas[i%2].Append(ctx, &r)
+			results <- result{r, err}
+		}()
+	}
+	seen := map[uint64]string{}
+	for range 200 {
+		res := <-results
+		require.NoError(t, res.err)
+		require.NotZero(t, res.rec.Seq)
+		require.NotEmpty(t, res.rec.Hash)
+		require.NotContains(t, seen, res.rec.Seq, "two callers were given the same record")
+		seen[res.rec.Seq] = res.rec.CorrelationID
+	}
+	for _, st := range replicas {
+		require.NoError(t, st.Close())
+	}
+	n := 0
+	require.NoError(t, replicas[0].Scan(ctx, func(r audit.Record) error {
+		n++
+		require.Equal(t, seen[r.Seq], r.CorrelationID, "seq %d holds another caller's record", r.Seq)
+		return nil
+	}))
+	require.Equal(t, 200, n)
+	rep, err := audit.Verify(ctx, replicas[1], signer())
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+}
+
+// A caller that gives up (its context ends) does not take the others of its group down with it.
+func TestAuditStore_AGivenUpCallerDoesNotFailItsGroup(t *testing.T) {
+	pool := testPool(t)
+	st := &AuditStore{Pool: pool}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			ctx := context.Background()
+			if i == 0 {
+				ctx = gone
+			}
+			errs <- st.Append(ctx, &audit.Record{Status: 200})
+		}()
+	}
+	failed := 0
+	for range 20 {
+		if err := <-errs; err != nil {
+			failed++
+			require.ErrorIs(t, err, context.Canceled)
+		}
+	}
+	require.LessOrEqual(t, failed, 1)
+	require.NoError(t, st.Close())
+	rep, err := audit.Verify(context.Background(), st, signer())
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+	require.GreaterOrEqual(t, rep.Records, uint64(19))
 }
 
 func TestMigrate_IsIdempotent(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 )
 
 // testPool is a migrated schema of the test's own.
-func testPool(t *testing.T) *pgxpool.Pool {
+func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	require.NoError(t, Migrate(context.Background(), pool))
