@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test generate check-generated lint bench fuzz clean
+.PHONY: run build test generate check-generated lint bench load fuzz clean
 
 ## run: start the server on the embedded default (demo bank, development token issuer, test mode)
 run:
@@ -42,6 +42,13 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench:
 	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 	DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" $(GO) test -count=1 -run '^$$' -bench . -benchmem ./...
+
+## load: the load benchmark of issue #15. Starts dsop-bank as its own process on PostgreSQL with
+## 30 accounts x 3 000 generated transactions and sends BRREG's mixed profile (JWE) open-loop at
+## DSOP_LOAD_RATES (default 50,100,150) req/s for DSOP_LOAD_SECONDS (default 20) each; prints
+## p50/p99/max, errors and the server's CPU per request. Reported, never asserted.
+load:
+	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_LOAD=1 $(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
