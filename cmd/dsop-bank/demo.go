@@ -29,7 +29,7 @@ func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer) {
 	// 910336819 is an open bankruptcy in the demo notices, kjennelsesdato 2018-06-08.
 	from := konkursbehandling.EarliestFromDate(civil.MustParse("2018-06-08"))
 	fmt.Fprintf(w, `
-dsop-bank is running in test mode on http://%[1]s with the embedded demo bank.
+dsop-bank is running in test mode on http://%[1]s with %[8]s.
 Development Maskinporten issuer: %[2]s (JWKS %[3]s)
 
 Step 2a (accounts of the bankrupt demo company 910336819), token valid for one hour:
@@ -47,5 +47,16 @@ and fromDate/toDate. New token: go run ./cmd/dsop-bank dev-token (or GET %[2]sto
 
 Encrypted, as in production: replace the Accept header by 'Accept: application/jose' and pipe the
 answer to: go run ./cmd/dsop-bank decrypt --key %[7]s
-`, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok, devKeyHint(cfg))
+`, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok, devKeyHint(cfg), bankDataSource(cfg))
+}
+
+// bankDataSource names where the served bank data comes from, as serve chooses it (stores.go).
+func bankDataSource(cfg *config.Config) string {
+	switch {
+	case cfg.DatabaseURL != "":
+		return "the bank data in PostgreSQL (dsop-bank import)"
+	case cfg.BankData != "":
+		return "the bank data file " + cfg.BankData
+	}
+	return "the embedded demo bank"
 }
