@@ -9,12 +9,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/certpub"
+	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
@@ -124,7 +124,7 @@ func setup(tb testing.TB, n int) *env {
 		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
 		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
-		Encrypter: &encryption.Encrypter{Certs: staticCert{cert}, Enc: encryption.A128CBCHS256},
+		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256},
 	})
 	return &env{pool: pool, store: store, svc: svc, handler: h, token: tok, cert: cert, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
 }
@@ -143,9 +143,7 @@ func transaction(i int, at time.Time) dsop.Transaction {
 // does (jwx/v3, RSA-OAEP-256 + A128CBC-HS256, 2048-bit key). No decoding, no filtering, no audit.
 func (e *env) floor(tb testing.TB) {
 	ctx := context.Background()
-	rows, err := e.pool.Query(ctx, `SELECT doc FROM transactions
-		WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
-		ORDER BY effective_at, transaction_id LIMIT $6`,
+	rows, err := e.pool.Query(ctx, postgres.TransactionPageQuery,
 		e.ref, e.from.In(time.UTC), e.to.AddDate(0, 0, 2).In(time.UTC), e.from.In(time.UTC).Add(-time.Microsecond), "", 1000)
 	if err != nil {
 		tb.Fatal(err)
@@ -320,23 +318,13 @@ func TestBenchReport(t *testing.T) {
 
 }
 
-// staticCert is the consumer's encryption certificate, as CertPub would give it.
-type staticCert struct{ c *x509.Certificate }
-
-func (s staticCert) Certificate(context.Context, string) (*x509.Certificate, error) { return s.c, nil }
-
-// consumerCert is a self-signed 2048-bit RSA certificate, the size a consumer's business
-// certificate has.
+// consumerCert is BRREG's encryption certificate (2048-bit RSA), as CertPub would give it.
 func consumerCert(tb testing.TB) *x509.Certificate {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := certpubtest.NewTestCA()
 	require.NoError(tb, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "BRREG bench"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageKeyEncipherment}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _, err := ca.Issue("974760673", time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 1), x509.KeyUsageKeyEncipherment)
 	require.NoError(tb, err)
-	c, err := x509.ParseCertificate(der)
-	require.NoError(tb, err)
-	return c
+	return cert
 }
 
 // discard is a ResponseWriter that, like a socket, keeps nothing: the floor keeps nothing either.

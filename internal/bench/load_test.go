@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -94,7 +95,7 @@ func TestLoadReport(t *testing.T) {
 	}, 60*time.Second, 100*time.Millisecond, "server not ready")
 	token := strings.TrimSpace(string(cli("dev-token")))
 
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 0}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 	base := "http://" + addr + "/v2"
 	today := time.Now().Format(time.DateOnly)
 	from := time.Now().AddDate(-1, 0, 0).Format(time.DateOnly)
@@ -188,8 +189,7 @@ func loadCall(client *http.Client, url, token string, i int) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	var sink bytes.Buffer
-	_, err = sink.ReadFrom(resp.Body)
+	_, err = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, err
 }
 

@@ -88,6 +88,13 @@ func (s *AccountsStore) AccountByReference(ctx context.Context, ref string) (acc
 	return scanAccount(ref, doc)
 }
 
+// TransactionPageQuery reads one page of an account's stored transaction documents in keyset
+// order: reference, period [from, until), the position after which the page starts, the page
+// size. make bench reads it raw as the floor of a page (internal/bench).
+const TransactionPageQuery = `SELECT doc FROM transactions
+	WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
+	ORDER BY effective_at, transaction_id LIMIT $6`
+
 // Transactions implements accounts.Store with a keyset query on the primary key; rows are
 // decoded and handed on as they arrive.
 func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
@@ -95,9 +102,7 @@ func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, unti
 	if after != nil {
 		afterTime, afterID = after.Time, after.ID
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT doc FROM transactions
-		WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
-		ORDER BY effective_at, transaction_id LIMIT $6`, ref, from, until, afterTime, afterID, limit)
+	rows, err := s.Pool.Query(ctx, TransactionPageQuery, ref, from, until, afterTime, afterID, limit)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,6 @@ type pendingAppend struct {
 // Append implements audit.Store.
 func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
 	p := &pendingAppend{rec: *r, done: make(chan error, 1)}
-	p.rec.Time = p.rec.Time.UTC()
 	p.deadline, _ = ctx.Deadline()
 	s.mu.Lock()
 	s.queue = append(s.queue, p)
