@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 )
@@ -137,7 +138,9 @@ func TestImport_StreamsAFileAndReportsProgress(t *testing.T) {
 	require.NoError(t, err)
 	secret, err := os.ReadFile(filepath.Join(env["DSOP_STATE_DIR"], "secret.key"))
 	require.NoError(t, err)
-	_, err = postgres.Import(context.Background(), pool, bd, accounts.NewReferencer(secret))
+	policy, err := filter.New(filter.Overrides{})
+	require.NoError(t, err)
+	_, err = postgres.Import(context.Background(), pool, bd, accounts.NewReferencer(secret), policy)
 	require.NoError(t, err)
 	require.Equal(t, streamed, dump(), "the streaming import writes what the in-memory import writes")
 }

@@ -163,7 +163,8 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 
 // importCmd loads a bank data file into PostgreSQL: validated first (every problem listed), then
 // replaced in one transaction, transactions with COPY. Importing the same file again is a no-op
-// in effect. accountReference values depend on DSOP_SECRET_FILE: use the servers' secret.
+// in effect. accountReference values depend on DSOP_SECRET_FILE and the delivered forms of the
+// transactions on DSOP_FIELD_POLICY: use the servers' secret and field policy.
 func importCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", stderr)
 	file := fs.String("bank-data", "", "bank data file (JSON, openapi/bank-data.yaml)")
@@ -194,6 +195,10 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return fmt.Errorf("%s: %d problems; nothing was imported", *file, len(problems))
 	}
+	policy, err := loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -201,7 +206,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	defer pool.Close()
 	start := time.Now()
 	progress := newProgress(stderr, *file, counts.Transactions)
-	rep, err := postgres.ImportFile(ctx, pool, *file, accounts.NewReferencer(secret), progress.report)
+	rep, err := postgres.ImportFile(ctx, pool, *file, accounts.NewReferencer(secret), policy, progress.report)
 	progress.done()
 	if err != nil {
 		return err

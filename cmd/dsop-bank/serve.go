@@ -141,6 +141,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if st.pool != nil {
+		logDeliveredForms(ctx, st.pool, svc.DeliveryPolicy, logger)
+	}
 	if err := registerJWKSMetrics(tel, keys); err != nil {
 		return err
 	}
@@ -212,23 +215,30 @@ func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClos
 	return shutdownErr
 }
 
-// build assembles the API from the configuration: the explicit wiring of every dependency.
-func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
-	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+// loadPolicy is the field policy: the delivery tables with the bank's overrides from
+// DSOP_FIELD_POLICY. The server delivers with it and import makes the delivered forms with it.
+func loadPolicy(cfg *config.Config) (*filter.Policy, error) {
 	var overrides filter.Overrides
 	if cfg.FieldPolicy != "" {
 		b, err := os.ReadFile(cfg.FieldPolicy)
 		if err != nil {
-			return nil, nil, fmt.Errorf("DSOP_FIELD_POLICY: %w", err)
+			return nil, fmt.Errorf("DSOP_FIELD_POLICY: %w", err)
 		}
 		if err := json.Unmarshal(b, &overrides); err != nil {
-			return nil, nil, fmt.Errorf("DSOP_FIELD_POLICY %s: %w", cfg.FieldPolicy, err)
+			return nil, fmt.Errorf("DSOP_FIELD_POLICY %s: %w", cfg.FieldPolicy, err)
 		}
 	}
-	policy, err := filter.New(overrides)
+	return filter.New(overrides)
+}
+
+// build assembles the API from the configuration: the explicit wiring of every dependency.
+func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
+	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+	policy, err := loadPolicy(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
+	svc.DeliveryPolicy = policy.Fingerprint()
 	var dev *devissuer.Issuer
 	if cfg.DevIssuer() {
 		if dev, err = devissuer.Open(cfg.StateDir, cfg.MaskinportenIssuer, cfg.BaseURL); err != nil {

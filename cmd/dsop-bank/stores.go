@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -179,4 +180,22 @@ func loadSecret(path string, create bool) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// logDeliveredForms says whether transaction pages are read in delivered form: only when the
+// import made the forms under the field policy this server delivers with. Otherwise pages are
+// built from the stored transactions (the same answer, more CPU) until the next import.
+func logDeliveredForms(ctx context.Context, pool *pgxpool.Pool, policy string, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stored, err := postgres.DeliveryPolicy(ctx, pool)
+	switch {
+	case err != nil:
+		logger.Warn("could not read the field policy of the delivered forms", "error", err)
+	case stored == policy:
+		logger.Info("transaction pages are read in delivered form", "field_policy", policy)
+	default:
+		logger.Warn("the bank data's delivered forms were made under another field policy (or none): transaction pages are built from the stored transactions, which costs more CPU; run dsop-bank import with this DSOP_FIELD_POLICY to restore the fast path",
+			"field_policy", policy, "delivered_forms_policy", stored)
+	}
 }

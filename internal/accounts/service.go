@@ -2,12 +2,14 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
@@ -18,15 +20,22 @@ const MinPageSize = 1000
 // the common standard (kontrollinformasjon-api.md §3.4, §6). It returns every field the bank
 // holds; internal/filter decides which of them leave.
 type Service struct {
-	Store    Store
-	Loc      *time.Location // "today" and date boundaries: Europe/Oslo
-	PageSize int
-	Now      func() time.Time
+	Store Store
+	// DeliveryPolicy is the fingerprint of the field policy the server delivers with
+	// (filter.Policy.Fingerprint); with a DeliveredStore, pages are read in delivered form.
+	DeliveryPolicy string
+	Loc            *time.Location // "today" and date boundaries: Europe/Oslo
+	PageSize       int
+	Now            func() time.Time
 }
 
 // Page is one page of transactions.
 type Page struct {
 	Body dsop.Transactions
+	// Delivered holds the page's transactions in delivered form when FromDelivered is set
+	// (filter.Policy.TransactionsPage makes the body of them and Body).
+	Delivered     []filter.Delivered
+	FromDelivered bool
 	// Next is where the following page starts; nil on the last page.
 	Next *Position
 }
@@ -167,12 +176,49 @@ func (s *Service) balances(a StoredAccount, end, to civil.Date) []dsop.Balance {
 // inclusive), in paging order. Each spell is one keyset query on the store, so a page may span a
 // gap in the debtor's ownership without a gap or a duplicate, and nothing dated in the gap — when
 // someone else owned the account — is read.
+//
+// When the store keeps delivered forms made under DeliveryPolicy, the page holds those
+// (Page.Delivered) and Body.Transactions is nil; otherwise Body.Transactions holds the stored
+// transactions, for the field policy to filter.
 func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) (Page, error) {
+	if ds, ok := s.Store.(DeliveredStore); ok && s.DeliveryPolicy != "" {
+		list, next, err := readSpells(s, h, after, func(from, until time.Time, want int, add func(Position, filter.Delivered)) error {
+			return ds.DeliveredTransactions(ctx, h.Account.Reference, from, until, after, want, s.DeliveryPolicy, func(p Position, d filter.Delivered) error {
+				add(p, d)
+				return nil
+			})
+		})
+		if !errors.Is(err, ErrNoDeliveredForms) {
+			if err != nil {
+				return Page{}, fmt.Errorf("read transactions: %w", err)
+			}
+			return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From)}, Delivered: list, FromDelivered: true, Next: next}, nil
+		}
+	}
+	list, next, err := readSpells(s, h, after, func(from, until time.Time, want int, add func(Position, dsop.Transaction)) error {
+		return s.Store.Transactions(ctx, h.Account.Reference, from, until, after, want, func(t dsop.Transaction) error {
+			at, _ := EffectiveTime(t)
+			add(Position{Time: at.UTC(), ID: t.TransactionIdentifier}, t)
+			return nil
+		})
+	})
+	if err != nil {
+		return Page{}, fmt.Errorf("read transactions: %w", err)
+	}
+	return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From), Transactions: &list}, Next: next}, nil
+}
+
+// readSpells reads one page over the holding's delivery spells with read (one keyset query per
+// spell) and says where the next page starts.
+func readSpells[T any](s *Service, h Holding, after *Position, read func(from, until time.Time, want int, add func(Position, T)) error) ([]T, *Position, error) {
 	size := max(s.PageSize, MinPageSize)
-	list := make([]dsop.Transaction, 0, min(size, 1024))
-	collect := func(t dsop.Transaction) error {
+	list := make([]T, 0, min(size, 1024))
+	var last Position
+	add := func(p Position, t T) {
+		if len(list) < size {
+			last = p
+		}
 		list = append(list, t)
-		return nil
 	}
 	for _, sp := range h.Spells {
 		// One extra row tells whether another page exists without a count query.
@@ -184,18 +230,14 @@ func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) 
 		if after != nil && !after.Time.Before(until) {
 			continue // the cursor is past this spell
 		}
-		if err := s.Store.Transactions(ctx, h.Account.Reference, from, until, after, want, collect); err != nil {
-			return Page{}, fmt.Errorf("read transactions: %w", err)
+		if err := read(from, until, want, add); err != nil {
+			return nil, nil, err
 		}
 	}
-	var next *Position
 	if len(list) > size {
-		list = list[:size]
-		last := list[size-1]
-		at, _ := EffectiveTime(last)
-		next = &Position{Time: at.UTC(), ID: last.TransactionIdentifier}
+		return list[:size], &last, nil
 	}
-	return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From), Transactions: &list}, Next: next}, nil
+	return list, nil, nil
 }
 
 // details says "partial" when part of the requested period is archived offline, so that the

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,14 +22,24 @@ import (
 
 // FileStore is the append-only audit log of the embedded default: JSON lines in segment files
 // (one per UTC day, or sooner when a segment reaches MaxSegmentBytes), each record fsynced
-// before Append returns. One process owns the directory (an exclusive lock); a torn last line
-// left by a crash is cut off at open, since its request was never answered.
+// before Append returns. Appends that arrive together share one fsync (group commit, issue #15):
+// each writes its line, then waits until an fsync that began after its write has ended. One
+// process owns the directory (an exclusive lock); a torn last line left by a crash is cut off at
+// open, since its request was never answered.
 type FileStore struct {
 	// Repaired is the torn last record cut at open, if a crash left one; the caller logs it.
 	Repaired *durable.Torn
 
 	dir             string
 	maxSegmentBytes int64
+
+	// syncMu is held by the one append that fsyncs for its group; it is taken before mu.
+	syncMu sync.Mutex
+	synced uint64 // the last seq known durable (under mu)
+	fsyncs atomic.Uint64
+	// retired are segments rotated away; rotate fsynced them, the next fsync closes them (a
+	// waiting append may still hold one).
+	retired []*os.File
 
 	mu       sync.Mutex
 	lock     *os.File
@@ -151,37 +162,82 @@ func (s *FileStore) recover() error {
 
 // Append implements Store.
 func (s *FileStore) Append(_ context.Context, r *Record) error {
+	seq, err := s.write(r)
+	if err != nil {
+		return err
+	}
+	return s.syncThrough(seq)
+}
+
+// write links and writes the record; it is not durable until syncThrough returns.
+func (s *FileStore) write(r *Record) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken != nil {
-		return fmt.Errorf("audit log unavailable: %w", s.broken)
+		return 0, fmt.Errorf("audit log unavailable: %w", s.broken)
 	}
 	rec := *r
 	if err := Link(&rec, s.lastSeq, s.lastHash, s.cp); err != nil {
-		return err
+		return 0, err
 	}
 	line, err := json.Marshal(rec)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	line = append(line, '\n')
 	day := rec.Time.Format(time.DateOnly)
 	if s.cur == nil || s.curDay != day || s.curSize+int64(len(line)) > s.maxSegmentBytes {
 		if err := s.rotate(rec.Seq, day); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if _, err := s.cur.Write(line); err != nil {
-		return s.fail(err)
-	}
-	if err := s.cur.Sync(); err != nil {
-		return s.fail(err)
+		return 0, s.fail(err)
 	}
 	s.curSize += int64(len(line))
 	s.lastSeq, s.lastHash = rec.Seq, rec.Hash
 	*r = rec
+	return rec.Seq, nil
+}
+
+// syncThrough returns once the record seq is durable: at most one fsync runs at a time, and it
+// covers every line written before it began, so the appends waiting behind it usually find
+// their record already durable.
+func (s *FileStore) syncThrough(seq uint64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	if s.synced >= seq {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.broken != nil {
+		err := s.broken
+		s.mu.Unlock()
+		return fmt.Errorf("audit log unavailable: %w", err)
+	}
+	f, through, retired := s.cur, s.lastSeq, s.retired
+	s.retired = nil
+	s.mu.Unlock()
+	for _, old := range retired {
+		_ = old.Close()
+	}
+	err := f.Sync()
+	s.fsyncs.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		// After a failed fsync the kernel may have dropped the pages: what was written cannot be
+		// trusted, so the log takes nothing more until a restart reads what is on disk.
+		s.broken = fmt.Errorf("fsync %s: %w", f.Name(), err)
+		return fmt.Errorf("write audit record: %w", s.broken)
+	}
+	s.synced = max(s.synced, through)
 	return nil
 }
+
+// Fsyncs is how many fsyncs the appends have made (fewer than appends when they share them).
+func (s *FileStore) Fsyncs() uint64 { return s.fsyncs.Load() }
 
 // fail undoes a partial write; if that is impossible the log refuses every later append, so
 // that no request is ever answered without its record.
@@ -194,9 +250,13 @@ func (s *FileStore) fail(err error) error {
 
 func (s *FileStore) rotate(firstSeq uint64, day string) error {
 	if s.cur != nil {
-		if err := s.cur.Close(); err != nil {
-			return err
+		if err := s.cur.Sync(); err != nil {
+			s.broken = fmt.Errorf("fsync %s: %w", s.cur.Name(), err)
+			return fmt.Errorf("write audit record: %w", s.broken)
 		}
+		s.synced = s.lastSeq
+		s.retired = append(s.retired, s.cur)
+		s.cur = nil
 	}
 	name := filepath.Join(s.dir, fmt.Sprintf("%s%020d%s", segmentPrefix, firstSeq, segmentSuffix))
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
@@ -325,9 +385,15 @@ func (s *FileStore) Expire(ctx context.Context, before time.Time, signer *Signer
 
 // Close implements Store.
 func (s *FileStore) Close() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
+	for _, f := range s.retired {
+		_ = f.Close()
+	}
+	s.retired = nil
 	if s.cur != nil {
 		err = s.cur.Close()
 		s.cur = nil

@@ -140,3 +140,52 @@ func TestFileStore_OneWriterAtATime(t *testing.T) {
 	_, err := audit.OpenFileStore(dir, 0)
 	require.ErrorContains(t, err, "in use")
 }
+
+// Concurrent appends share fsyncs (group commit) and still form one chain, across segment
+// rotations, with every record there after a reopen.
+func TestFileStore_ConcurrentAppendsFormOneChainAcrossRotations(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := audit.OpenFileStore(dir, 4<<10) // a few records per segment: many rotations
+	require.NoError(t, err)
+	const writers, each = 16, 25
+	errs := make(chan error, writers*each)
+	for range writers {
+		go func() {
+			for range each {
+				errs <- st.Append(ctx, &audit.Record{Time: time.Now(), Status: 200, Path: strings.Repeat("x", 200)})
+			}
+		}()
+	}
+	for range writers * each {
+		require.NoError(t, <-errs)
+	}
+	require.LessOrEqual(t, st.Fsyncs(), uint64(writers*each))
+	require.NoError(t, st.Close())
+	segs, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	require.Greater(t, len(segs), 10, "the test rotated segments while appending")
+
+	st = openFile(t, dir)
+	rep, err := audit.Verify(ctx, st, audit.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+	n := 0
+	require.NoError(t, st.Scan(ctx, func(audit.Record) error { n++; return nil }))
+	require.Equal(t, writers*each, n)
+}
+
+// BenchmarkFileAppend_Parallel reports the fsyncs per append of concurrent appends.
+func BenchmarkFileAppend_Parallel(b *testing.B) {
+	st, err := audit.OpenFileStore(b.TempDir(), 0)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := st.Append(context.Background(), &audit.Record{Time: time.Now(), Status: 200}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(st.Fsyncs())/float64(b.N), "fsyncs/append")
+}

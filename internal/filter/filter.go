@@ -91,8 +91,9 @@ func Rules() ([]Rule, error) {
 // Policy applies the delivery rules to response bodies. It is immutable after New and safe for
 // concurrent use.
 type Policy struct {
-	rules []Rule
-	plans map[string]*plan // endpoint → plan of its response type
+	rules       []Rule
+	plans       map[string]*plan // endpoint → plan of its response type
+	fingerprint string
 }
 
 // New compiles the delivery tables with the bank's overrides. It refuses an override of a field
@@ -125,7 +126,10 @@ func New(o Overrides) (*Policy, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("field policy: %s", strings.Join(problems, "; "))
 	}
-	p := &Policy{rules: rules, plans: map[string]*plan{}}
+	if len(rules) > maxRules {
+		return nil, fmt.Errorf("delivery.csv: %d rows, a FieldSet holds %d", len(rules), maxRules)
+	}
+	p := &Policy{rules: rules, plans: map[string]*plan{}, fingerprint: fingerprint(rules)}
 	for ep, t := range map[string]reflect.Type{
 		EndpointAccounts:     reflect.TypeFor[dsop.Accounts](),
 		EndpointAccount:      reflect.TypeFor[dsop.AccountDetails](),
@@ -334,7 +338,7 @@ func (pl *plan) apply(v reflect.Value, delivered []bool) bool {
 			}
 			cp := reflect.New(fv.Type().Elem())
 			cp.Elem().Set(fv.Elem())
-			if f.child.apply(cp.Elem(), delivered) && !cp.Elem().IsZero() {
+			if f.child.keep(cp.Elem(), delivered) {
 				fv.Set(cp)
 			} else {
 				fv.SetZero()
@@ -352,6 +356,19 @@ func (pl *plan) apply(v reflect.Value, delivered []bool) bool {
 				fv.Set(f.child.filterSlice(fv, delivered))
 			}
 		}
+	}
+	return true
+}
+
+// keep filters the object v and reports whether it is delivered: not dropped for a required
+// field and not empty. Only a delivered object's fields are listed as delivered.
+func (pl *plan) keep(v reflect.Value, delivered []bool) bool {
+	mine := make([]bool, len(delivered))
+	if !pl.apply(v, mine) || v.IsZero() {
+		return false
+	}
+	for i, d := range mine {
+		delivered[i] = delivered[i] || d
 	}
 	return true
 }
@@ -375,7 +392,7 @@ func (pl *plan) filterSlice(s reflect.Value, delivered []bool) reflect.Value {
 	for j := 0; j < s.Len(); j++ {
 		el := reflect.New(pl.typ).Elem()
 		el.Set(s.Index(j))
-		if pl.apply(el, delivered) && !el.IsZero() {
+		if pl.keep(el, delivered) {
 			out = reflect.Append(out, el)
 		}
 	}

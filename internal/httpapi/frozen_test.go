@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
@@ -32,7 +33,9 @@ func TestFrozenDatabase_EveryRequestIsAnsweredWithinItsDeadline(t *testing.T) {
 	require.NoError(t, postgres.Migrate(ctx, pool))
 	const deadline = time.Second
 	h := newHarnessWith(t, bankWorld{openStore: func(tb testing.TB, bd *accounts.BankData, refs accounts.Referencer) accounts.Store {
-		_, err := postgres.Import(ctx, pool, bd, refs)
+		policy, err := filter.New(filter.Overrides{})
+		require.NoError(tb, err)
+		_, err = postgres.Import(ctx, pool, bd, refs, policy)
 		require.NoError(tb, err)
 		return &postgres.AccountsStore{Pool: pool}
 	}}, func(d *httpapi.Deps) {

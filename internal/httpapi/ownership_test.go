@@ -13,6 +13,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 )
@@ -93,7 +94,9 @@ func openPostgres(t testing.TB, bd *accounts.BankData, refs accounts.Referencer)
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	require.NoError(t, postgres.Migrate(ctx, pool))
-	_, err := postgres.Import(ctx, pool, bd, refs)
+	policy, err := filter.New(filter.Overrides{})
+	require.NoError(t, err)
+	_, err = postgres.Import(ctx, pool, bd, refs, policy)
 	require.NoError(t, err)
 	return &postgres.AccountsStore{Pool: pool}
 }

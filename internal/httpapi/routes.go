@@ -22,6 +22,8 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -49,6 +51,8 @@ type Decider interface {
 // Filter applies the field-delivery tables (filter.Policy implements it).
 type Filter interface {
 	Apply(endpoint string, body any) ([]string, error)
+	// TransactionsPage splices transactions in delivered form into a page (issue #15).
+	TransactionsPage(envelope dsop.Transactions, items []filter.Delivered) (body []byte, fields []string, count int, err error)
 }
 
 // Encrypter turns a 200 body into JWE for the consumer.

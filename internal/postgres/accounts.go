@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 )
 
 // AccountsStore is the bank data in PostgreSQL.
@@ -123,14 +124,82 @@ func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, unti
 	return rows.Err()
 }
 
+// DeliveredPageQuery is TransactionPageQuery in delivered form, with each row's paging position
+// and the fingerprint of the policy the forms were made under (one value per query: the
+// settings row is read in the same snapshot as the rows).
+const DeliveredPageQuery = `SELECT effective_at, transaction_id, delivered, delivered_fields,
+		(SELECT value FROM dsop_settings WHERE key = 'delivery_policy') FROM transactions
+	WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
+	ORDER BY effective_at, transaction_id LIMIT $6`
+
+var _ accounts.DeliveredStore = (*AccountsStore)(nil)
+
+// DeliveredTransactions implements accounts.DeliveredStore.
+func (s *AccountsStore) DeliveredTransactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, policy string, fn func(accounts.Position, filter.Delivered) error) error {
+	afterTime, afterID := from.Add(-time.Microsecond), ""
+	if after != nil {
+		afterTime, afterID = after.Time, after.ID
+	}
+	rows, err := s.Pool.Query(ctx, DeliveredPageQuery, ref, from, until, afterTime, afterID, limit)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	checked := false
+	for rows.Next() {
+		var p accounts.Position
+		if err := rows.Scan(&p.Time, &p.ID, nil, nil, nil); err != nil {
+			return err
+		}
+		raw := rows.RawValues() // text: delivered, delivered_fields, the policy
+		// The policy is one value per query, so the first row answers for all.
+		if !checked && (raw[3] == nil || string(raw[4]) != policy) {
+			return accounts.ErrNoDeliveredForms
+		}
+		checked = true
+		var d filter.Delivered
+		var err error
+		if d.Fields, err = filter.ParseFieldSet(string(raw[3])); err != nil {
+			return fmt.Errorf("transaction %s of %s: %w", p.ID, ref, err)
+		}
+		if raw[2] != nil {
+			d.JSON = append([]byte(nil), raw[2]...) // the row's buffer is reused
+		}
+		p.Time = p.Time.UTC()
+		if err := fn(p, d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// DeliveryPolicy returns the fingerprint of the field policy the stored delivered forms were made
+// under ("" when none were made).
+func DeliveryPolicy(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var v string
+	err := pool.QueryRow(ctx, "SELECT value FROM dsop_settings WHERE key = 'delivery_policy'").Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// recordDeliveryPolicy is written in the import's transaction, with the forms.
+func recordDeliveryPolicy(ctx context.Context, tx pgx.Tx, policy *filter.Policy) error {
+	_, err := tx.Exec(ctx, `INSERT INTO dsop_settings (key, value) VALUES ('delivery_policy', $1)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, policy.Fingerprint())
+	return err
+}
+
 // ImportReport says what an import did.
 type ImportReport struct {
 	Parties, Accounts, Transactions int
 }
 
 // Import replaces the bank data with bd (which must have passed Validate) in one transaction;
-// transactions are loaded with COPY. Importing the same file again gives the same database.
-func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs accounts.Referencer) (ImportReport, error) {
+// transactions are loaded with COPY, each with its delivered form under policy. Importing the
+// same file again gives the same database.
+func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs accounts.Referencer, policy *filter.Policy) (ImportReport, error) {
 	var rep ImportReport
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "TRUNCATE transactions, account_roles, accounts, parties, bank_servicer"); err != nil {
@@ -153,7 +222,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 			accountRows = append(accountRows, accountRow(ref, a))
 			roleRows = append(roleRows, roleRowsOf(ref, a)...)
 			for _, t := range a.Transactions {
-				row, err := transactionRow(ref, t)
+				row, err := TransactionRow(ref, t, policy)
 				if err != nil {
 					return err
 				}
@@ -166,8 +235,11 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"account_roles"}, []string{"reference", "party_id", "role", "start_date", "end_date"}, pgx.CopyFromRows(roleRows)); err != nil {
 			return fmt.Errorf("account roles: %w", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, []string{"reference", "effective_at", "transaction_id", "doc"}, pgx.CopyFromRows(txRows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, TransactionColumns, pgx.CopyFromRows(txRows)); err != nil {
 			return fmt.Errorf("transactions: %w", err)
+		}
+		if err := recordDeliveryPolicy(ctx, tx, policy); err != nil {
+			return err
 		}
 		rep = ImportReport{Parties: len(partyRows), Accounts: len(accountRows), Transactions: len(txRows)}
 		return nil
@@ -201,11 +273,25 @@ func roleRowsOf(ref string, a accounts.Account) [][]any {
 	return out
 }
 
-func transactionRow(ref string, t dsop.Transaction) ([]any, error) {
+// TransactionColumns are the columns of a row of the transactions table, as TransactionRow gives
+// them (COPY FROM).
+var TransactionColumns = []string{"reference", "effective_at", "transaction_id", "doc", "delivered", "delivered_fields"}
+
+// TransactionRow is the stored row of t on the account with reference ref: the document and its
+// delivered form under policy. Both imports write it; make bench fills large histories with it.
+func TransactionRow(ref string, t dsop.Transaction, policy *filter.Policy) ([]any, error) {
 	at, _ := accounts.EffectiveTime(t)
 	doc, err := json.Marshal(t)
 	if err != nil {
 		return nil, err
 	}
-	return []any{ref, at, t.TransactionIdentifier, string(doc)}, nil
+	d, err := policy.Deliver(t)
+	if err != nil {
+		return nil, err
+	}
+	var delivered any // NULL: the policy delivers none of it
+	if d.JSON != nil {
+		delivered = string(d.JSON)
+	}
+	return []any{ref, at, t.TransactionIdentifier, string(doc), delivered, d.Fields.String()}, nil
 }

@@ -112,45 +112,73 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 		defer cancel()
 	}
 	linked := make([]audit.Record, len(group))
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockAudit); err != nil {
-			return fmt.Errorf("audit lock: %w", err)
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	// On any error the connection is released inside its transaction, and the pool closes it:
+	// the server rolls the transaction back, and nothing half-written stays.
+	defer conn.Release()
+	// Two round trips (issue #15): the lock and the head, then the records and the commit. Each
+	// statement of a pipeline runs after the one before and takes its own snapshot (READ
+	// COMMITTED), so the head is read under the lock, as the chain needs.
+	head := &pgx.Batch{}
+	head.Queue("BEGIN")
+	head.Queue("SELECT pg_advisory_xact_lock($1)", lockAudit)
+	head.Queue("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1")
+	var last int64
+	var lastHash string
+	var cp *audit.Checkpoint
+	res := conn.SendBatch(ctx, head)
+	_, err = res.Exec()
+	if err == nil {
+		if _, err = res.Exec(); err != nil {
+			err = fmt.Errorf("audit lock: %w", err)
 		}
-		var last int64
-		var lastHash string
-		var cp *audit.Checkpoint
-		err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&last, &lastHash)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			if cp, err = checkpoint(ctx, tx); err != nil {
-				return err
-			}
-		case err != nil:
-			return fmt.Errorf("audit head: %w", err)
+	}
+	empty := false
+	if err == nil {
+		err = res.QueryRow().Scan(&last, &lastHash)
+		if empty = errors.Is(err, pgx.ErrNoRows); empty {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("audit head: %w", err)
 		}
-		batch := &pgx.Batch{}
-		for i, p := range group {
-			rec := p.rec
-			if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
-				return err
-			}
-			b, err := json.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash)
-			linked[i] = rec
-			last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
-		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return fmt.Errorf("insert audit records: %w", err)
-		}
-		return nil
-	})
+	}
+	if cerr := res.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("audit head: %w", cerr)
+	}
 	if err != nil {
 		return err
+	}
+	if empty {
+		if cp, err = checkpoint(ctx, conn); err != nil {
+			return err
+		}
+	}
+	batch := &pgx.Batch{}
+	for i, p := range group {
+		rec := p.rec
+		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
+			return err
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash)
+		linked[i] = rec
+		last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
+	}
+	batch.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("insert audit records: %w", err)
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A COMMIT of a failed transaction reports success and rolls back.
+		return errors.New("insert audit records: the transaction did not commit")
 	}
 	for i, p := range group {
 		p.rec = linked[i]

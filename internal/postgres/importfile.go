@@ -14,14 +14,15 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 )
 
 // ImportFile replaces the bank data with a file that has passed accounts.CheckFile, streaming it:
 // transactions go straight from the file into COPY, so memory is bounded by the parties and
 // accounts (without their transactions), not by the history. One transaction: a failed import
-// leaves the previous data. progress, when set, is told how many bytes of the file were read and
+// leaves the previous data. Each transaction is stored with its delivered form under policy. progress, when set, is told how many bytes of the file were read and
 // how many transactions written, as it goes.
-func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, progress func(read int64, transactions int)) (ImportReport, error) {
+func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, progress func(read int64, transactions int)) (ImportReport, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return ImportReport{}, err
@@ -66,7 +67,7 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 					if err := json.Unmarshal(e.Raw, &t); err != nil {
 						return err
 					}
-					row, err := transactionRow(refs.Reference(e.AccountNumber), t)
+					row, err := TransactionRow(refs.Reference(e.AccountNumber), t, policy)
 					if err != nil {
 						return err
 					}
@@ -90,7 +91,7 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 			}
 			return row, nil
 		})
-		copied, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, []string{"reference", "effective_at", "transaction_id", "doc"}, src)
+		copied, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, TransactionColumns, src)
 		cancel()
 		for range rows {
 			// drain: the reader ends when it sees the cancellation
@@ -105,6 +106,9 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 			progress(counting.n.Load(), int(copied))
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO bank_servicer (id, doc) VALUES (1, $1)", string(servicerDoc(servicer))); err != nil {
+			return err
+		}
+		if err := recordDeliveryPolicy(ctx, tx, policy); err != nil {
 			return err
 		}
 		for _, c := range []struct {

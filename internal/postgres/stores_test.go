@@ -15,7 +15,7 @@ import (
 func TestAccountsStore_Suite(t *testing.T) {
 	accountstest.Run(t, func(t *testing.T, bd *accounts.BankData, refs accounts.Referencer) accounts.Store {
 		pool := testPool(t)
-		_, err := Import(context.Background(), pool, bd, refs)
+		_, err := Import(context.Background(), pool, bd, refs, defaultPolicy(t))
 		require.NoError(t, err)
 		return &AccountsStore{Pool: pool}
 	})
@@ -25,9 +25,9 @@ func TestImport_IsIdempotent(t *testing.T) {
 	pool := testPool(t)
 	ctx := context.Background()
 	bd := accountstest.Data(t)
-	first, err := Import(ctx, pool, bd, accountstest.Refs)
+	first, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
 	require.NoError(t, err)
-	second, err := Import(ctx, pool, bd, accountstest.Refs)
+	second, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
 	require.NoError(t, err)
 	require.Equal(t, first, second)
 	var n int

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
 )
 
@@ -16,4 +17,11 @@ func testPool(t testing.TB) *pgxpool.Pool {
 	pool := pgtest.Pool(t)
 	require.NoError(t, Migrate(context.Background(), pool))
 	return pool
+}
+
+func defaultPolicy(t testing.TB) *filter.Policy {
+	t.Helper()
+	p, err := filter.New(filter.Overrides{})
+	require.NoError(t, err)
+	return p
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
@@ -95,6 +96,18 @@ func (s AccountsStore) AccountByReference(ctx context.Context, ref string) (a ac
 func (s AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
 	return span(ctx, s.Tracer, "store.transactions", func(ctx context.Context) error {
 		return s.Next.Transactions(ctx, ref, from, until, after, limit, fn)
+	})
+}
+
+// DeliveredTransactions implements accounts.DeliveredStore when the store it wraps does, and
+// otherwise says it holds no delivered forms.
+func (s AccountsStore) DeliveredTransactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, policy string, fn func(accounts.Position, filter.Delivered) error) error {
+	ds, ok := s.Next.(accounts.DeliveredStore)
+	if !ok {
+		return accounts.ErrNoDeliveredForms
+	}
+	return span(ctx, s.Tracer, "store.transactions", func(ctx context.Context) error {
+		return ds.DeliveredTransactions(ctx, ref, from, until, after, limit, policy, fn)
 	})
 }
 

@@ -1,0 +1,143 @@
+package filter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/demo"
+	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/filter"
+)
+
+// policies are the field policies both paths are compared under: the default, every
+// configurable field off, every one on, and one that makes required children drop their parents.
+func policies(t *testing.T) map[string]*filter.Policy {
+	rules, err := filter.Rules()
+	require.NoError(t, err)
+	var all, everywhere []string
+	for _, r := range rules {
+		if r.Configurable() {
+			everywhere = append(everywhere, r.Endpoint+":"+r.Path)
+			if r.Endpoint == filter.EndpointTransactions {
+				all = append(all, r.Endpoint+":"+r.Path)
+			}
+		}
+	}
+	out := map[string]*filter.Policy{}
+	for name, o := range map[string]filter.Overrides{
+		"default":                   {},
+		"all configurable omitted":  {Omit: all},
+		"all configurable emitted":  {Emit: everywhere},
+		"required children omitted": {Omit: []string{"transactions:transactions.references.value", "transactions:transactions.counterParties.type", "transactions:transactions.currencyExchange.sourceCurrency"}},
+	} {
+		p, err := filter.New(o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out[name] = p
+	}
+	return out
+}
+
+func demoTransactions(t *testing.T) []dsop.Transaction {
+	bd, err := accounts.DecodeBankData(demo.BankData())
+	require.NoError(t, err)
+	var out []dsop.Transaction
+	for _, a := range bd.Accounts {
+		out = append(out, a.Transactions...)
+	}
+	require.Greater(t, len(out), 1000)
+	return out
+}
+
+// The two ways a transactions page is made, decoded-filtered-encoded (Apply) and spliced from
+// delivered forms (Deliver, TransactionsPage), give the same bytes and the same field list for
+// every transaction of the demo bank under every policy.
+func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
+	txs := demoTransactions(t)
+	msg := "Data before 2025-01-01 are archived"
+	links := []dsop.Link{{Rel: "self", Href: "/accounts/r/transactions?fromDate=2025-01-01"}, {Rel: "next", Href: "/accounts/r/transactions?page=x&a=<b>"}}
+	for name, p := range policies(t) {
+		for _, n := range []int{0, 1, 7, len(txs)} {
+			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
+				envelope := dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Partial, Message: &msg}, Links: &links}
+				page := envelope
+				list := append([]dsop.Transaction(nil), txs[:n]...)
+				page.Transactions = &list
+				wantFields, err := p.Apply(filter.EndpointTransactions, &page)
+				require.NoError(t, err)
+				want, err := json.Marshal(&page)
+				require.NoError(t, err)
+
+				items := make([]filter.Delivered, n)
+				for i, tr := range txs[:n] {
+					items[i], err = p.Deliver(tr)
+					require.NoError(t, err)
+				}
+				got, fields, count, err := p.TransactionsPage(envelope, items)
+				require.NoError(t, err)
+				require.Equal(t, string(want), string(got))
+				require.Equal(t, wantFields, fields)
+				require.Equal(t, len(*page.Transactions), count)
+			})
+		}
+	}
+}
+
+// The stored forms cannot be mistaken across policies, and a field set survives its text form.
+func TestFingerprint_DiffersWhenARuleDiffersAndFieldSetsRoundTrip(t *testing.T) {
+	seen := map[string]string{}
+	for name, p := range policies(t) {
+		require.Len(t, p.Fingerprint(), 16)
+		if other, ok := seen[p.Fingerprint()]; ok {
+			t.Fatalf("%s and %s share a fingerprint", name, other)
+		}
+		seen[p.Fingerprint()] = name
+	}
+	again, err := filter.New(filter.Overrides{})
+	require.NoError(t, err)
+	require.Equal(t, policies(t)["default"].Fingerprint(), again.Fingerprint())
+
+	d, err := again.Deliver(demoTransactions(t)[0])
+	require.NoError(t, err)
+	require.NotZero(t, d.Fields)
+	back, err := filter.ParseFieldSet(d.Fields.String())
+	require.NoError(t, err)
+	require.Equal(t, d.Fields, back)
+	_, err = filter.ParseFieldSet("not hex")
+	require.Error(t, err)
+}
+
+// Untrusted stored documents: whatever decodes as a transaction gives the same page both ways.
+func FuzzDeliver(f *testing.F) {
+	for _, tr := range []string{
+		`{"transactionIdentifier":"t1","paymentCard":{"cardIdentifier":"4925 0000 1234 5678"}}`,
+		`{"transactionIdentifier":"","references":[{"type":"x","value":""}],"merchant":"<&>"}`,
+		`{"transactionIdentifier":"t","amount":"1.0","counterParties":[{"identifier":{"value":"1","type":"x"}}]}`,
+	} {
+		f.Add(tr)
+	}
+	p, err := filter.New(filter.Overrides{Omit: []string{"transactions:transactions.references.value"}})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var tr dsop.Transaction
+		if json.Unmarshal([]byte(doc), &tr) != nil {
+			return
+		}
+		page := dsop.Transactions{Transactions: &[]dsop.Transaction{tr}}
+		wantFields, err := p.Apply(filter.EndpointTransactions, &page)
+		require.NoError(t, err)
+		want, err := json.Marshal(&page)
+		require.NoError(t, err)
+		d, err := p.Deliver(tr)
+		require.NoError(t, err)
+		got, fields, _, err := p.TransactionsPage(dsop.Transactions{}, []filter.Delivered{d})
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
+		require.Equal(t, wantFields, fields)
+	})
+}
