@@ -92,18 +92,27 @@ func (s *AccountsStore) AccountByReference(ctx context.Context, ref string) (acc
 // TransactionPageQuery reads one page of an account's stored transaction documents in keyset
 // order: reference, period [from, until), the position after which the page starts, the page
 // size. make bench reads it raw as the floor of a page (internal/bench).
-const TransactionPageQuery = `SELECT doc FROM transactions
+const TransactionPageQuery = `SELECT doc ` + keysetPage
+
+// keysetPage is the page both queries read; pageRows gives its arguments.
+const keysetPage = `FROM transactions
 	WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
 	ORDER BY effective_at, transaction_id LIMIT $6`
 
-// Transactions implements accounts.Store with a keyset query on the primary key; rows are
-// decoded and handed on as they arrive.
-func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
+// pageRows runs a keysetPage query: the page of ref in [from, until) after pos (nil: from the
+// start), at most limit rows.
+func (s *AccountsStore) pageRows(ctx context.Context, query, ref string, from, until time.Time, after *accounts.Position, limit int) (pgx.Rows, error) {
 	afterTime, afterID := from.Add(-time.Microsecond), ""
 	if after != nil {
 		afterTime, afterID = after.Time, after.ID
 	}
-	rows, err := s.Pool.Query(ctx, TransactionPageQuery, ref, from, until, afterTime, afterID, limit)
+	return s.Pool.Query(ctx, query, ref, from, until, afterTime, afterID, limit)
+}
+
+// Transactions implements accounts.Store with a keyset query on the primary key; rows are
+// decoded and handed on as they arrive.
+func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, fn func(dsop.Transaction) error) error {
+	rows, err := s.pageRows(ctx, TransactionPageQuery, ref, from, until, after, limit)
 	if err != nil {
 		return err
 	}
@@ -128,19 +137,13 @@ func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, unti
 // and the fingerprint of the policy the forms were made under (one value per query: the
 // settings row is read in the same snapshot as the rows).
 const DeliveredPageQuery = `SELECT effective_at, transaction_id, delivered, delivered_fields,
-		(SELECT value FROM dsop_settings WHERE key = 'delivery_policy') FROM transactions
-	WHERE reference = $1 AND effective_at >= $2 AND effective_at < $3 AND (effective_at, transaction_id) > ($4, $5)
-	ORDER BY effective_at, transaction_id LIMIT $6`
+		(SELECT value FROM dsop_settings WHERE key = 'delivery_policy') ` + keysetPage
 
 var _ accounts.DeliveredStore = (*AccountsStore)(nil)
 
 // DeliveredTransactions implements accounts.DeliveredStore.
 func (s *AccountsStore) DeliveredTransactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, policy string, fn func(accounts.Position, filter.Delivered) error) error {
-	afterTime, afterID := from.Add(-time.Microsecond), ""
-	if after != nil {
-		afterTime, afterID = after.Time, after.ID
-	}
-	rows, err := s.Pool.Query(ctx, DeliveredPageQuery, ref, from, until, afterTime, afterID, limit)
+	rows, err := s.pageRows(ctx, DeliveredPageQuery, ref, from, until, after, limit)
 	if err != nil {
 		return err
 	}
