@@ -8,7 +8,7 @@ FUZZTIME    ?= 30s
 
 ## run: start the server on the embedded default (demo bank, development token issuer, test mode)
 run:
-	$(GO) run ./cmd/dsop-bank serve
+	DSOP_CONSOLE_ADDR="$${DSOP_CONSOLE_ADDR:-127.0.0.1:0}" $(GO) run ./cmd/dsop-bank serve
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)

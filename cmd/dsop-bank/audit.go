@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/compliance"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -179,7 +179,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if n := printAnomalies(stdout, recs, perCase, perParty, tokenFails); n > 0 {
+		if n := printAnomalies(stdout, recs, compliance.Thresholds{PerCase: perCase, PerParty: perParty, TokenFailures: tokenFails}); n > 0 {
 			// A non-zero exit status lets cron or a CI job alert on findings.
 			return fmt.Errorf("%d anomalies found", n)
 		}
@@ -254,38 +254,30 @@ func count(p *int) string {
 }
 
 // printCase is the case report: every call of one AccountInfoRequestID, its legal basis and what
-// was delivered.
+// was delivered (compliance.CaseOf), then the bank's own access to it.
 func printCase(w io.Writer, id string, recs []audit.Record) error {
-	if len(recs) == 0 {
+	c := compliance.CaseOf(id, recs)
+	if len(c.Calls) == 0 {
 		return fmt.Errorf("no audit records for AccountInfoRequestID %s", id)
 	}
-	parties := map[string]bool{}
-	consumers := map[string]bool{}
-	var accts, txs, anonymous int
-	for _, r := range recs {
-		if r.Consumer == "" {
-			anonymous++
-			continue // anyone can send a case's id: an unauthenticated call is no part of the case
+	escAll := func(list []string) string {
+		if len(list) == 0 {
+			return "-"
 		}
-		if r.PartyID != "" {
-			parties[esc(r.PartyID)] = true
+		out := make([]string, len(list))
+		for i, v := range list {
+			out[i] = esc(v)
 		}
-		consumers[esc(r.Consumer)] = true
-		if r.Accounts != nil && r.Operation == "listAccounts" {
-			accts += *r.Accounts
-		}
-		if r.Transactions != nil {
-			txs += *r.Transactions
-		}
+		return strings.Join(out, ", ")
 	}
 	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", esc(id))
-	fmt.Fprintf(w, "Calls: %d, from %s to %s", len(recs), recs[0].Time.Format(time.RFC3339), recs[len(recs)-1].Time.Format(time.RFC3339))
-	if anonymous > 0 {
-		fmt.Fprintf(w, " (%d UNAUTHENTICATED: refused before a valid token, not counted below)", anonymous)
+	fmt.Fprintf(w, "Calls: %d, from %s to %s", len(c.Calls), c.First.Format(time.RFC3339), c.Last.Format(time.RFC3339))
+	if c.Anonymous > 0 {
+		fmt.Fprintf(w, " (%d UNAUTHENTICATED: refused before a valid token, not counted below)", c.Anonymous)
 	}
-	fmt.Fprintf(w, "\nConsumers: %s\nParties: %s\n", keys(consumers), keys(parties))
-	fmt.Fprintf(w, "Delivered: %d accounts listed, %d transactions\n\n", accts, txs)
-	for i, r := range recs {
+	fmt.Fprintf(w, "\nConsumers: %s\nParties: %s\n", escAll(c.Consumers), escAll(c.Parties))
+	fmt.Fprintf(w, "Delivered: %d accounts listed, %d transactions\n\n", c.Accounts, c.Transactions)
+	for i, r := range c.Calls {
 		mark := ""
 		if r.Consumer == "" {
 			mark = "  [UNAUTHENTICATED: not a call of the case's consumer]"
@@ -306,6 +298,12 @@ func printCase(w io.Writer, id string, recs []audit.Record) error {
 			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
 		}
 	}
+	if len(c.Access) > 0 {
+		fmt.Fprintf(w, "\nAccess to this case by the bank:\n")
+		for _, r := range c.Access {
+			fmt.Fprintf(w, "- %s  %s by %s: %s (audit seq %d)\n", r.Time.Format(time.RFC3339), esc(r.Operation), esc(dash(r.Actor)), esc(r.Detail), r.Seq)
+		}
+	}
 	return nil
 }
 
@@ -316,79 +314,25 @@ func dash(s string) string {
 	return s
 }
 
-func keys(m map[string]bool) string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	if len(out) == 0 {
-		return "-"
-	}
-	return strings.Join(out, ", ")
-}
-
-// printAnomalies flags what the standard asks banks to watch: unusually many requests per case or
-// per party, refused requests outside the bankruptcy window, and repeated token failures.
-func printAnomalies(w io.Writer, recs []audit.Record, perCase, perParty, tokenFails int) int {
-	byCase, byParty, tokens := map[string]int{}, map[string]int{}, map[string]int{}
-	var window []audit.Record
-	for _, r := range recs {
-		if r.Operation == "audit.reveal" {
-			continue
-		}
-		if r.AccountInfoRequestID != "" {
-			byCase[r.AccountInfoRequestID]++
-		}
-		if r.PartyID != "" {
-			byParty[r.PartyID]++
-		}
-		if r.Reason == "window" {
-			window = append(window, r)
-		}
-		if strings.HasPrefix(r.Reason, "token:") {
-			c := r.Consumer
-			if c == "" {
-				c = "(unauthenticated)"
-			}
-			tokens[c]++
+// printAnomalies prints compliance.Anomalies and returns how many it found.
+func printAnomalies(w io.Writer, recs []audit.Record, t compliance.Thresholds) int {
+	found := compliance.Anomalies(recs, t)
+	for _, f := range found {
+		switch f.Kind {
+		case "per-case":
+			fmt.Fprintf(w, "case %s: %d requests (more than %d)\n", esc(f.Case), f.Count, t.PerCase)
+		case "per-party":
+			fmt.Fprintf(w, "party %s: %d requests (more than %d)\n", esc(f.Party), f.Count, t.PerParty)
+		case "window":
+			r := f.Record
+			fmt.Fprintf(w, "refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)\n", r.Seq, r.Time.Format(time.RFC3339),
+				esc(r.AccountInfoRequestID), esc(r.PartyID), esc(r.FromDate), esc(dash(r.Kjennelsesdato)))
+		case "token-failures":
+			fmt.Fprintf(w, "consumer %s: %d token failures (more than %d)\n", esc(f.Consumer), f.Count, t.TokenFailures)
 		}
 	}
-	n := 0
-	report := func(format string, args ...any) {
-		n++
-		fmt.Fprintf(w, format+"\n", args...)
-	}
-	for _, k := range sortedKeys(byCase) {
-		if byCase[k] > perCase {
-			report("case %s: %d requests (more than %d)", esc(k), byCase[k], perCase)
-		}
-	}
-	for _, k := range sortedKeys(byParty) {
-		if byParty[k] > perParty {
-			report("party %s: %d requests (more than %d)", esc(k), byParty[k], perParty)
-		}
-	}
-	for _, r := range window {
-		report("refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)", r.Seq, r.Time.Format(time.RFC3339),
-			esc(r.AccountInfoRequestID), esc(r.PartyID), esc(r.FromDate), esc(dash(r.Kjennelsesdato)))
-	}
-	for _, k := range sortedKeys(tokens) {
-		if tokens[k] > tokenFails {
-			report("consumer %s: %d token failures (more than %d)", esc(k), tokens[k], tokenFails)
-		}
-	}
-	if n == 0 {
+	if len(found) == 0 {
 		fmt.Fprintln(w, "no anomalies")
 	}
-	return n
-}
-
-func sortedKeys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return len(found)
 }

@@ -20,7 +20,7 @@ func devKeyHint(cfg *config.Config) string {
 }
 
 // printDemo tells the user how to call the server, with a token that lasts an hour.
-func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer) {
+func printDemo(w io.Writer, cfg *config.Config, dev *devissuer.Issuer, consoleURL string) {
 	tok, err := dev.Mint(devissuer.Options{TTL: time.Hour})
 	if err != nil {
 		return
@@ -48,6 +48,9 @@ and fromDate/toDate. New token: go run ./cmd/dsop-bank dev-token (or GET %[2]sto
 Encrypted, as in production: replace the Accept header by 'Accept: application/jose' and pipe the
 answer to: go run ./cmd/dsop-bank decrypt --key %[7]s
 `, cfg.Addr, cfg.MaskinportenIssuer, cfg.MaskinportenJWKSURL, from, today, tok, devKeyHint(cfg), bankDataSource(cfg))
+	if consoleURL != "" {
+		fmt.Fprintf(w, "\nCompliance console: %s/ (sign in with one click, as an officer or a viewer, through the development issuer)\n", consoleURL)
+	}
 }
 
 // bankDataSource names where the served bank data comes from, as serve chooses it (stores.go).

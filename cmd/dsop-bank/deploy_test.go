@@ -103,3 +103,22 @@ func TestDeploy_FilesAreConsistentWithTheServer(t *testing.T) {
 	require.NotNil(t, kinds["Job/dsop-bank-migrate"])
 	require.NotNil(t, kinds["PodDisruptionBudget/dsop-bank"])
 }
+
+// The README's configuration table documents every setting.
+func TestREADME_DocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	var rows []string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `--") {
+			rows = append(rows, line)
+		}
+	}
+	for _, name := range config.Names() {
+		found := false
+		for _, row := range rows {
+			found = found || strings.Contains(row, "`"+name+"`")
+		}
+		require.True(t, found, "README configuration row of %s", name)
+	}
+}

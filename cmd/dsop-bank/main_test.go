@@ -311,3 +311,31 @@ func TestCheckBankData_ReportsEveryPlantedMistakeWithItsLocation(t *testing.T) {
 	require.ErrorContains(t, err, "nothing was imported")
 	require.Contains(t, errOut.String(), file+":6:")
 }
+
+// No console in production without the bank's sign-on; with an issuer, the console starts (its
+// identity provider is reached only at the first sign-in).
+func TestRun_ProductionConsoleNeedsOIDC(t *testing.T) {
+	env := productionEnv(t)
+	env["DSOP_CONSOLE_ADDR"] = freeAddr(t)
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_CONSOLE_OIDC_ISSUER: required in production")
+
+	env["DSOP_CONSOLE_OIDC_ISSUER"] = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0"
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_CONSOLE_OIDC_CLIENT_ID: required")
+
+	env["DSOP_CONSOLE_OIDC_CLIENT_ID"] = "11111111-1111-1111-1111-111111111111"
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
+	waitForOutput(t, &stderr, "compliance console listening", &stderr)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + env["DSOP_CONSOLE_ADDR"] + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/login?return=%2F", resp.Header.Get("Location"))
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -168,12 +168,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
+	consoleURL := ""
+	if cfg.ConsoleAddr != "" {
+		if consoleURL, err = startConsole(cfg, secret, st, poller, dev, listen, logger); err != nil {
+			return err
+		}
+	}
 	serveAll(first)
 	keys.Logger = logger
 	go keys.Run(ctx) // load the token keys now, and refresh them in the background
 	logger.Info("dsop-bank listening", "addr", apiLn.Addr().String(), "env", cfg.Env, "base_url", cfg.BaseURL)
 	if dev != nil {
-		printDemo(stdout, cfg, dev)
+		printDemo(stdout, cfg, dev, consoleURL)
 	}
 
 	select {

@@ -80,7 +80,18 @@ type Config struct {
 	// warning) and counted.
 	KonkursvarselStaleAfter time.Duration
 	LeaderCheck             time.Duration // with PostgreSQL: how fast another replica takes over polling
+	// The compliance console (internal/console).
+	ConsoleAddr                   string // "" = off
+	ConsoleURL                    string // where browsers reach it; "" = http://<its listen address>
+	ConsoleOIDCIssuer             string // "" in test = the development issuer
+	ConsoleOIDCClientID           string
+	ConsoleOIDCClientSecret       string // file
+	ConsoleRoleClaim              string
+	ConsoleViewer, ConsoleOfficer string // claim values that grant each role
 }
+
+// ConsoleDevIssuer reports whether the console signs users in through the development issuer.
+func (c *Config) ConsoleDevIssuer() bool { return c.ConsoleAddr != "" && c.ConsoleOIDCIssuer == "" }
 
 // Admission defaults in production (kontrollinformasjon-api.md §7.1: the real consumer asks for
 // the details of every account of a debtor at once and drops an account whose request fails).
@@ -167,6 +178,14 @@ func settings(raw map[string]*string) []setting {
 		s("drain-delay", "DSOP_DRAIN_DELAY", "", "on SIGTERM, how long /readyz answers 503 before the listeners close, so that the load balancer stops routing first; default 5s in production, 0 in test"),
 		s("konkursvarsel-stale-after", "DSOP_KONKURSVARSEL_STALE_AFTER", "2h", "after this long without a successful Konkursvarsel sync, /readyz reports it (as a warning: it does not make the server unready)"),
 		s("konkursvarsel-on-demand-every", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY", "30s", "at most one on-demand sync (for a party with no notice) per this interval"),
+		s("console-addr", "DSOP_CONSOLE_ADDR", "", "listen address of the compliance console (web pages for compliance officers); empty = off; port 0 = a free port"),
+		s("console-url", "DSOP_CONSOLE_URL", "", "the console's address as browsers reach it (the OpenID Connect redirect is <url>/callback); default http://<console listen address>"),
+		s("console-oidc-issuer", "DSOP_CONSOLE_OIDC_ISSUER", "", "OpenID Connect issuer of the bank's single sign-on, e.g. https://login.microsoftonline.com/<tenant>/v2.0; empty in test = the development issuer; required in production"),
+		s("console-oidc-client-id", "DSOP_CONSOLE_OIDC_CLIENT_ID", "", "the console's client ID at the identity provider; default dsop-console with the development issuer"),
+		s("console-oidc-client-secret-file", "DSOP_CONSOLE_OIDC_CLIENT_SECRET_FILE", "", "file with the console's client secret (empty = a public client, PKCE only)"),
+		s("console-role-claim", "DSOP_CONSOLE_ROLE_CLAIM", "roles", "ID token claim with the user's roles or groups (a string or an array)"),
+		s("console-viewer-value", "DSOP_CONSOLE_VIEWER_VALUE", "dsop.viewer", "value of the role claim that grants the viewer role (read)"),
+		s("console-officer-value", "DSOP_CONSOLE_OFFICER_VALUE", "dsop.officer", "value of the role claim that grants the officer role (also reveal, acknowledge, verify)"),
 	}
 }
 
@@ -458,11 +477,51 @@ func build(raw map[string]*string) (*Config, error) {
 			bad(env, "%v", err)
 		}
 	}
+	c.ConsoleAddr, c.ConsoleURL = get("DSOP_CONSOLE_ADDR"), strings.TrimRight(get("DSOP_CONSOLE_URL"), "/")
+	c.ConsoleOIDCIssuer, c.ConsoleOIDCClientID, c.ConsoleOIDCClientSecret = get("DSOP_CONSOLE_OIDC_ISSUER"), get("DSOP_CONSOLE_OIDC_CLIENT_ID"), get("DSOP_CONSOLE_OIDC_CLIENT_SECRET_FILE")
+	c.ConsoleRoleClaim, c.ConsoleViewer, c.ConsoleOfficer = get("DSOP_CONSOLE_ROLE_CLAIM"), get("DSOP_CONSOLE_VIEWER_VALUE"), get("DSOP_CONSOLE_OFFICER_VALUE")
+	if c.ConsoleAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ConsoleAddr); err != nil {
+			bad("DSOP_CONSOLE_ADDR", "must be host:port (port 0 for a free port): %v", err)
+		}
+		if c.ConsoleURL != "" {
+			if u, err := url.Parse(c.ConsoleURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+				bad("DSOP_CONSOLE_URL", "must be an absolute https URL (http allowed in test), got %q", c.ConsoleURL)
+			}
+		}
+		switch {
+		case c.ConsoleOIDCIssuer == "" && prod:
+			// No console without the bank's sign-on: it shows who was disclosed to whom.
+			bad("DSOP_CONSOLE_OIDC_ISSUER", "required in production when DSOP_CONSOLE_ADDR is set: the console signs users in only through the bank's OpenID Connect provider")
+		case c.ConsoleOIDCIssuer == "" && !c.DevIssuer():
+			bad("DSOP_CONSOLE_OIDC_ISSUER", "required when the development issuer is off (DSOP_MASKINPORTEN_ISSUER is set)")
+		case c.ConsoleOIDCIssuer == "":
+			if c.ConsoleOIDCClientID == "" {
+				c.ConsoleOIDCClientID = "dsop-console"
+			}
+		default:
+			if u, err := url.Parse(c.ConsoleOIDCIssuer); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+				bad("DSOP_CONSOLE_OIDC_ISSUER", "must be an absolute https URL (http allowed in test), got %q", c.ConsoleOIDCIssuer)
+			}
+			if c.ConsoleOIDCClientID == "" {
+				bad("DSOP_CONSOLE_OIDC_CLIENT_ID", "required with DSOP_CONSOLE_OIDC_ISSUER")
+			}
+		}
+		if c.ConsoleRoleClaim == "" || c.ConsoleViewer == "" || c.ConsoleOfficer == "" || c.ConsoleViewer == c.ConsoleOfficer {
+			bad("DSOP_CONSOLE_ROLE_CLAIM", "the role claim and two different role values (DSOP_CONSOLE_VIEWER_VALUE, DSOP_CONSOLE_OFFICER_VALUE) are required")
+		}
+		if c.ConsoleOIDCClientSecret != "" {
+			if _, err := os.Stat(c.ConsoleOIDCClientSecret); err != nil {
+				bad("DSOP_CONSOLE_OIDC_CLIENT_SECRET_FILE", "%v", err)
+			}
+		}
+	}
 	// Secrets readable by other users of the host are refused in production: the server secret
 	// derives accountReference, the page cursor key and the checkpoint signing key; the
 	// enterprise certificate's key authenticates the bank at BRREG.
 	if prod {
-		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_TLS_KEY": c.TLSKey} {
+		for env, f := range map[string]string{"DSOP_SECRET_FILE": c.SecretFile, "DSOP_KONKURSVARSEL_KEY": c.KonkursvarselKey, "DSOP_TLS_KEY": c.TLSKey,
+			"DSOP_CONSOLE_OIDC_CLIENT_SECRET_FILE": c.ConsoleOIDCClientSecret} {
 			if f == "" {
 				continue
 			}

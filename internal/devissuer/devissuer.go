@@ -33,6 +33,7 @@ type Issuer struct {
 	Audience string // default aud: the bank's base URL
 	key      jwk.Key
 	public   jwk.Set
+	oidc     oidcState
 }
 
 // Open loads the key from dir (creating it on first use) and returns the issuer.
@@ -229,7 +230,8 @@ func (is *Issuer) Mint(o Options) (string, error) {
 	return "", fmt.Errorf("unknown alg %q (RS256, none or HS256)", o.Alg)
 }
 
-// Handler serves the issuer's metadata, its JWKS, and a token endpoint for development.
+// Handler serves the issuer's metadata, its JWKS, and a token endpoint for development; and, for
+// the compliance console, an OpenID Connect provider (oidc.go).
 // GET or POST /token accepts scope, consumer, aud and ttl (seconds) as query or form values.
 func (is *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -261,6 +263,7 @@ func (is *Issuer) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /token", token)
 	mux.HandleFunc("POST /token", token)
+	is.oidcHandlers(mux)
 	return mux
 }
 

@@ -1,0 +1,384 @@
+package console_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/console"
+	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+)
+
+const (
+	person = "08086001471" // a national identity number that must never show unmasked
+	caseID = "d4a820ca-ddde-11ed-b5ea-0242ac120002"
+	secret = "0123456789abcdef0123456789abcdef"
+)
+
+type world struct {
+	url    string
+	audit  *audit.MemoryStore // the embedded world's log (nil on PostgreSQL)
+	log    audit.Store
+	outbox konkursvarsel.Outbox
+}
+
+// stores are where a world keeps its log, notices and instructions.
+type stores struct {
+	audit   audit.Store
+	notices konkursvarsel.Store
+	outbox  konkursvarsel.Outbox
+}
+
+// newWorld starts the development issuer (as the OpenID Connect provider) and a console on an
+// audit log with one case about person: two calls that delivered, and a CLI reveal.
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	mem := &audit.MemoryStore{}
+	w := newWorldOn(t, stores{audit: mem, notices: konkursvarsel.NewMemoryStore(), outbox: &konkursvarsel.FileOutbox{Dir: t.TempDir()}})
+	w.audit = mem
+	return w
+}
+
+func newWorldOn(t *testing.T, st stores) *world {
+	t.Helper()
+	var issuerHandler http.Handler
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { issuerHandler.ServeHTTP(w, r) }))
+	t.Cleanup(idp.Close)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	dev, err := devissuer.New(key, idp.URL+"/", "https://bank.example/v2")
+	require.NoError(t, err)
+	issuerHandler = dev.Handler()
+
+	w := &world{log: st.audit, outbox: st.outbox}
+	ctx := context.Background()
+	three, thousand := 3, 1000
+	for _, r := range []audit.Record{
+		{Time: time.Now().Add(-time.Hour), Operation: "listAccounts", Method: "GET", Path: "/v2/accounts", Consumer: "0192:974760673", TokenJTI: "jti-1",
+			AccountInfoRequestID: caseID, CorrelationID: "c1", PartyID: person, LegalMandate: "kkl. §156 (3) og (4), jf. kkfor. §21",
+			NoticeUUID: "37f86010-2163-43e8-95a9-c9721e8da769", Kjennelsesdato: "2018-06-08", Status: 200, Accounts: &three, BodySHA256: "abc"},
+		{Time: time.Now().Add(-50 * time.Minute), Operation: "listTransactions", Method: "GET", Path: "/v2/accounts/ref/transactions", Consumer: "0192:974760673",
+			AccountInfoRequestID: caseID, CorrelationID: "c2", PartyID: person, Status: 200, Transactions: &thousand, Spells: []string{"ref 2017-06-08/2026-11-23"}},
+		{Time: time.Now().Add(-40 * time.Minute), Operation: "audit.reveal", Method: "CLI", Path: "audit case", Actor: "root", Detail: "audit case --reveal --party " + person,
+			AccountInfoRequestID: caseID},
+	} {
+		require.NoError(t, w.log.Append(ctx, &r))
+	}
+	notices := st.notices
+	_, err = notices.Apply(ctx, []konkursvarsel.Notice{{UUID: "37f86010-2163-43e8-95a9-c9721e8da769", Type: konkursvarsel.Aapning,
+		Registreringstidspunkt: time.Now().Add(-48 * time.Hour).UTC(), Kjennelsesdato: civil.MustParse("2018-06-08"), Debitor: person}})
+	require.NoError(t, err)
+	_, err = w.outbox.Add(ctx, []konkursvarsel.Action{{ID: "37f86010-2163-43e8-95a9-c9721e8da769", Type: konkursvarsel.ActionFor(konkursvarsel.Aapning),
+		NoticeUUID: "37f86010-2163-43e8-95a9-c9721e8da769", NoticeType: konkursvarsel.Aapning, Debitor: person, Kjennelsesdato: "2018-06-08",
+		Accounts: []konkursvarsel.ActionAccount{{AccountNumber: "15039285662", PartyID: person}}, CreatedAt: time.Now()}})
+	require.NoError(t, err)
+
+	var consoleHandler http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { consoleHandler.ServeHTTP(rw, r) }))
+	t.Cleanup(srv.Close)
+	c, err := console.New(console.Deps{
+		BaseURL: srv.URL, Secret: []byte(secret), Audit: w.log, Signer: audit.NewSigner([]byte(secret)),
+		OIDC:    console.OIDC{Issuer: dev.URL, ClientID: "dsop-console", RoleClaim: "roles", ViewerValue: "dsop.viewer", OfficerValue: "dsop.officer"},
+		Notices: notices, Outbox: w.outbox,
+	})
+	require.NoError(t, err)
+	consoleHandler = c.Handler()
+	w.url = srv.URL
+	return w
+}
+
+// browser is an HTTP client with cookies that does not follow redirects by itself.
+func browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// login runs the authorization code flow through the development issuer's sign-in page, as a
+// browser does, and returns a client with the session.
+func (w *world) login(t *testing.T, user string) *http.Client {
+	t.Helper()
+	b := browser(t)
+	res, err := b.Get(w.url + "/login?return=/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	authorize, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(t, err)
+	form := authorize.Query()
+	require.Equal(t, "S256", form.Get("code_challenge_method"), "PKCE")
+	form.Set("user", user)
+	res, err = b.PostForm(authorize.Scheme+"://"+authorize.Host+"/authorize", form)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusFound, res.StatusCode)
+	res, err = b.Get(res.Header.Get("Location")) // the callback
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, string(body))
+	return b
+}
+
+func get(t *testing.T, b *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	res, err := b.Get(u)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	require.NotNil(t, m, "the page has a form with a CSRF token")
+	return m[1]
+}
+
+var pages = []string{"/", "/cases/" + caseID, "/anomalies", "/health", "/konkursvarsel", "/activity"}
+
+func TestConsole_UnauthenticatedAccessGoesToSignIn(t *testing.T) {
+	w := newWorld(t)
+	for _, p := range pages {
+		res, _ := get(t, browser(t), w.url+p)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, p)
+		require.Equal(t, "/login?return="+url.QueryEscape(p), res.Header.Get("Location"), p)
+	}
+	// A forged session cookie is no session.
+	b := browser(t)
+	u, _ := url.Parse(w.url)
+	b.Jar.SetCookies(u, []*http.Cookie{{Name: "dsop_console", Value: "eyJzdWIiOiJ4Iiwicm9sZSI6Im9mZmljZXIifQ.forged"}})
+	res, _ := get(t, b, w.url+"/")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	// Signed in, the same pages answer.
+	officer := w.login(t, "dev-officer")
+	for _, p := range pages {
+		res, _ := get(t, officer, w.url+p)
+		require.Equal(t, http.StatusOK, res.StatusCode, p)
+	}
+}
+
+func TestConsole_SecurityHeadersOnEveryAnswer(t *testing.T) {
+	w := newWorld(t)
+	officer := w.login(t, "dev-officer")
+	for _, p := range append(pages, "/no-such-page", "/login", "/static/console.css") {
+		res, _ := get(t, officer, w.url+p)
+		h := res.Header
+		require.Contains(t, h.Get("Content-Security-Policy"), "frame-ancestors 'none'", p)
+		require.Contains(t, h.Get("Content-Security-Policy"), "default-src 'none'", p)
+		require.NotContains(t, h.Get("Content-Security-Policy"), "unsafe-inline", p)
+		require.Equal(t, "no-store", h.Get("Cache-Control"), p)
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), p)
+		require.Equal(t, "DENY", h.Get("X-Frame-Options"), p)
+		require.Equal(t, "no-referrer", h.Get("Referrer-Policy"), p)
+	}
+	// The session cookie is out of reach of scripts.
+	res, err := http.Get(w.url + "/login") // sets the login cookie
+	require.NoError(t, err)
+	for _, ck := range res.Cookies() {
+		require.True(t, ck.HttpOnly, ck.Name)
+	}
+}
+
+// Every form that changes something needs the session's CSRF token: refused without it and with
+// another session's, accepted with its own.
+func TestConsole_EveryPOSTNeedsTheCSRFToken(t *testing.T) {
+	w := newWorld(t)
+	officer := w.login(t, "dev-officer")
+	other := w.login(t, "dev-officer")
+	_, page := get(t, officer, w.url+"/cases/"+caseID)
+	token := csrf(t, page)
+	_, otherPage := get(t, other, w.url+"/")
+	otherToken := csrf(t, otherPage)
+	require.NotEqual(t, token, otherToken)
+	seq := regexp.MustCompile(`name="seq" value="(\d+)"`).FindStringSubmatch(page)[1]
+	posts := map[string]url.Values{
+		"/":                            {"id": {caseID}},
+		"/cases/" + caseID + "/reveal": {"seq": {seq}},
+		"/health/verify":               {},
+		"/konkursvarsel":               {"party": {person}},
+		"/actions/37f86010-2163-43e8-95a9-c9721e8da769/ack": {},
+		"/logout": {},
+	}
+	for path, form := range posts {
+		for name, tok := range map[string]string{"missing": "", "another session's": otherToken} {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			if tok != "" {
+				f.Set("csrf", tok)
+			}
+			res, err := officer.PostForm(w.url+path, f)
+			require.NoError(t, err)
+			body, _ := io.ReadAll(res.Body)
+			require.Equal(t, http.StatusForbidden, res.StatusCode, "%s with %s token", path, name)
+			require.Contains(t, string(body), "CSRF", path)
+		}
+	}
+	for _, path := range []string{"/", "/cases/" + caseID + "/reveal", "/health/verify", "/konkursvarsel", "/actions/37f86010-2163-43e8-95a9-c9721e8da769/ack", "/logout"} {
+		f := url.Values{"csrf": {token}}
+		for k, v := range posts[path] {
+			f[k] = v
+		}
+		res, err := officer.PostForm(w.url+path, f)
+		require.NoError(t, err)
+		require.Less(t, res.StatusCode, 400, "%s with the right token", path)
+	}
+	// Signed out now: the session's token no longer does anything.
+	res, err := officer.PostForm(w.url+"/health/verify", url.Values{"csrf": {token}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	res, _ = get(t, officer, w.url+"/")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+}
+
+// No page shows an identity number in full unless an officer revealed it; the reveal is one
+// identity, recorded before it is shown; a viewer is refused, and that is recorded too.
+func TestConsole_IdentityNumbersAreMaskedUntilAnOfficerRevealsOne(t *testing.T) {
+	w := newWorld(t)
+	for _, user := range []string{"dev-officer", "dev-viewer"} {
+		b := w.login(t, user)
+		for _, p := range pages {
+			_, body := get(t, b, w.url+p)
+			require.NotContains(t, body, person, "%s sees %s", user, p)
+			if p != "/anomalies" && p != "/health" {
+				require.Contains(t, body, "080860*****", "%s: the masked form is there: %s", user, p)
+			}
+		}
+		_, page := get(t, b, w.url+"/konkursvarsel")
+		res, err := b.PostForm(w.url+"/konkursvarsel", url.Values{"csrf": {csrf(t, page)}, "party": {person}})
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, string(body), "37f86010-2163-43e8-95a9-c9721e8da769", "the lookup found the notice")
+		require.NotContains(t, string(body), person, "the lookup shows the debtor masked")
+	}
+
+	viewer := w.login(t, "dev-viewer")
+	_, page := get(t, viewer, w.url+"/cases/"+caseID)
+	require.NotContains(t, page, "Reveal", "a viewer is offered no reveal")
+	first := w.audit.Records()[0].Seq
+	res, err := viewer.PostForm(w.url+"/cases/"+caseID+"/reveal", url.Values{"csrf": {csrf(t, page)}, "seq": {itoa(first)}})
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.NotContains(t, string(body), person)
+	last := w.audit.Records()[len(w.audit.Records())-1]
+	require.Equal(t, "console.refused", last.Operation)
+	require.Contains(t, last.Actor, "Viktor Viewer")
+
+	officer := w.login(t, "dev-officer")
+	_, page = get(t, officer, w.url+"/cases/"+caseID)
+	res, err = officer.PostForm(w.url+"/cases/"+caseID+"/reveal", url.Values{"csrf": {csrf(t, page)}, "seq": {itoa(first)}})
+	require.NoError(t, err)
+	body, _ = io.ReadAll(res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, string(body), person, "the officer sees the number")
+	var reveal *audit.Record
+	for _, r := range w.audit.Records() {
+		if r.Operation == "console.reveal" {
+			reveal = &r
+		}
+	}
+	require.NotNil(t, reveal, "the reveal is recorded")
+	require.Equal(t, person, reveal.PartyID)
+	require.Equal(t, caseID, reveal.AccountInfoRequestID)
+	require.Contains(t, reveal.Actor, "Olivia Officer")
+	// The next view masks it again.
+	_, page = get(t, officer, w.url+"/cases/"+caseID)
+	require.NotContains(t, page, person)
+	require.Contains(t, page, "console.reveal", "the case page lists the reveal among the accesses")
+}
+
+func TestConsole_SearchKeepsTheIdentityNumberOutOfTheAddress(t *testing.T) {
+	w := newWorld(t)
+	b := w.login(t, "dev-viewer")
+	_, page := get(t, b, w.url+"/")
+	res, err := b.PostForm(w.url+"/", url.Values{"csrf": {csrf(t, page)}, "party": {person}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc := res.Header.Get("Location")
+	require.NotContains(t, loc, person)
+	_, body := get(t, b, w.url+loc)
+	require.Contains(t, body, caseID, "the case of the party is found")
+	_, body = get(t, b, w.url+"/?partyref=not-a-reference")
+	require.NotContains(t, body, "/cases/"+caseID, "an unknown reference finds nothing")
+	res, err = b.PostForm(w.url+"/", url.Values{"csrf": {csrf(t, page)}, "party": {"12345678901"}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, "an invalid number is refused with a message")
+}
+
+func TestConsole_OfficerAcknowledgesAndVerifies(t *testing.T) {
+	w := newWorld(t)
+	officer := w.login(t, "dev-officer")
+	_, page := get(t, officer, w.url+"/konkursvarsel")
+	require.Contains(t, page, "Acknowledge")
+	res, err := officer.PostForm(w.url+"/actions/37f86010-2163-43e8-95a9-c9721e8da769/ack", url.Values{"csrf": {csrf(t, page)}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	acts, err := w.outbox.List(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, acts[0].AckedAt)
+	require.Contains(t, acts[0].AckedBy, "Olivia Officer")
+	res, err = officer.PostForm(w.url+"/actions/37f86010-2163-43e8-95a9-c9721e8da769/ack", url.Values{"csrf": {csrf(t, page)}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, res.StatusCode, "a second acknowledgement is refused")
+
+	_, page = get(t, officer, w.url+"/health")
+	require.Contains(t, page, "never run")
+	res, err = officer.PostForm(w.url+"/health/verify", url.Values{"csrf": {csrf(t, page)}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = get(t, officer, w.url+"/health")
+	require.Regexp(t, `class="ok">OK: \d+ records`, page)
+
+	// A record changed after the fact breaks the chain, and the next verification says so.
+	recs := w.audit.Records()
+	recs[0].Status = 404
+	w.audit.SetRecords(recs)
+	res, err = officer.PostForm(w.url+"/health/verify", url.Values{"csrf": {csrf(t, page)}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = get(t, officer, w.url+"/health")
+	require.Regexp(t, `class="bad">BROKEN at record 1`, page)
+	_, page = get(t, officer, w.url+"/activity")
+	for _, op := range []string{"console.login", "console.ack", "console.verify"} {
+		require.Contains(t, page, op)
+	}
+}
+
+func TestConsole_SignInNeedsARoleAndTheBrowsersOwnState(t *testing.T) {
+	w := newWorld(t)
+	b := browser(t)
+	res, err := b.Get(w.url + "/callback?state=x&code=y")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, "a callback this browser did not start")
+	// return= never leaves the console.
+	res, err = b.Get(w.url + "/login?return=//evil.example/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	authorize, _ := url.Parse(res.Header.Get("Location"))
+	form := authorize.Query()
+	form.Set("user", "dev-viewer")
+	res, err = b.PostForm(authorize.Scheme+"://"+authorize.Host+"/authorize", form)
+	require.NoError(t, err)
+	res, err = b.Get(res.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "/", res.Header.Get("Location"))
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
