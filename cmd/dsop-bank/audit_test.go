@@ -50,15 +50,12 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	dir := t.TempDir()
 	addr, devAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": dir}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	waitForOutput(t, &stdout, "curl -s", &stderr)
+	srv := startServer(t, env)
+	ctx, getenv, stdout, stderr := srv.ctx, srv.getenv, srv.stdout, srv.stderr
+	waitForOutput(t, stdout, "curl -s", stderr)
 
 	var tok bytes.Buffer
-	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, stderr))
 	token := strings.TrimSpace(tok.String())
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	resp, body := call(t, addr, token, "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "08086001471", "00000000-0000-4000-8000-000000000001")
@@ -78,7 +75,7 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 
 	// While the server runs, the tools read the log.
 	var out bytes.Buffer
-	require.NoError(t, run(ctx, []string{"audit", "case", caseID}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"audit", "case", caseID}, getenv, &out, stderr))
 	report := out.String()
 	require.Contains(t, report, "Calls: 6")
 	require.Contains(t, report, `mandate "kkl. §156 (3) og (4), jf. kkfor.§21"`)
@@ -90,32 +87,31 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	require.Contains(t, report, "080860*****")
 
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"audit", "verify"}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"audit", "verify"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), "audit chain OK: 6 records")
 
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"audit", "query", "--correlation-id", "00000000-0000-4000-8000-000000000300", "--format", "json"}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"audit", "query", "--correlation-id", "00000000-0000-4000-8000-000000000300", "--format", "json"}, getenv, &out, stderr))
 	var r audit.Record
 	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
 	require.Equal(t, "window", r.Reason)
 
 	out.Reset()
-	err := run(ctx, []string{"audit", "anomalies"}, getenv, &out, &stderr)
+	err := run(ctx, []string{"audit", "anomalies"}, getenv, &out, stderr)
 	require.ErrorContains(t, err, "1 anomalies found", "findings give a non-zero exit status")
 	require.Contains(t, out.String(), "refused outside the bankruptcy window")
 
 	// --reveal must be recorded; the file log has one writer, so it waits for the server to stop.
-	require.Error(t, run(ctx, []string{"audit", "query", "--reveal"}, getenv, &out, &stderr))
-	cancel()
-	require.NoError(t, <-done)
+	require.Error(t, run(ctx, []string{"audit", "query", "--reveal"}, getenv, &out, stderr))
+	require.NoError(t, srv.stop())
 	out.Reset()
-	require.NoError(t, run(context.Background(), []string{"audit", "query", "--reveal", "--party", "08086001471"}, getenv, &out, &stderr))
+	require.NoError(t, run(context.Background(), []string{"audit", "query", "--reveal", "--party", "08086001471"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), "08086001471")
 	out.Reset()
-	require.NoError(t, run(context.Background(), []string{"audit", "query", "--format", "json"}, getenv, &out, &stderr))
+	require.NoError(t, run(context.Background(), []string{"audit", "query", "--format", "json"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), `"operation":"audit.reveal"`)
 	out.Reset()
-	require.NoError(t, run(context.Background(), []string{"audit", "verify"}, getenv, &out, &stderr))
+	require.NoError(t, run(context.Background(), []string{"audit", "verify"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), "audit chain OK: 7 records")
 }
 

@@ -42,7 +42,7 @@ func serveTest(t *testing.T, env map[string]string) string {
 	if env["DSOP_STATE_DIR"] == "" {
 		env["DSOP_STATE_DIR"] = t.TempDir()
 	}
-	t.Cleanup(startServer(t, env))
+	startServer(t, env)
 	return env["DSOP_ADDR"]
 }
 

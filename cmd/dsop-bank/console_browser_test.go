@@ -47,23 +47,17 @@ func TestConsole_InARealBrowser(t *testing.T) {
 	state := t.TempDir()
 	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": freeAddr(t), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t),
 		"DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": state, "DSOP_CONSOLE_ADDR": consoleAddr}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
-	waitForOutput(t, &stdout, "Compliance console: ", &stderr)
+	srv := startServer(t, env)
+	ctx, getenv, stdout, stderr := srv.ctx, srv.getenv, srv.stdout, srv.stderr
+	defer func() { require.NoError(t, srv.stop()) }()
+	waitForOutput(t, stdout, "Compliance console: ", stderr)
 	consoleURL := "http://" + consoleAddr
 	require.Contains(t, stdout.String(), "Compliance console: "+consoleURL+"/")
 
 	// A case made by real API calls: step 2a for a bankrupt person, then 2b on each account.
 	const person, caseID = "08086001471", "5b0c64a2-1f4e-4c3a-9b7e-3d2f1e0a9c11"
 	var tok bytes.Buffer
-	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, stderr))
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	call := func(path, party string, out any) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
@@ -207,6 +201,6 @@ func TestConsole_InARealBrowser(t *testing.T) {
 
 	// The CLI shows the console's records too.
 	var out bytes.Buffer
-	require.NoError(t, run(ctx, []string{"audit", "query", "--format", "json"}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"audit", "query", "--format", "json"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), `"operation":"console.reveal"`)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -21,16 +20,11 @@ func TestKonkursvarsel_LiveNoticesOpenAndCloseAccessAndFillTheOutbox(t *testing.
 	addr, devAddr, mockAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": mockAddr, "DSOP_ADMIN_ADDR": freeAddr(t),
 		"DSOP_STATE_DIR": t.TempDir(), "DSOP_KONKURSVARSEL_POLL_INTERVAL": "200ms", "DSOP_KONKURSVARSEL_ON_DEMAND_EVERY": "0s"}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	defer func() { cancel(); <-done }()
-	waitForOutput(t, &stdout, "curl -s", &stderr)
+	srv := startServer(t, env)
+	ctx, getenv, stdout, stderr := srv.ctx, srv.getenv, srv.stdout, srv.stderr
+	waitForOutput(t, stdout, "curl -s", stderr)
 	var tok bytes.Buffer
-	require.NoError(t, run(ctx, []string{"dev-token", "--ttl", "10m"}, getenv, &tok, &stderr))
+	require.NoError(t, run(ctx, []string{"dev-token", "--ttl", "10m"}, getenv, &tok, stderr))
 	token := strings.TrimSpace(tok.String())
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	from := time.Now().In(mustOslo(t)).AddDate(0, -6, 0).Format(time.DateOnly)
@@ -52,7 +46,7 @@ func TestKonkursvarsel_LiveNoticesOpenAndCloseAccessAndFillTheOutbox(t *testing.
 	require.Eventually(t, func() bool { return status() == 403 }, 5*time.Second, 100*time.Millisecond, "refused again after the sletting")
 
 	var out bytes.Buffer
-	require.NoError(t, run(ctx, []string{"actions", "list", "--format", "json"}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"actions", "list", "--format", "json"}, getenv, &out, stderr))
 	var acts []konkursvarsel.Action
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var a konkursvarsel.Action
@@ -70,10 +64,10 @@ func TestKonkursvarsel_LiveNoticesOpenAndCloseAccessAndFillTheOutbox(t *testing.
 
 	// Acknowledge once; a second ack is refused.
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"actions", "ack", "--by", "core-banking", acts[0].ID}, getenv, &out, &stderr))
-	require.ErrorIs(t, run(ctx, []string{"actions", "ack", acts[0].ID}, getenv, &out, &stderr), konkursvarsel.ErrAlreadyAcked)
+	require.NoError(t, run(ctx, []string{"actions", "ack", "--by", "core-banking", acts[0].ID}, getenv, &out, stderr))
+	require.ErrorIs(t, run(ctx, []string{"actions", "ack", acts[0].ID}, getenv, &out, stderr), konkursvarsel.ErrAlreadyAcked)
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"actions", "list"}, getenv, &out, &stderr))
+	require.NoError(t, run(ctx, []string{"actions", "list"}, getenv, &out, stderr))
 	require.NotContains(t, out.String(), acts[0].ID)
 	require.Contains(t, out.String(), acts[1].ID)
 }

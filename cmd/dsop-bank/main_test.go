@@ -43,6 +43,32 @@ func waitForOutput(t *testing.T, out *syncBuf, marker string, log *syncBuf) {
 	}
 }
 
+// served is `dsop-bank serve` running inside the test, with its output.
+type served struct {
+	ctx            context.Context // cancelled when the server is stopped
+	getenv         func(string) string
+	stdout, stderr *syncBuf
+	stop           func() error // SIGTERM, then run's result; also done at the test's end
+}
+
+// startServer runs `dsop-bank serve` with env and returns once it listens.
+func startServer(t *testing.T, env map[string]string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{ctx: ctx, getenv: func(k string) string { return env[k] }, stdout: &syncBuf{}, stderr: &syncBuf{}}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, s.getenv, s.stdout, s.stderr) }()
+	var once sync.Once
+	var err error
+	s.stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	waitForOutput(t, s.stderr, "dsop-bank listening", s.stderr)
+	return s
+}
+
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -56,16 +82,10 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	addr, devAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": devAddr, "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir()}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
-	waitForOutput(t, &stdout, "curl -s", &stderr)
+	srv := startServer(t, env)
+	ctx, getenv, stdout, stderr := srv.ctx, srv.getenv, srv.stdout, srv.stderr
+	defer func() { require.NoError(t, srv.stop()) }()
+	waitForOutput(t, stdout, "curl -s", stderr)
 	require.Contains(t, stdout.String(), "http://"+addr+"/v2/accounts?OnlyPrimaryOwner=true")
 
 	// The printed curl's token opens step 2a; dev-token's opens the rest.
@@ -91,7 +111,7 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	resp := get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819")
 	require.Equal(t, 200, resp.StatusCode)
 	tok.Reset()
-	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, stderr))
 	var accts struct {
 		Accounts []struct{ AccountReference string } `json:"accounts"`
 	}
@@ -118,7 +138,7 @@ func TestRun_EmbeddedDefaultServesTheDemoEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(jweFile, b, 0o600))
 	require.Contains(t, stdout.String(), "decrypt --key "+filepath.Join(env["DSOP_STATE_DIR"], "dev-consumer-key.pem"))
 	var plain bytes.Buffer
-	require.NoError(t, run(ctx, []string{"decrypt", "--key", filepath.Join(env["DSOP_STATE_DIR"], "dev-consumer-key.pem"), jweFile}, getenv, &plain, &stderr))
+	require.NoError(t, run(ctx, []string{"decrypt", "--key", filepath.Join(env["DSOP_STATE_DIR"], "dev-consumer-key.pem"), jweFile}, getenv, &plain, stderr))
 	require.Contains(t, plain.String(), `"accountReference":"`+accts.Accounts[0].AccountReference+`"`)
 
 	resp = get("/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910425463")
@@ -166,15 +186,9 @@ func productionEnv(t *testing.T) map[string]string {
 }
 
 func TestRun_ProductionStartsWithAConsumerCertificate(t *testing.T) {
-	env := productionEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	waitForOutput(t, &stderr, "dsop-bank listening", &stderr)
-	require.NotContains(t, stdout.String(), "curl", "no development issuer in production")
-	cancel()
-	require.NoError(t, <-done)
+	srv := startServer(t, productionEnv(t))
+	require.NotContains(t, srv.stdout.String(), "curl", "no development issuer in production")
+	require.NoError(t, srv.stop())
 }
 
 func TestRun_InvalidConfigurationListsEveryProblem(t *testing.T) {
@@ -215,16 +229,12 @@ func TestRun_TestModeHelpersMoveWhenTheirPortsAreTaken(t *testing.T) {
 	taken := busy.Addr().String()
 	addr := freeAddr(t)
 	env := map[string]string{"DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": taken, "DSOP_MOCK_KONKURSVARSEL_ADDR": taken, "DSOP_ADMIN_ADDR": taken, "DSOP_STATE_DIR": t.TempDir()}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, &stdout, &stderr) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
-	waitForOutput(t, &stdout, "curl -s", &stderr)
-	require.Equal(t, 3, strings.Count(stderr.String(), "listening on a free port instead"))
+	srv := startServer(t, env)
+	defer func() { require.NoError(t, srv.stop()) }()
+	waitForOutput(t, srv.stdout, "curl -s", srv.stderr)
+	require.Equal(t, 3, strings.Count(srv.stderr.String(), "listening on a free port instead"))
 	var tok bytes.Buffer
-	require.NoError(t, run(ctx, []string{"dev-token"}, getenv, &tok, &stderr))
+	require.NoError(t, run(srv.ctx, []string{"dev-token"}, srv.getenv, &tok, srv.stderr))
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
 	resp, body := call(t, addr, strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-000000000001")
 	require.Equal(t, 200, resp.StatusCode, string(body))
@@ -325,17 +335,13 @@ func TestRun_ProductionConsoleNeedsOIDC(t *testing.T) {
 	require.ErrorContains(t, err, "DSOP_CONSOLE_OIDC_CLIENT_ID: required")
 
 	env["DSOP_CONSOLE_OIDC_CLIENT_ID"] = "11111111-1111-1111-1111-111111111111"
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	waitForOutput(t, &stderr, "compliance console listening", &stderr)
+	srv := startServer(t, env)
+	require.Contains(t, srv.stderr.String(), "compliance console listening")
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get("http://" + env["DSOP_CONSOLE_ADDR"] + "/")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	require.Equal(t, "/login?return=%2F", resp.Header.Get("Location"))
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, srv.stop())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -66,22 +65,12 @@ func opsEnv(t *testing.T, j *jwksServer, addr string) map[string]string {
 	}
 }
 
-func startServer(t *testing.T, env map[string]string) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuf
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	waitForOutput(t, &stderr, "dsop-bank listening", &stderr)
-	return func() { cancel(); <-done }
-}
-
 func TestOps_MetricsAfterAFewRequestsAndReadinessFollowsTheJWKS(t *testing.T) {
 	addr := freeAddr(t)
 	j := newJWKSServer(t, "http://"+addr+"/v2")
 	j.down.Store(true)
 	env := opsEnv(t, j, addr)
-	stop := startServer(t, env)
-	defer stop()
+	startServer(t, env)
 	adminURL := "http://" + env["DSOP_ADMIN_ADDR"]
 
 	code, _ := httpGet(t, adminURL+"/livez")

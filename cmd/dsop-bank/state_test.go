@@ -20,7 +20,7 @@ func populatedState(t *testing.T) map[string]string {
 	t.Helper()
 	env := map[string]string{"DSOP_ADDR": freeAddr(t), "DSOP_DEV_ISSUER_ADDR": freeAddr(t), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t),
 		"DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir()}
-	stop := startServer(t, env)
+	srv := startServer(t, env)
 	var tok bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"dev-token"}, func(k string) string { return env[k] }, &tok, io.Discard))
 	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
@@ -28,7 +28,7 @@ func populatedState(t *testing.T) map[string]string {
 		resp, _ := call(t, env["DSOP_ADDR"], strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-00000000000"+string(rune('1'+i)))
 		require.Equal(t, 200, resp.StatusCode)
 	}
-	stop()
+	_ = srv.stop()
 	return env
 }
 

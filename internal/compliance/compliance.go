@@ -5,6 +5,8 @@
 package compliance
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,7 +74,7 @@ func CaseOf(id string, recs []audit.Record) Case {
 			c.Transactions += *r.Transactions
 		}
 	}
-	c.Parties, c.Consumers = sorted(parties), sorted(consumers)
+	c.Parties, c.Consumers = slices.Sorted(maps.Keys(parties)), slices.Sorted(maps.Keys(consumers))
 	return c
 }
 
@@ -113,10 +115,10 @@ func Cases(recs []audit.Record, q Query) []Case {
 }
 
 func (c Case) matches(q Query) bool {
-	if q.Party != "" && !contains(c.Parties, q.Party) {
+	if q.Party != "" && !slices.Contains(c.Parties, q.Party) {
 		return false
 	}
-	if q.Consumer != "" && !contains(c.Consumers, q.Consumer) {
+	if q.Consumer != "" && !slices.Contains(c.Consumers, q.Consumer) {
 		return false
 	}
 	if q.Status != 0 && c.Statuses[q.Status] == 0 {
@@ -178,48 +180,21 @@ func Anomalies(recs []audit.Record, t Thresholds) []Finding {
 			tokens[c]++
 		}
 	}
-	for _, k := range sortedKeys(byCase) {
+	for _, k := range slices.Sorted(maps.Keys(byCase)) {
 		if byCase[k] > t.PerCase {
 			out = append(out, Finding{Kind: "per-case", Case: k, Count: byCase[k]})
 		}
 	}
-	for _, k := range sortedKeys(byParty) {
+	for _, k := range slices.Sorted(maps.Keys(byParty)) {
 		if byParty[k] > t.PerParty {
 			out = append(out, Finding{Kind: "per-party", Party: k, Count: byParty[k]})
 		}
 	}
 	out = append(out, window...)
-	for _, k := range sortedKeys(tokens) {
+	for _, k := range slices.Sorted(maps.Keys(tokens)) {
 		if tokens[k] > t.TokenFailures {
 			out = append(out, Finding{Kind: "token-failures", Consumer: k, Count: tokens[k]})
 		}
 	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sorted(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -282,7 +283,7 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, u User) {
 	end := min(start+casesPerPage, len(all))
 	for _, cs := range all[start:end] {
 		var st []string
-		for _, code := range sortedInts(cs.Statuses) {
+		for _, code := range slices.Sorted(maps.Keys(cs.Statuses)) {
 			st = append(st, fmt.Sprintf("%d×%d", cs.Statuses[code], code))
 		}
 		d.Cases = append(d.Cases, caseRow{ID: cs.ID, Consumers: joinMasked(cs.Consumers), Parties: joinMasked(cs.Parties), Statuses: strings.Join(st, " "),
@@ -303,15 +304,6 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, u User) {
 		d.Next = link(page + 1)
 	}
 	c.page(w, r, http.StatusOK, "cases", d)
-}
-
-func sortedInts(m map[int]int) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
 }
 
 // caseReport shows one case; the view itself is recorded.
