@@ -10,14 +10,13 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/console"
-	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
 // startConsole opens the compliance console's listener (DSOP_CONSOLE_ADDR) and returns the
 // address browsers reach it at. In test mode without DSOP_CONSOLE_OIDC_ISSUER the development
 // issuer signs users in; production has refused that already (config).
-func startConsole(cfg *config.Config, secret []byte, st *stores, poller *konkursvarsel.Poller, dev *devissuer.Issuer,
+func startConsole(cfg *config.Config, secret []byte, st *stores, poller *konkursvarsel.Poller, devAddr string,
 	listen func(addr, what string, h http.Handler, aux bool) (string, error), logger *slog.Logger) (string, error) {
 	var h http.Handler
 	// The handler needs the address the listener got (port 0), so it is set once the listener is
@@ -33,10 +32,10 @@ func startConsole(cfg *config.Config, secret []byte, st *stores, poller *konkurs
 	oidc := console.OIDC{Issuer: cfg.ConsoleOIDCIssuer, ClientID: cfg.ConsoleOIDCClientID,
 		RoleClaim: cfg.ConsoleRoleClaim, ViewerValue: cfg.ConsoleViewer, OfficerValue: cfg.ConsoleOfficer}
 	if cfg.ConsoleDevIssuer() {
-		if dev == nil {
+		if devAddr == "" {
 			return "", fmt.Errorf("DSOP_CONSOLE_OIDC_ISSUER: required without the development issuer")
 		}
-		oidc.Issuer = dev.URL
+		oidc.Issuer = "http://" + devAddr + "/" // where it listens, even if it moved to a free port
 	}
 	if cfg.ConsoleOIDCClientSecret != "" {
 		b, err := os.ReadFile(cfg.ConsoleOIDCClientSecret)

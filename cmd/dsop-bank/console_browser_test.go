@@ -99,6 +99,17 @@ func TestConsole_InARealBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("about:blank")))
 	tctx, tcancel := context.WithTimeout(bctx, 2*time.Minute)
 	defer tcancel()
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		// What the browser and the server saw, for a failure that only happens elsewhere.
+		dctx, dcancel := context.WithTimeout(bctx, 10*time.Second)
+		defer dcancel()
+		loc, _ := chromedp.Run(dctx, chromedp.Location())
+		page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		t.Logf("browser at %s:\n%.3000s\nserver log:\n%s", loc, page, stderr.String())
+	}()
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(tctx, steps...))

@@ -155,11 +155,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	apiLn := listeners[first]
+	devAddr := ""
 	if dev != nil {
 		addr, err := listen(cfg.DevIssuerAddr, "development issuer", dev.Handler(), true)
 		if err != nil {
 			return err
 		}
+		devAddr = addr
 		// The issuer's name (iss) stays as configured, so dev-token's tokens still match.
 		keys.URL = "http://" + addr + "/jwks.json"
 	}
@@ -170,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	consoleURL := ""
 	if cfg.ConsoleAddr != "" {
-		if consoleURL, err = startConsole(cfg, secret, st, poller, dev, listen, logger); err != nil {
+		if consoleURL, err = startConsole(cfg, secret, st, poller, devAddr, listen, logger); err != nil {
 			return err
 		}
 	}

@@ -89,11 +89,16 @@ button.viewer{background:#fff;color:#1d4e89}</style></head>
 </form>{{end}}
 </body></html>`))
 
+// oidcIssuer is the provider's issuer as its caller reached it: the listener of a test-mode
+// helper may have moved to a free port, and discovery, endpoints and ID tokens must agree on it.
+func oidcIssuer(r *http.Request) string { return "http://" + r.Host + "/" }
+
 func (is *Issuer) oidcHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		iss := oidcIssuer(r)
 		writeJSON(w, map[string]any{
-			"issuer": is.URL, "jwks_uri": is.URL + "jwks.json",
-			"authorization_endpoint": is.URL + "authorize", "token_endpoint": is.URL + "oidc/token",
+			"issuer": iss, "jwks_uri": iss + "jwks.json",
+			"authorization_endpoint": iss + "authorize", "token_endpoint": iss + "oidc/token",
 			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
 			"scopes_supported": []string{"openid", "profile"},
@@ -153,7 +158,7 @@ func (is *Issuer) oidcHandlers(mux *http.ServeMux) {
 		}
 		now := time.Now()
 		claims, _ := json.Marshal(map[string]any{
-			"iss": is.URL, "aud": g.clientID, "sub": g.sub, "name": g.name, "roles": []string{g.role},
+			"iss": oidcIssuer(r), "aud": g.clientID, "sub": g.sub, "name": g.name, "roles": []string{g.role},
 			"nonce": g.nonce, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 		})
 		hdr := jws.NewHeaders()
