@@ -143,7 +143,10 @@ func TestConsole_InARealBrowser(t *testing.T) {
 		chromedp.Click(css(`#signin-dev-officer`)), chromedp.WaitVisible(css(`#cases`)))
 	require.Equal(t, "officer", strings.ToLower(text(`#role`)))
 	// Find the case by the person's number (typed, never put in the address) and open it.
-	do(chromedp.SendKeys(css(`#party`), person), chromedp.Click(css(`#search`)), chromedp.WaitVisible(css(`a.case-link`)), shot("cases"))
+	// Each step waits for something only the page it leads to has (the list before the search has
+	// the case too).
+	do(chromedp.SendKeys(css(`#party`), person), chromedp.Click(css(`#search`)),
+		chromedp.WaitVisible(css(`#party[placeholder="080860*****"]`)), chromedp.WaitVisible(css(`a.case-link`)), shot("cases"))
 	body := text(`#cases`)
 	require.Contains(t, body, caseID)
 	require.NotContains(t, body, person)
