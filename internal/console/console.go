@@ -162,7 +162,7 @@ func (c *Console) signedIn(officer bool, h handler) http.Handler {
 			}
 		}
 		if officer && !u.Officer() {
-			_ = c.record(r, u, "console.refused", "officer action refused to a viewer: "+r.Method+" "+r.URL.Path, "", "")
+			_, _ = c.record(r, u, "console.refused", "officer action refused to a viewer: "+r.Method+" "+r.URL.Path, "", "")
 			c.page(w, r, http.StatusForbidden, "error", pageData{User: &u, Title: "Officers only", Error: "Only compliance officers may do this. Your role is viewer."})
 			return
 		}
@@ -172,13 +172,13 @@ func (c *Console) signedIn(officer bool, h handler) http.Handler {
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, u User) {
 	c.clearCookie(w, sessionCookie)
-	_ = c.record(r, u, "console.logout", "signed out", "", "")
+	_, _ = c.record(r, u, "console.logout", "signed out", "", "")
 	c.page(w, r, http.StatusOK, "signedout", pageData{Title: "Signed out"})
 }
 
-// record writes an audit record of a console action (who, what, when). A sensitive action —
-// a reveal, an acknowledgement — is only done once its record is durable.
-func (c *Console) record(r *http.Request, u User, op, detail, caseID, party string) error {
+// record writes an audit record of a console action (who, what, when) and returns it as stored.
+// A sensitive action — a reveal, an acknowledgement — is only done once its record is durable.
+func (c *Console) record(r *http.Request, u User, op, detail, caseID, party string) (audit.Record, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	rec := &audit.Record{
@@ -186,9 +186,9 @@ func (c *Console) record(r *http.Request, u User, op, detail, caseID, party stri
 		Actor: audit.Field(u.Actor()), Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(caseID), PartyID: audit.Field(party),
 	}
 	if err := c.Audit.Append(ctx, rec); err != nil {
-		return fmt.Errorf("record %s in the audit log: %w", op, err)
+		return audit.Record{}, fmt.Errorf("record %s in the audit log: %w", op, err)
 	}
-	return nil
+	return *rec, nil
 }
 
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {

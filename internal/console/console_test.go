@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -41,6 +42,9 @@ type stores struct {
 	audit   audit.Store
 	notices konkursvarsel.Store
 	outbox  konkursvarsel.Outbox
+	// roleClaim is the claim the console reads roles from; default "roles", which the
+	// development issuer's users carry.
+	roleClaim string
 }
 
 // newWorld starts the development issuer (as the OpenID Connect provider) and a console on an
@@ -92,7 +96,7 @@ func newWorldOn(t *testing.T, st stores) *world {
 	t.Cleanup(srv.Close)
 	c, err := console.New(console.Deps{
 		BaseURL: srv.URL, Secret: []byte(secret), Audit: w.log, Signer: audit.NewSigner([]byte(secret)),
-		OIDC:    console.OIDC{Issuer: dev.URL, ClientID: "dsop-console", RoleClaim: "roles", ViewerValue: "dsop.viewer", OfficerValue: "dsop.officer"},
+		OIDC:    console.OIDC{Issuer: dev.URL, ClientID: "dsop-console", RoleClaim: cmp.Or(st.roleClaim, "roles"), ViewerValue: "dsop.viewer", OfficerValue: "dsop.officer"},
 		Notices: notices, Outbox: w.outbox,
 	})
 	require.NoError(t, err)
@@ -361,7 +365,7 @@ func TestConsole_OfficerAcknowledgesAndVerifies(t *testing.T) {
 	}
 }
 
-func TestConsole_SignInNeedsARoleAndTheBrowsersOwnState(t *testing.T) {
+func TestConsole_SignInNeedsTheBrowsersOwnStateAndReturnsOnlyInsideTheConsole(t *testing.T) {
 	w := newWorld(t)
 	b := browser(t)
 	res, err := b.Get(w.url + "/callback?state=x&code=y")
@@ -382,3 +386,30 @@ func TestConsole_SignInNeedsARoleAndTheBrowsersOwnState(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// A user whose ID token carries no console role is refused at sign-in, and the refusal is
+// recorded; the same user is let in when the console reads the claim that has the role.
+func TestConsole_SignInNeedsARole(t *testing.T) {
+	mem := &audit.MemoryStore{}
+	w := newWorldOn(t, stores{audit: mem, notices: konkursvarsel.NewMemoryStore(), outbox: &konkursvarsel.FileOutbox{Dir: t.TempDir()}, roleClaim: "groups"})
+	b := browser(t)
+	res, err := b.Get(w.url + "/login?return=/")
+	require.NoError(t, err)
+	authorize, _ := url.Parse(res.Header.Get("Location"))
+	form := authorize.Query()
+	form.Set("user", "dev-officer")
+	res, err = b.PostForm(authorize.Scheme+"://"+authorize.Host+"/authorize", form)
+	require.NoError(t, err)
+	res, err = b.Get(res.Header.Get("Location"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.Contains(t, string(body), "no role for this console")
+	last := mem.Records()[len(mem.Records())-1]
+	require.Equal(t, "console.login", last.Operation)
+	require.Contains(t, last.Detail, "refused")
+	res, _ = get(t, b, w.url+"/")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "no session was given")
+
+	newWorld(t).login(t, "dev-officer") // with the roles claim, the same user signs in
+}

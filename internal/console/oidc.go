@@ -143,11 +143,11 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	u := User{Sub: idt.Subject, Name: displayName(claims, idt.Subject), Role: c.roleOf(claims[c.oidc.cfg.RoleClaim]), CSRF: random(), Expires: c.now().Add(sessionTTL)}
 	if u.Role == "" {
-		_ = c.record(r, u, "console.login", "refused: no console role in claim "+c.oidc.cfg.RoleClaim, "", "")
+		_, _ = c.record(r, u, "console.login", "refused: no console role in claim "+c.oidc.cfg.RoleClaim, "", "")
 		c.page(w, r, http.StatusForbidden, "error", pageData{Title: "No access", Error: fmt.Sprintf("You are signed in as %s, but your account has no role for this console. Ask for the %q or %q role.", u.Name, c.oidc.cfg.ViewerValue, c.oidc.cfg.OfficerValue)})
 		return
 	}
-	if err := c.record(r, u, "console.login", "signed in as "+string(u.Role), "", ""); err != nil {
+	if _, err := c.record(r, u, "console.login", "signed in as "+string(u.Role), "", ""); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -308,31 +308,36 @@ func (c *Console) cases(w http.ResponseWriter, r *http.Request, u User) {
 
 // caseReport shows one case; the view itself is recorded.
 func (c *Console) caseReport(w http.ResponseWriter, r *http.Request, u User) {
-	c.showCase(w, r, u, "")
-}
-
-func (c *Console) showCase(w http.ResponseWriter, r *http.Request, u User, revealed string) {
-	id := r.PathValue("id")
-	recs, err := c.records(r)
+	cs, ok := c.loadCase(w, r, u)
+	if !ok {
+		return
+	}
+	rec, err := c.record(r, u, "console.view-case", "viewed the case report", cs.ID, "")
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	cs := compliance.CaseOf(id, recs)
+	cs.Access = append(cs.Access, rec) // the view just recorded belongs on the page too
+	c.showCase(w, r, u, cs, "")
+}
+
+// loadCase reads the case of the request's path, or answers 404.
+func (c *Console) loadCase(w http.ResponseWriter, r *http.Request, u User) (compliance.Case, bool) {
+	recs, err := c.records(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return compliance.Case{}, false
+	}
+	cs := compliance.CaseOf(r.PathValue("id"), recs)
 	if len(cs.Calls) == 0 {
 		c.page(w, r, http.StatusNotFound, "error", pageData{User: &u, Title: "No such case", Error: "No call of the API carried this AccountInfoRequestID."})
-		return
+		return cs, false
 	}
-	if revealed == "" {
-		if err := c.record(r, u, "console.view-case", "viewed the case report", id, ""); err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		// The view just recorded belongs on the page too.
-		if recs, err = c.records(r); err == nil {
-			cs = compliance.CaseOf(id, recs)
-		}
-	}
+	return cs, true
+}
+
+// showCase renders the case report, with the identity revealed (if any) in full.
+func (c *Console) showCase(w http.ResponseWriter, r *http.Request, u User, cs compliance.Case, revealed string) {
 	v := &caseView{Case: cs, Consumers: joinMasked(cs.Consumers), Revealed: revealed}
 	var parties []string
 	for _, p := range cs.Parties {
@@ -368,7 +373,7 @@ func (c *Console) showCase(w http.ResponseWriter, r *http.Request, u User, revea
 	for _, rec := range cs.Access {
 		v.Access = append(v.Access, access(rec))
 	}
-	c.page(w, r, http.StatusOK, "case", pageData{User: &u, Title: "Case " + id, Nav: "cases", Case: v})
+	c.page(w, r, http.StatusOK, "case", pageData{User: &u, Title: "Case " + cs.ID, Nav: "cases", Case: v})
 }
 
 func access(rec audit.Record) accessRow {
@@ -380,7 +385,6 @@ func access(rec audit.Record) accessRow {
 // The form names the audit record whose party is meant, so that the number never travels in a
 // URL or a form.
 func (c *Console) reveal(w http.ResponseWriter, r *http.Request, u User) {
-	id := r.PathValue("id")
 	seq, err := strconv.ParseUint(r.PostForm.Get("seq"), 10, 64)
 	if err != nil {
 		c.page(w, r, http.StatusBadRequest, "error", pageData{User: &u, Title: "Nothing to reveal", Error: "The form did not name a call of the case."})
@@ -391,8 +395,9 @@ func (c *Console) reveal(w http.ResponseWriter, r *http.Request, u User) {
 		c.fail(w, r, err)
 		return
 	}
+	cs := compliance.CaseOf(r.PathValue("id"), recs)
 	party := ""
-	for _, rec := range compliance.CaseOf(id, recs).Calls {
+	for _, rec := range cs.Calls {
 		if rec.Seq == seq {
 			party = rec.PartyID
 		}
@@ -401,11 +406,13 @@ func (c *Console) reveal(w http.ResponseWriter, r *http.Request, u User) {
 		c.page(w, r, http.StatusBadRequest, "error", pageData{User: &u, Title: "Nothing to reveal", Error: "That call of the case names no party."})
 		return
 	}
-	if err := c.record(r, u, "console.reveal", fmt.Sprintf("revealed the party of audit record %d", seq), id, party); err != nil {
+	rec, err := c.record(r, u, "console.reveal", fmt.Sprintf("revealed the party of audit record %d", seq), cs.ID, party)
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.showCase(w, r, u, party)
+	cs.Access = append(cs.Access, rec)
+	c.showCase(w, r, u, cs, party)
 }
 
 func (c *Console) anomalies(w http.ResponseWriter, r *http.Request, u User) {
@@ -472,7 +479,7 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request, u User) {
 	default:
 		detail = fmt.Sprintf("OK: %d records (seq %d–%d)", rep.Records, rep.FirstSeq, rep.LastSeq)
 	}
-	if err := c.record(r, u, "console.verify", detail, "", ""); err != nil {
+	if _, err := c.record(r, u, "console.verify", detail, "", ""); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -542,7 +549,7 @@ func (c *Console) konkursvarsel(w http.ResponseWriter, r *http.Request, u User) 
 // recorded first, so no acknowledgement exists without its audit record.
 func (c *Console) ack(w http.ResponseWriter, r *http.Request, u User) {
 	id := r.PathValue("id")
-	if err := c.record(r, u, "console.ack", "acknowledge action "+id, "", ""); err != nil {
+	if _, err := c.record(r, u, "console.ack", "acknowledge action "+id, "", ""); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -20,8 +20,9 @@ import (
 // ImportFile replaces the bank data with a file that has passed accounts.CheckFile, streaming it:
 // transactions go straight from the file into COPY, so memory is bounded by the parties and
 // accounts (without their transactions), not by the history. One transaction: a failed import
-// leaves the previous data. Each transaction is stored with its delivered form under policy. progress, when set, is told how many bytes of the file were read and
-// how many transactions written, as it goes.
+// leaves the previous data. Each transaction is stored with its delivered form under policy.
+// progress, when set, is told how many bytes of the file were read and how many transactions
+// written, as it goes.
 func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, progress func(read int64, transactions int)) (ImportReport, error) {
 	f, err := os.Open(path)
 	if err != nil {
