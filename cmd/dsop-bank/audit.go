@@ -294,7 +294,9 @@ func printCase(w io.Writer, id string, recs []audit.Record) error {
 		if len(r.Spells) > 0 {
 			fmt.Fprintf(w, "   delivery spells: %s\n", esc(strings.Join(r.Spells, "; ")))
 		}
-		if r.Status == 200 {
+		if by, ok := c.WithheldBy[r.Seq]; ok {
+			fmt.Fprintf(w, "   withheld: recorded as answered, but the answer could not be encrypted and never left (audit seq %d)\n", by)
+		} else if c.Delivered(r) {
 			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
 		}
 	}

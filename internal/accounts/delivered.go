@@ -19,6 +19,7 @@ var ErrNoDeliveredForms = errors.New("no delivered forms under this field policy
 type DeliveredStore interface {
 	// DeliveredTransactions is Transactions in delivered form, with each transaction's paging
 	// position. It returns ErrNoDeliveredForms before calling fn when its forms were not made
-	// under the policy with this fingerprint.
+	// under the policy with this fingerprint. The JSON fn is handed is valid only until fn
+	// returns (it is the store's read buffer: fn copies what it keeps).
 	DeliveredTransactions(ctx context.Context, ref string, from, until time.Time, after *Position, limit int, policy string, fn func(Position, filter.Delivered) error) error
 }

@@ -32,9 +32,9 @@ type Service struct {
 // Page is one page of transactions.
 type Page struct {
 	Body dsop.Transactions
-	// Delivered holds the page's transactions in delivered form when FromDelivered is set
-	// (filter.Policy.TransactionsPage makes the body of them and Body).
-	Delivered     []filter.Delivered
+	// Delivered holds the page's transactions in delivered form, spliced, when FromDelivered is
+	// set (filter.Policy.TransactionsPage makes the body of them and Body).
+	Delivered     *filter.Splice
 	FromDelivered bool
 	// Next is where the following page starts; nil on the last page.
 	Next *Position
@@ -177,12 +177,14 @@ func (s *Service) balances(a StoredAccount, end, to civil.Date) []dsop.Balance {
 // gap in the debtor's ownership without a gap or a duplicate, and nothing dated in the gap — when
 // someone else owned the account — is read.
 //
-// When the store keeps delivered forms made under DeliveryPolicy, the page holds those
-// (Page.Delivered) and Body.Transactions is nil; otherwise Body.Transactions holds the stored
-// transactions, for the field policy to filter.
+// When the store keeps delivered forms made under DeliveryPolicy, the page holds those, spliced
+// as they are read (Page.Delivered), and Body.Transactions is nil; otherwise Body.Transactions
+// holds the stored transactions, for the field policy to filter.
 func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) (Page, error) {
+	size := max(s.PageSize, MinPageSize)
 	if ds, ok := s.Store.(DeliveredStore); ok && s.DeliveryPolicy != "" {
-		list, next, err := readSpells(s, h, after, func(from, until time.Time, want int, add func(Position, filter.Delivered)) error {
+		splice := filter.NewSplice(size)
+		next, err := readSpells(s, size, h, after, splice.Add, func(from, until time.Time, want int, add func(Position, filter.Delivered)) error {
 			return ds.DeliveredTransactions(ctx, h.Account.Reference, from, until, after, want, s.DeliveryPolicy, func(p Position, d filter.Delivered) error {
 				add(p, d)
 				return nil
@@ -192,10 +194,11 @@ func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) 
 			if err != nil {
 				return Page{}, fmt.Errorf("read transactions: %w", err)
 			}
-			return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From)}, Delivered: list, FromDelivered: true, Next: next}, nil
+			return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From)}, Delivered: splice, FromDelivered: true, Next: next}, nil
 		}
 	}
-	list, next, err := readSpells(s, h, after, func(from, until time.Time, want int, add func(Position, dsop.Transaction)) error {
+	list := make([]dsop.Transaction, 0, min(size, 1024))
+	next, err := readSpells(s, size, h, after, func(t dsop.Transaction) { list = append(list, t) }, func(from, until time.Time, want int, add func(Position, dsop.Transaction)) error {
 		return s.Store.Transactions(ctx, h.Account.Reference, from, until, after, want, func(t dsop.Transaction) error {
 			at, _ := EffectiveTime(t)
 			add(Position{Time: at.UTC(), ID: t.TransactionIdentifier}, t)
@@ -208,21 +211,22 @@ func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) 
 	return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From), Transactions: &list}, Next: next}, nil
 }
 
-// readSpells reads one page over the holding's delivery spells with read (one keyset query per
-// spell) and says where the next page starts.
-func readSpells[T any](s *Service, h Holding, after *Position, read func(from, until time.Time, want int, add func(Position, T)) error) ([]T, *Position, error) {
-	size := max(s.PageSize, MinPageSize)
-	list := make([]T, 0, min(size, 1024))
+// readSpells reads one page of at most size transactions over the holding's delivery spells with
+// read (one keyset query per spell), hands each to keep in order, and says where the next page
+// starts.
+func readSpells[T any](s *Service, size int, h Holding, after *Position, keep func(T), read func(from, until time.Time, want int, add func(Position, T)) error) (*Position, error) {
+	n := 0
 	var last Position
 	add := func(p Position, t T) {
-		if len(list) < size {
+		if n < size {
+			keep(t)
 			last = p
 		}
-		list = append(list, t)
+		n++
 	}
 	for _, sp := range h.Spells {
 		// One extra row tells whether another page exists without a count query.
-		want := size + 1 - len(list)
+		want := size + 1 - n
 		if want <= 0 {
 			break
 		}
@@ -231,13 +235,13 @@ func readSpells[T any](s *Service, h Holding, after *Position, read func(from, u
 			continue // the cursor is past this spell
 		}
 		if err := read(from, until, want, add); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	if len(list) > size {
-		return list[:size], &last, nil
+	if n > size {
+		return &last, nil
 	}
-	return list, nil, nil
+	return nil, nil
 }
 
 // details says "partial" when part of the requested period is archived offline, so that the

@@ -14,7 +14,8 @@ import (
 
 // Store keeps the chain. Append must not return before the record is durable.
 type Store interface {
-	// Append assigns r its Seq, PrevHash and Hash and stores it durably.
+	// Append assigns r its Seq, PrevHash and Hash — and its BodySHA256, when r carries the
+	// delivered Body (Link does both) — and stores it durably.
 	Append(ctx context.Context, r *Record) error
 	// Scan calls fn for every stored record in Seq order, as stored. A record that cannot be
 	// read is passed as an error to fn's caller through ScanError.

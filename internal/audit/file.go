@@ -162,6 +162,7 @@ func (s *FileStore) recover() error {
 
 // Append implements Store.
 func (s *FileStore) Append(_ context.Context, r *Record) error {
+	r.HashBody() // before the lock: appends hash their bodies in parallel
 	seq, err := s.write(r)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ type MemoryStore struct {
 
 // Append implements Store.
 func (m *MemoryStore) Append(_ context.Context, r *Record) error {
+	r.HashBody() // before the lock: appends hash their bodies in parallel
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.Fail != nil {

@@ -54,7 +54,13 @@ type Record struct {
 	Transactions *int     `json:"transactions,omitempty"`
 	Fields       []string `json:"fields,omitempty"`      // field paths delivered
 	BodySHA256   string   `json:"body_sha256,omitempty"` // of the exact plaintext body delivered
-	LatencyMS    float64  `json:"latency_ms"`
+	// Body, when set, is the delivered body for the store to hash into BodySHA256 (HashBody) —
+	// PostgreSQL does it while it waits for the chain's head (issue #15). It is never stored.
+	Body      []byte  `json:"-"`
+	LatencyMS float64 `json:"latency_ms"`
+	// Withholds is set on the record written when the answer of the record with that Seq could
+	// not be encrypted after it was written: that answer never left.
+	Withholds uint64 `json:"withholds,omitempty"`
 	// Actor and Detail describe records the tools write about themselves (e.g. --reveal).
 	Actor  string `json:"actor,omitempty"`
 	Detail string `json:"detail,omitempty"`
@@ -80,6 +86,7 @@ func (r Record) ComputeHash() (string, error) {
 // lastSeq 0 when there is none) or, when expiry left no record, the signed checkpoint — and gets
 // its Seq, PrevHash and Hash.
 func Link(r *Record, lastSeq uint64, lastHash string, cp *Checkpoint) error {
+	r.HashBody()
 	seq, prev := uint64(1), GenesisHash
 	switch {
 	case lastSeq > 0:
@@ -99,6 +106,13 @@ func seal(r *Record, seq uint64, prevHash string) error {
 	}
 	r.Hash = h
 	return nil
+}
+
+// HashBody sets BodySHA256 from Body, if a body was handed over, and lets go of the body.
+func (r *Record) HashBody() {
+	if r.Body != nil {
+		r.BodySHA256, r.Body = BodyHash(r.Body), nil
+	}
 }
 
 // GenesisHash is the PrevHash of the first record of a chain.

@@ -35,14 +35,22 @@ type Case struct {
 	Parties   []string
 	// Delivered totals: accounts listed by step 2a, transactions by 2b.
 	Accounts, Transactions int
-	Statuses               map[int]int
-	First, Last            time.Time
+	// WithheldBy maps the Seq of a call recorded as answered whose answer could not be encrypted
+	// and never left to the Seq of the record that says so (audit.Record.Withholds).
+	WithheldBy  map[uint64]uint64
+	Statuses    map[int]int
+	First, Last time.Time
 }
 
 // CaseOf builds the case id from recs (records of any case; the others are ignored).
 func CaseOf(id string, recs []audit.Record) Case {
-	c := Case{ID: id, Statuses: map[int]int{}}
+	c := Case{ID: id, Statuses: map[int]int{}, WithheldBy: map[uint64]uint64{}}
 	parties, consumers := map[string]bool{}, map[string]bool{}
+	for _, r := range recs {
+		if r.AccountInfoRequestID == id && r.Withholds != 0 {
+			c.WithheldBy[r.Withholds] = r.Seq
+		}
+	}
 	for _, r := range recs {
 		if r.AccountInfoRequestID != id {
 			continue
@@ -67,6 +75,9 @@ func CaseOf(id string, recs []audit.Record) Case {
 			parties[r.PartyID] = true
 		}
 		consumers[r.Consumer] = true
+		if !c.Delivered(r) {
+			continue
+		}
 		if r.Accounts != nil && r.Operation == "listAccounts" {
 			c.Accounts += *r.Accounts
 		}
@@ -76,6 +87,13 @@ func CaseOf(id string, recs []audit.Record) Case {
 	}
 	c.Parties, c.Consumers = slices.Sorted(maps.Keys(parties)), slices.Sorted(maps.Keys(consumers))
 	return c
+}
+
+// Delivered reports whether the answer of call r left the bank: a 200 whose answer was not
+// withheld afterwards.
+func (c Case) Delivered(r audit.Record) bool {
+	_, withheld := c.WithheldBy[r.Seq]
+	return r.Status == 200 && !withheld
 }
 
 // Query selects cases. Empty fields match everything; Party and Consumer match exactly, ID

@@ -39,6 +39,23 @@ func TestCaseOf_SeparatesCallsFromTheBanksAccessAndCountsOnlyAuthenticatedCalls(
 	require.Equal(t, at(2), c.Last)
 }
 
+// An answer withheld after its record was written (its encryption failed) is a call of the case,
+// but nothing of it was delivered.
+func TestCaseOf_AWithheldAnswerIsNotCountedAsDelivered(t *testing.T) {
+	seven := 7
+	recs := append(records(),
+		audit.Record{Seq: 7, Time: at(6), Operation: "listTransactions", AccountInfoRequestID: "case-a", Consumer: "0192:974760673", PartyID: "08086001471", Status: 200, Transactions: &seven, BodySHA256: "abc"},
+		audit.Record{Seq: 8, Time: at(6), Operation: "listTransactions", AccountInfoRequestID: "case-a", Consumer: "0192:974760673", PartyID: "08086001471", Status: 500, Code: "ACC-100", Reason: "withheld", Withholds: 7},
+	)
+	c := compliance.CaseOf("case-a", recs)
+	require.Len(t, c.Calls, 5)
+	require.Equal(t, 5, c.Transactions, "the 7 withheld transactions never left")
+	require.Equal(t, map[uint64]uint64{7: 8}, c.WithheldBy)
+	require.False(t, c.Delivered(recs[6]))
+	require.True(t, c.Delivered(recs[1]))
+	require.False(t, c.Delivered(recs[7]))
+}
+
 func TestCases_FiltersAndOrdersNewestFirst(t *testing.T) {
 	ids := func(q compliance.Query) []string {
 		var out []string

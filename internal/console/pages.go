@@ -69,6 +69,7 @@ type callRow struct {
 	AccountReference, From, To, OnlyPO string
 	Spells                             string
 	Delivered                          bool
+	WithheldBy                         uint64 // the record saying the answer never left
 	Accounts, Transactions             string
 	Fields                             int
 	FieldList                          string
@@ -354,7 +355,7 @@ func (c *Console) showCase(w http.ResponseWriter, r *http.Request, u User, cs co
 			Consumer: dash(rec.Consumer), JTI: dash(rec.TokenJTI), Mandate: dash(rec.LegalMandate),
 			NoticeUUID: rec.NoticeUUID, Kjennelsesdato: rec.Kjennelsesdato,
 			AccountReference: dash(rec.AccountReference), From: dash(rec.FromDate), To: dash(rec.ToDate), OnlyPO: dash(rec.OnlyPrimaryOwner),
-			Spells: strings.Join(rec.Spells, "; "), Delivered: rec.Status == http.StatusOK,
+			Spells: strings.Join(rec.Spells, "; "), Delivered: cs.Delivered(rec), WithheldBy: cs.WithheldBy[rec.Seq],
 			Accounts: num(rec.Accounts), Transactions: num(rec.Transactions), Fields: len(rec.Fields), FieldList: strings.Join(rec.Fields, ", "),
 			BodySHA256: rec.BodySHA256, Unauthenticated: rec.Consumer == "",
 		}

@@ -42,8 +42,15 @@ type Encrypter struct {
 	Enc string
 }
 
-// Encrypt returns the JWE compact serialization of plaintext for consumerID.
-func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error) {
+// Seal encrypts one body for the consumer For found. It fails only if the encryption itself
+// does (the key was checked when it was found).
+type Seal func(ctx context.Context, plaintext []byte) ([]byte, error)
+
+// For finds consumerID's certificate and returns what encrypts a body for it. The server looks
+// the certificate up before the answer's audit record is written, so that a certificate CertPub
+// cannot give is refused like any other error, and then encrypts the body while the record is
+// being written (issue #15).
+func (e *Encrypter) For(ctx context.Context, consumerID string) (Seal, error) {
 	cert, err := e.Certs.Certificate(ctx, consumerID)
 	if err != nil {
 		return nil, fmt.Errorf("encryption certificate: %w", err)
@@ -52,21 +59,34 @@ func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []
 	if !ok {
 		return nil, errors.New("encryption certificate has no RSA key")
 	}
-	hdr := jwe.NewHeaders()
 	thumb := sha256.Sum256(cert.Raw)
 	x5t := base64.RawURLEncoding.EncodeToString(thumb[:])
-	_ = hdr.Set(jwe.KeyIDKey, x5t)
-	_ = hdr.Set(jwe.X509CertThumbprintS256Key, x5t)
-	_ = hdr.Set(jwe.ContentTypeKey, "application/json")
-	out, err := jwe.Encrypt(plaintext,
-		jwe.WithKey(jwa.RSA_OAEP_256(), pub),
-		jwe.WithContentEncryption(contentEncryption(e.Enc)),
-		jwe.WithProtectedHeaders(hdr),
-	)
+	enc := contentEncryption(e.Enc)
+	return func(_ context.Context, plaintext []byte) ([]byte, error) {
+		// A header per message: the library adds alg and enc to the one it is given.
+		hdr := jwe.NewHeaders()
+		_ = hdr.Set(jwe.KeyIDKey, x5t)
+		_ = hdr.Set(jwe.X509CertThumbprintS256Key, x5t)
+		_ = hdr.Set(jwe.ContentTypeKey, "application/json")
+		out, err := jwe.Encrypt(plaintext,
+			jwe.WithKey(jwa.RSA_OAEP_256(), pub),
+			jwe.WithContentEncryption(enc),
+			jwe.WithProtectedHeaders(hdr),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("encrypt response: %w", err)
+		}
+		return out, nil
+	}, nil
+}
+
+// Encrypt returns the JWE compact serialization of plaintext for consumerID (For, then Seal).
+func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error) {
+	seal, err := e.For(ctx, consumerID)
 	if err != nil {
-		return nil, fmt.Errorf("encrypt response: %w", err)
+		return nil, err
 	}
-	return out, nil
+	return seal(ctx, plaintext)
 }
 
 // Decrypt opens a JWE with an RSA private key (for testers: dsop-bank decrypt).

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strconv"
 
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 )
@@ -40,18 +39,34 @@ func (s *FieldSet) Union(o FieldSet) { s[0] |= o[0]; s[1] |= o[1] }
 // String is the set as 32 hex digits, the form a store keeps.
 func (s FieldSet) String() string { return fmt.Sprintf("%016x%016x", s[1], s[0]) }
 
-// ParseFieldSet reads what String wrote.
-func ParseFieldSet(b string) (FieldSet, error) {
-	var s FieldSet
+// ParseFieldSet reads what String wrote. It takes the bytes a store returns as they are, so that
+// reading a page costs no conversion per row (issue #15).
+func ParseFieldSet[T ~string | ~[]byte](b T) (FieldSet, error) {
 	if len(b) != 32 {
-		return s, fmt.Errorf("field set: want 32 hex digits, have %d", len(b))
+		return FieldSet{}, fmt.Errorf("field set: want 32 hex digits, have %d", len(b))
 	}
-	hi, err1 := strconv.ParseUint(b[:16], 16, 64)
-	lo, err2 := strconv.ParseUint(b[16:], 16, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return s, fmt.Errorf("field set %q: %w", b, err)
+	var hi, lo uint64 // the first 16 digits are the high word
+	for i := range 16 {
+		h, ok1 := hexDigit(b[i])
+		l, ok2 := hexDigit(b[16+i])
+		if !ok1 || !ok2 {
+			return FieldSet{}, fmt.Errorf("field set %q: not 32 hex digits", string(b))
+		}
+		hi, lo = hi<<4|h, lo<<4|l
 	}
 	return FieldSet{lo, hi}, nil
+}
+
+func hexDigit(c byte) (uint64, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return uint64(c - '0'), true
+	case 'a' <= c && c <= 'f':
+		return uint64(c - 'a' + 10), true
+	case 'A' <= c && c <= 'F':
+		return uint64(c - 'A' + 10), true
+	}
+	return 0, false
 }
 
 // Delivered is one transaction in its delivered form. JSON is nil when the policy delivers none
@@ -106,11 +121,53 @@ func (p *Policy) Deliver(t dsop.Transaction) (Delivered, error) {
 	return out, nil
 }
 
+// Splice collects a page's transactions in delivered form as a store reads them: their JSON
+// joined in order behind room for the page's head, and the union of their field sets. A page is
+// so copied once, from the store's buffer into the body (issue #15).
+type Splice struct {
+	buf   []byte
+	rows  int // how many transactions the page may hold, for sizing
+	set   FieldSet
+	count int
+}
+
+// headRoom is the room kept in front of the transactions for the page's head (responseDetails
+// and links), so that TransactionsPage puts the head in place instead of copying the page.
+const headRoom = 2 << 10
+
+// maxPresize bounds what one unusually large first transaction makes a page reserve.
+const maxPresize = 4 << 20
+
+// NewSplice returns an empty Splice for a page of at most rows transactions.
+func NewSplice(rows int) *Splice {
+	return &Splice{buf: make([]byte, headRoom, headRoom+4<<10), rows: max(rows, 1)}
+}
+
+// Add appends one transaction in delivered form (the caller may reuse d.JSON afterwards). A form
+// without JSON — the policy delivers none of that transaction — adds nothing.
+func (s *Splice) Add(d Delivered) {
+	if d.JSON == nil {
+		return
+	}
+	if s.count == 0 {
+		// Size the page by its first transaction, with room to spare: one allocation for a page
+		// of transactions of about that size (at most maxPresize; beyond, the page grows).
+		if want := min(headRoom+s.rows*(len(d.JSON)+1)*3/2, maxPresize); want > cap(s.buf) {
+			s.buf = append(make([]byte, 0, want), s.buf...)
+		}
+	} else {
+		s.buf = append(s.buf, ',')
+	}
+	s.buf = append(s.buf, d.JSON...)
+	s.set.Union(d.Fields)
+	s.count++
+}
+
 // TransactionsPage is the body of a transactions page made of delivered forms: envelope (its
-// Transactions are ignored) filtered as Apply would, with the delivered transactions in order.
-// It returns the body, the delivered fields as Apply lists them, and how many transactions it
-// holds.
-func (p *Policy) TransactionsPage(envelope dsop.Transactions, items []Delivered) (body []byte, fields []string, count int, err error) {
+// Transactions are ignored) filtered as Apply would, with the transactions of s in order. It
+// returns the body, the delivered fields as Apply lists them, and how many transactions it holds.
+// The body is made in the buffer of s, which must not be used afterwards.
+func (p *Policy) TransactionsPage(envelope dsop.Transactions, s *Splice) (body []byte, fields []string, count int, err error) {
 	empty := []dsop.Transaction{}
 	envelope.Transactions = &empty
 	delivered := make([]bool, len(p.rules))
@@ -124,30 +181,21 @@ func (p *Policy) TransactionsPage(envelope dsop.Transactions, items []Delivered)
 	if !bytes.HasSuffix(head, []byte(tail)) {
 		return nil, nil, 0, errors.New("transactions page: the envelope does not end with its transactions")
 	}
-	size := len(head) + len(items)
-	for _, it := range items {
-		size += len(it.JSON)
-	}
-	body = make([]byte, 0, size)
-	body = append(body, head[:len(head)-2]...)
-	var set FieldSet
-	for _, it := range items {
-		if it.JSON == nil {
-			continue
-		}
-		if count > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, it.JSON...)
-		set.Union(it.Fields)
-		count++
+	head = head[:len(head)-2] // up to and with the array's "["
+	if n := len(head); n <= headRoom {
+		body = s.buf[headRoom-n:]
+		copy(body, head)
+	} else { // a head longer than the room kept: copy the page once more
+		body = append(append(make([]byte, 0, n+len(s.buf)-headRoom+2), head...), s.buf[headRoom:]...)
 	}
 	body = append(body, "]}"...)
+	s.buf = nil
+	set := s.set
 	for i, d := range delivered {
 		if d || set.has(i) {
 			fields = append(fields, p.rules[i].Path)
 		}
 	}
 	sort.Strings(fields)
-	return body, fields, count, nil
+	return body, fields, s.count, nil
 }

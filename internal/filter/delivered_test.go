@@ -3,6 +3,7 @@ package filter_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,11 +61,16 @@ func demoTransactions(t *testing.T) []dsop.Transaction {
 func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
 	txs := demoTransactions(t)
 	msg := "Data before 2025-01-01 are archived"
+	long := strings.Repeat("A head longer than the room a splice keeps for it. ", 60)
 	links := []dsop.Link{{Rel: "self", Href: "/accounts/r/transactions?fromDate=2025-01-01"}, {Rel: "next", Href: "/accounts/r/transactions?page=x&a=<b>"}}
 	for name, p := range policies(t) {
-		for _, n := range []int{0, 1, 7, len(txs)} {
-			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
-				envelope := dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Partial, Message: &msg}, Links: &links}
+		for _, tc := range []struct {
+			n   int
+			msg *string
+		}{{0, &msg}, {1, &msg}, {7, &msg}, {len(txs), &msg}, {0, &long}, {7, &long}} {
+			n := tc.n
+			t.Run(fmt.Sprintf("%s/%d/head %d", name, n, len(*tc.msg)), func(t *testing.T) {
+				envelope := dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Partial, Message: tc.msg}, Links: &links}
 				page := envelope
 				list := append([]dsop.Transaction(nil), txs[:n]...)
 				page.Transactions = &list
@@ -73,12 +79,16 @@ func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
 				want, err := json.Marshal(&page)
 				require.NoError(t, err)
 
-				items := make([]filter.Delivered, n)
-				for i, tr := range txs[:n] {
-					items[i], err = p.Deliver(tr)
+				splice := filter.NewSplice(n)
+				for _, tr := range txs[:n] {
+					d, err := p.Deliver(tr)
 					require.NoError(t, err)
+					splice.Add(d)
+					for i := range d.JSON {
+						d.JSON[i] = 'X' // a store reuses its buffer: the splice keeps a copy
+					}
 				}
-				got, fields, count, err := p.TransactionsPage(envelope, items)
+				got, fields, count, err := p.TransactionsPage(envelope, splice)
 				require.NoError(t, err)
 				require.Equal(t, string(want), string(got))
 				require.Equal(t, wantFields, fields)
@@ -112,6 +122,33 @@ func TestFingerprint_DiffersWhenARuleDiffersAndFieldSetsRoundTrip(t *testing.T) 
 	require.Error(t, err)
 }
 
+// A field set is read back from the bytes a store returns exactly as it was written.
+func TestParseFieldSet(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want filter.FieldSet
+		err  bool
+	}{
+		{in: "00000000000000000000000000000000", want: filter.FieldSet{0, 0}},
+		{in: "0000000000000001fedcba9876543210", want: filter.FieldSet{0xfedcba9876543210, 1}},
+		{in: "8000000000000000000000000000000F", want: filter.FieldSet{0xf, 1 << 63}},
+		{in: "ffffffffffffffffffffffffffffffff", want: filter.FieldSet{^uint64(0), ^uint64(0)}},
+		{in: "0000000000000000000000000000000", err: true},   // 31 digits
+		{in: "000000000000000000000000000000000", err: true}, // 33 digits
+		{in: "0000000000000000000000000000000g", err: true},
+		{in: "not hex", err: true},
+	} {
+		got, err := filter.ParseFieldSet([]byte(tc.in))
+		if tc.err {
+			require.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+		require.Equal(t, strings.ToLower(tc.in), got.String(), "String writes what ParseFieldSet reads")
+	}
+}
+
 // Untrusted stored documents: whatever decodes as a transaction gives the same page both ways.
 func FuzzDeliver(f *testing.F) {
 	for _, tr := range []string{
@@ -135,7 +172,9 @@ func FuzzDeliver(f *testing.F) {
 		require.NoError(t, err)
 		d, err := p.Deliver(tr)
 		require.NoError(t, err)
-		got, fields, _, err := p.TransactionsPage(dsop.Transactions{}, []filter.Delivered{d})
+		splice := filter.NewSplice(1)
+		splice.Add(d)
+		got, fields, _, err := p.TransactionsPage(dsop.Transactions{}, splice)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
 		require.Equal(t, wantFields, fields)

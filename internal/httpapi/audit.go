@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -32,7 +34,6 @@ type exchange struct {
 	accounts     *int
 	transactions *int
 	fields       []string
-	bodySHA256   string
 	legalMandate string
 	accountRef   string
 }
@@ -51,29 +52,22 @@ type bufferedWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
-	// owned is a body handed over whole by okResponse (no copy of a large page).
-	owned []byte
+	// delivered is the JSON body of a 200 answer, handed over whole by okResponse (no copy of a
+	// large page); seal, when set, encrypts it for the consumer.
+	delivered []byte
+	seal      encryption.Seal
 }
 
-// take keeps b as the whole body; the caller gives up b.
-func (b *bufferedWriter) take(body []byte) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	b.owned = body
-}
-
-func (b *bufferedWriter) bytes() []byte {
-	if b.owned != nil {
-		return b.owned
-	}
-	return b.body.Bytes()
+// deliver keeps body as the delivered JSON of a 200 answer; the caller gives up body.
+func (b *bufferedWriter) deliver(body []byte, seal encryption.Seal) {
+	b.status = http.StatusOK
+	b.delivered, b.seal = body, seal
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
 
 func (b *bufferedWriter) reset() {
-	b.header, b.status, b.owned = http.Header{}, 0, nil
+	b.header, b.status, b.delivered, b.seal = http.Header{}, 0, nil, nil
 	b.body.Reset()
 }
 
@@ -115,25 +109,56 @@ func (a *api) record(next http.Handler) http.Handler {
 		// The record is written even if the request's deadline has passed — but under a deadline
 		// of its own, so that a frozen database cannot hold the request (and its memory) forever:
 		// what is left of the request's time, and at least AuditTimeout.
-		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
-		defer acancel()
-		actx, aspan := a.Tracer.Start(actx, "audit.write")
-		auditStart := time.Now()
-		err := a.Audit.Append(actx, &rec)
-		a.Observer.AuditWrite(ctx, time.Since(auditStart))
-		aspan.End()
-		status, code := buf.status, ex.code
-		if err != nil {
+		commit := func() error {
+			rec.Body = buf.delivered // the store hashes it into the record (audit.Record.HashBody)
+			actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
+			defer acancel()
+			actx, aspan := a.Tracer.Start(actx, "audit.write")
+			defer aspan.End()
+			auditStart := time.Now()
+			err := a.Audit.Append(actx, &rec)
+			a.Observer.AuditWrite(ctx, time.Since(auditStart))
+			return err
+		}
+		body, status, code := buf.body.Bytes(), buf.status, ex.code
+		var err, sealErr error
+		switch {
+		case buf.seal != nil:
+			// The body is encrypted while its record is hashed and written (issue #15): one
+			// waits on the CPU, the other mostly on the disk. The answer still leaves only when
+			// both are done, and only if the record is durable.
+			committed := make(chan error, 1)
+			go func() {
+				defer func() {
+					if v := recover(); v != nil {
+						committed <- fmt.Errorf("audit write: panic: %v", v)
+					}
+				}()
+				committed <- commit()
+			}()
+			body, sealErr = seal(ctx, buf.seal, buf.delivered)
+			err = <-committed
+		case buf.delivered != nil:
+			body, err = buf.delivered, commit()
+		default:
+			err = commit()
+		}
+		switch {
+		case err != nil:
 			status, code = http.StatusInternalServerError, CodeInternal
 			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
 				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
 			writeProblem(w, errAuditWrite)
-		} else {
+		case sealErr != nil:
+			status, code = errWithheld.Status, errWithheld.Code
+			a.withhold(ctx, r, ex, &rec, sealErr)
+			writeProblem(w, errWithheld)
+		default:
 			for k, v := range buf.header {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(buf.status)
-			_, _ = w.Write(buf.bytes())
+			_, _ = w.Write(body)
 		}
 		span.SetName("dsop " + ex.operation)
 		span.SetAttributes(attribute.String("dsop.operation", ex.operation), attribute.Int("http.response.status_code", status),
@@ -144,6 +169,33 @@ func (a *api) record(next http.Handler) http.Handler {
 		a.Observer.Request(ctx, ex.operation, code, status, a.Now().Sub(start))
 		a.logAccess(ctx, r, ex, status, code, rec.LatencyMS, rec.Seq)
 	})
+}
+
+// seal encrypts a delivered body; a panic in the encryption withholds the answer like an error.
+func seal(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("encrypt: panic: %v", v)
+		}
+	}()
+	return fn(ctx, plain)
+}
+
+// withhold records that a body could not be encrypted after its record was written (the
+// consumer's certificate was found before, so only a fault of the encryption itself gets here):
+// nothing leaves, and a second record says that the answer of the first was withheld, so that the
+// log never shows a delivery without saying it did not happen.
+func (a *api) withhold(ctx context.Context, r *http.Request, ex *exchange, delivered *audit.Record, cause error) {
+	a.Logger.ErrorContext(ctx, "answer could not be encrypted after its audit record was written; answer withheld",
+		"error", cause.Error(), "audit_seq", delivered.Seq, "correlation_id", sanitize(r.Header.Get("CorrelationID")))
+	ex.code, ex.reason = errWithheld.Code, errWithheld.Reason
+	rec := ex.auditRecord(r, errWithheld.Status)
+	rec.Time, rec.LatencyMS, rec.Withholds = a.Now(), delivered.LatencyMS, delivered.Seq
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
+	defer cancel()
+	if err := a.Audit.Append(actx, &rec); err != nil {
+		a.Logger.ErrorContext(ctx, "the record of a withheld answer could not be written", "error", err.Error(), "audit_seq", delivered.Seq)
+	}
 }
 
 // auditTimeout is how long the audit write may take: the rest of the request's deadline, but no
@@ -232,11 +284,10 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		Accounts:                  ex.accounts,
 		Transactions:              ex.transactions,
 		Fields:                    ex.fields,
-		BodySHA256:                ex.bodySHA256,
 	}
 	if status != http.StatusOK {
 		// Only a delivered answer has delivered content.
-		rec.Accounts, rec.Transactions, rec.Fields, rec.BodySHA256, rec.Spells = nil, nil, nil, "", nil
+		rec.Accounts, rec.Transactions, rec.Fields, rec.Spells = nil, nil, nil, nil
 	}
 	return rec
 }

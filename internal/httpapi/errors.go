@@ -99,6 +99,7 @@ var (
 	errNotAcceptable  = &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)", "accept"}
 	errTooManyReqs    = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many requests from this consumer; retry after the number of seconds in Retry-After", "rate-limit"}
 	errOverloaded     = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is overloaded; retry after the number of seconds in Retry-After", "overloaded"}
+	errWithheld       = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the answer could not be encrypted, so no data was delivered; it can be retried", "withheld"}
 	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}
 )
 

@@ -2,14 +2,15 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
-	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
@@ -177,37 +178,42 @@ func (a *api) encodeDelivered(ctx context.Context, page accounts.Page) (*okRespo
 	return a.answer(ctx, b, fields)
 }
 
-// answer records what is delivered and encrypts it for the consumer.
+// answer hands the body to the record layer, which hashes it into the audit record and, unless it
+// is clear JSON in test mode, encrypts it for the consumer while the record is written. The
+// consumer's certificate is found here, before anything is recorded: without one nothing leaves,
+// and the refusal is recorded as such.
 func (a *api) answer(ctx context.Context, b []byte, fields []string) (*okResponse, error) {
 	ex := exchangeOf(ctx)
-	ex.fields, ex.bodySHA256 = fields, audit.BodyHash(b)
+	ex.fields = fields
 	if ex.format == formatJSON && a.Mode == ModeTest {
 		return &okResponse{body: b, contentType: "application/json"}, nil
 	}
-	// Everything else is encrypted for the consumer; without a certificate nothing leaves.
-	jwe, err := a.Encrypter.Encrypt(ctx, ex.claims.ConsumerID, b)
+	seal, err := a.Encrypter.For(ctx, ex.claims.ConsumerID)
 	if err != nil {
 		return nil, err
 	}
-	return &okResponse{body: jwe, contentType: "application/jose"}, nil
+	return &okResponse{body: b, seal: seal, contentType: "application/jose"}, nil
 }
 
-// okResponse is a 200 answer; it satisfies the response interface of every operation.
+// okResponse is a 200 answer; it satisfies the response interface of every operation. body is
+// the delivered JSON; seal, when set, encrypts it.
 type okResponse struct {
 	body        []byte
+	seal        encryption.Seal
 	contentType string
 }
 
 func (o *okResponse) write(w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", o.contentType)
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	if bw, ok := w.(*bufferedWriter); ok {
-		bw.take(o.body) // the body is ours: hand it over instead of copying it
-		return nil
+	bw, ok := w.(*bufferedWriter)
+	if !ok {
+		// A 200 answer is only ever written through the record layer (NewServer), which hashes
+		// and encrypts it.
+		return errors.New("a 200 answer outside the record layer")
 	}
-	_, err := w.Write(o.body)
-	return err
+	bw.deliver(o.body, o.seal) // the body is ours: hand it over instead of copying it
+	return nil
 }
 
 func (o *okResponse) VisitListAccountsResponse(w http.ResponseWriter) error     { return o.write(w) }

@@ -104,8 +104,57 @@ func TestJWE_NoCertificateIs500WithoutPlaintext(t *testing.T) {
 		d.Encrypter = &encryption.Encrypter{Certs: noCert{}, Enc: encryption.A128CBCHS256}
 	})
 	for name, target := range h.endpoints(t) {
+		before := len(h.audit.Records())
 		rec := h.do(http.MethodGet, target, h.headers(openOrg))
 		requireProblem(t, rec, 500, "ACC-100")
 		require.NotContains(t, rec.Body.String(), "responseDetails", name)
+		// The certificate is looked up before anything is recorded: one record, of the refusal.
+		recs := h.audit.Records()[before:]
+		require.Len(t, recs, 1, name)
+		require.Equal(t, 500, recs[0].Status, name)
+		require.Empty(t, recs[0].BodySHA256, name)
+		require.Zero(t, recs[0].Withholds, name)
+	}
+}
+
+// brokenSeal finds the certificate but fails (or panics) when it encrypts.
+type brokenSeal struct{ panics bool }
+
+func (b brokenSeal) For(context.Context, string) (encryption.Seal, error) {
+	return func(context.Context, []byte) ([]byte, error) {
+		if b.panics {
+			panic("bug in the encryption")
+		}
+		return nil, errors.New("encryption failed")
+	}, nil
+}
+
+// The body is encrypted while its record is written (issue #15). If the encryption fails after
+// the record of the answer is durable, nothing leaves, and a second record says the answer of the
+// first was withheld — so the log never shows a delivery without saying it did not happen.
+func TestJWE_EncryptionFailingAfterTheRecordWithholdsTheAnswer(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		h := newHarness(t, production, func(d *httpapi.Deps) { d.Encrypter = brokenSeal{panics: panics} })
+		for name, target := range h.endpoints(t) {
+			before := len(h.audit.Records())
+			rec := h.do(http.MethodGet, target, h.headers(openOrg))
+			requireProblem(t, rec, 500, "ACC-100")
+			require.Contains(t, rec.Body.String(), "could not be encrypted", name)
+			require.NotContains(t, rec.Body.String(), "responseDetails", name)
+			recs := h.audit.Records()[before:]
+			require.Len(t, recs, 2, name)
+			answered, withheld := recs[0], recs[1]
+			require.Equal(t, 200, answered.Status, name)
+			require.NotEmpty(t, answered.BodySHA256, name)
+			require.Equal(t, 500, withheld.Status, name)
+			require.Equal(t, "ACC-100", withheld.Code, name)
+			require.Equal(t, "withheld", withheld.Reason, name)
+			require.Equal(t, answered.Seq, withheld.Withholds, name)
+			require.Equal(t, answered.AccountInfoRequestID, withheld.AccountInfoRequestID, name)
+			require.Empty(t, withheld.BodySHA256, name)
+		}
+		rep, err := audit.Verify(context.Background(), h.audit, nil)
+		require.NoError(t, err)
+		require.True(t, rep.OK(), "the chain holds both records: %s", rep.Problem)
 	}
 }

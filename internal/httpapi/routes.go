@@ -23,6 +23,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
@@ -52,12 +53,14 @@ type Decider interface {
 type Filter interface {
 	Apply(endpoint string, body any) ([]string, error)
 	// TransactionsPage splices transactions in delivered form into a page (issue #15).
-	TransactionsPage(envelope dsop.Transactions, items []filter.Delivered) (body []byte, fields []string, count int, err error)
+	TransactionsPage(envelope dsop.Transactions, s *filter.Splice) (body []byte, fields []string, count int, err error)
 }
 
-// Encrypter turns a 200 body into JWE for the consumer.
+// Encrypter turns a 200 body into JWE for the consumer (encryption.Encrypter implements it): For
+// finds the consumer's certificate while the request is handled; the body is sealed with it while
+// its audit record is written.
 type Encrypter interface {
-	Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error)
+	For(ctx context.Context, consumerID string) (encryption.Seal, error)
 }
 
 // Observer receives the request path's measurements (internal/telemetry implements it).

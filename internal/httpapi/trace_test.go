@@ -35,6 +35,9 @@ func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
 	hd := h.headers(openOrg)
 	hd.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	require.Equal(t, 200, h.do(http.MethodGet, accountsURL(earliest, today), hd).Code)
+	// The same call as JWE: the certificate lookup and the encryption (which runs while the
+	// audit record is written) are spans of the same trace.
+	require.Equal(t, 200, h.do(http.MethodGet, accountsURL(earliest, today), withAccept(hd, "application/jose")).Code)
 	names := map[string]bool{}
 	for _, s := range rec.Ended() {
 		names[s.Name()] = true
@@ -43,7 +46,7 @@ func TestTracing_SpanPerRequestWithChildrenAndW3CParent(t *testing.T) {
 			require.False(t, strings.Contains(a.Value.String(), openOrg) || strings.HasPrefix(a.Value.String(), "eyJ"), "no identity numbers or tokens in spans: %s", a.Key)
 		}
 	}
-	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "store.servicer", "store.party", "audit.write"} {
+	for _, want := range []string{"dsop listAccounts", "token.validate", "store.notices", "store.accounts", "store.servicer", "store.party", "audit.write", "encrypt.certificate", "encrypt"} {
 		require.True(t, names[want], "span %s (have %v)", want, names)
 	}
 }

@@ -101,12 +101,12 @@ const keysetPage = `FROM transactions
 
 // pageRows runs a keysetPage query: the page of ref in [from, until) after pos (nil: from the
 // start), at most limit rows.
-func (s *AccountsStore) pageRows(ctx context.Context, query, ref string, from, until time.Time, after *accounts.Position, limit int) (pgx.Rows, error) {
+func (s *AccountsStore) pageRows(ctx context.Context, query, ref string, from, until time.Time, after *accounts.Position, limit int, more ...any) (pgx.Rows, error) {
 	afterTime, afterID := from.Add(-time.Microsecond), ""
 	if after != nil {
 		afterTime, afterID = after.Time, after.ID
 	}
-	return s.Pool.Query(ctx, query, ref, from, until, afterTime, afterID, limit)
+	return s.Pool.Query(ctx, query, append([]any{ref, from, until, afterTime, afterID, limit}, more...)...)
 }
 
 // Transactions implements accounts.Store with a keyset query on the primary key; rows are
@@ -134,42 +134,48 @@ func (s *AccountsStore) Transactions(ctx context.Context, ref string, from, unti
 }
 
 // DeliveredPageQuery is TransactionPageQuery in delivered form, with each row's paging position
-// and the fingerprint of the policy the forms were made under (one value per query: the
-// settings row is read in the same snapshot as the rows).
+// and whether the forms were made under the policy $7 (one value per query: the settings row is
+// read in the same snapshot as the rows; NULL when no forms were made).
 const DeliveredPageQuery = `SELECT effective_at, transaction_id, delivered, delivered_fields,
-		(SELECT value FROM dsop_settings WHERE key = 'delivery_policy') ` + keysetPage
+		(SELECT value FROM dsop_settings WHERE key = 'delivery_policy') = $7 ` + keysetPage
 
 var _ accounts.DeliveredStore = (*AccountsStore)(nil)
 
-// DeliveredTransactions implements accounts.DeliveredStore.
+// DeliveredTransactions implements accounts.DeliveredStore. Each row's JSON is handed to fn as
+// pgx read it, without a copy (issue #15).
 func (s *AccountsStore) DeliveredTransactions(ctx context.Context, ref string, from, until time.Time, after *accounts.Position, limit int, policy string, fn func(accounts.Position, filter.Delivered) error) error {
-	rows, err := s.pageRows(ctx, DeliveredPageQuery, ref, from, until, after, limit)
+	rows, err := s.pageRows(ctx, DeliveredPageQuery, ref, from, until, after, limit, policy)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	checked := false
+	var (
+		at      time.Time
+		id      string
+		current *bool // whether the forms were made under this policy; NULL: none were made
+	)
+	// The destinations are made once: a Scan per row allocates nothing of its own.
+	dest := []any{&at, &id, nil, nil, &current}
 	for rows.Next() {
-		var p accounts.Position
-		if err := rows.Scan(&p.Time, &p.ID, nil, nil, nil); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		raw := rows.RawValues() // text: delivered, delivered_fields, the policy
-		// The policy is one value per query, so the first row answers for all.
-		if !checked && (raw[3] == nil || string(raw[4]) != policy) {
-			return accounts.ErrNoDeliveredForms
+		if dest[4] != nil {
+			// One value per query, so the first row answers for all.
+			if current == nil || !*current {
+				return accounts.ErrNoDeliveredForms
+			}
+			dest[4] = nil
 		}
-		checked = true
-		var d filter.Delivered
-		var err error
-		if d.Fields, err = filter.ParseFieldSet(string(raw[3])); err != nil {
-			return fmt.Errorf("transaction %s of %s: %w", p.ID, ref, err)
+		raw := rows.RawValues() // text: delivered, delivered_fields
+		if raw[3] == nil {
+			return accounts.ErrNoDeliveredForms // a row stored before forms were made
 		}
-		if raw[2] != nil {
-			d.JSON = append([]byte(nil), raw[2]...) // the row's buffer is reused
+		d := filter.Delivered{JSON: raw[2]}
+		if d.Fields, err = filter.ParseFieldSet(raw[3]); err != nil {
+			return fmt.Errorf("transaction %s of %s: %w", id, ref, err)
 		}
-		p.Time = p.Time.UTC()
-		if err := fn(p, d); err != nil {
+		if err := fn(accounts.Position{Time: at.UTC(), ID: id}, d); err != nil {
 			return err
 		}
 	}

@@ -20,9 +20,11 @@ import (
 // Append returns.
 //
 // Within one replica, appends are group-committed (issue #15): while one transaction writes, the
-// records that arrive queue up, and the next transaction links and commits them all together —
-// one lock, one head query, one pipelined batch of inserts and one commit for the group. Each
-// caller still returns only after the transaction holding its own record has committed.
+// records that arrive queue up, and the next transaction — written by a writer goroutine, so that
+// a caller that gives up does not fail the group it shares with others — links and commits them
+// all together: one lock, one head query, one pipelined batch of inserts and one commit for the
+// group. Each caller still returns only after the transaction holding its own record has
+// committed. A caller that finds nobody writing writes its own record itself.
 type AuditStore struct {
 	Pool *pgxpool.Pool
 
@@ -48,16 +50,30 @@ func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
 	p := &pendingAppend{rec: *r, done: make(chan error, 1)}
 	p.deadline, _ = ctx.Deadline()
 	s.mu.Lock()
-	s.queue = append(s.queue, p)
-	lead := !s.writing
-	s.writing = true
-	s.mu.Unlock()
-	if lead {
-		// The writer runs apart from this caller, so a caller that gives up does not fail the
-		// group it shares with others; it stops when the queue is empty, and Close waits for it.
+	if !s.writing {
+		// Nobody is writing: this caller writes its own record, a group of one, without handing
+		// it to a writer goroutine — on a quiet server the hand-off costs more than the write.
+		// Records that arrive meanwhile queue up for a writer started after it.
+		s.writing = true
 		s.writer.Add(1)
-		go s.writeGroups(context.WithoutCancel(ctx))
+		s.mu.Unlock()
+		err := s.writeGroup(context.WithoutCancel(ctx), []*pendingAppend{p})
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			s.writer.Add(1)
+			go s.writeGroups(context.WithoutCancel(ctx))
+		} else {
+			s.writing = false
+		}
+		s.mu.Unlock()
+		s.writer.Done()
+		if err == nil {
+			*r = p.rec
+		}
+		return err
 	}
+	s.queue = append(s.queue, p)
+	s.mu.Unlock()
 	select {
 	case err := <-p.done:
 		if err == nil {
@@ -130,6 +146,10 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 	var lastHash string
 	var cp *audit.Checkpoint
 	res := conn.SendBatch(ctx, head)
+	// While the lock and the head are on their way, the bodies are hashed.
+	for _, p := range group {
+		p.rec.HashBody()
+	}
 	_, err = res.Exec()
 	if err == nil {
 		if _, err = res.Exec(); err != nil {

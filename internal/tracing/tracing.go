@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
@@ -113,20 +114,31 @@ func (s AccountsStore) DeliveredTransactions(ctx context.Context, ref string, fr
 
 // Encrypter is the JWE step (encryption.Encrypter).
 type Encrypter interface {
-	Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error)
+	For(ctx context.Context, consumerID string) (encryption.Seal, error)
 }
 
-// Encryption traces the encrypter: span "encrypt".
+// Encryption traces the encrypter: span "encrypt.certificate" for finding the consumer's
+// certificate, span "encrypt" for each body encrypted with it.
 type Encryption struct {
 	Next   Encrypter
 	Tracer trace.Tracer
 }
 
-// Encrypt implements Encrypter.
-func (e Encryption) Encrypt(ctx context.Context, consumerID string, plaintext []byte) (out []byte, err error) {
-	err = span(ctx, e.Tracer, "encrypt", func(ctx context.Context) error {
-		out, err = e.Next.Encrypt(ctx, consumerID, plaintext)
+// For implements Encrypter.
+func (e Encryption) For(ctx context.Context, consumerID string) (encryption.Seal, error) {
+	var seal encryption.Seal
+	err := span(ctx, e.Tracer, "encrypt.certificate", func(ctx context.Context) (err error) {
+		seal, err = e.Next.For(ctx, consumerID)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, plaintext []byte) (out []byte, err error) {
+		err = span(ctx, e.Tracer, "encrypt", func(ctx context.Context) error {
+			out, err = seal(ctx, plaintext)
+			return err
+		})
+		return out, err
+	}, nil
 }

@@ -51,6 +51,22 @@ func Run(t *testing.T, open Factory) {
 		require.True(t, rep.OK(), rep.Problem)
 		require.EqualValues(t, 20, rep.Records)
 	})
+	t.Run("a body handed over is hashed into its record and not kept", func(t *testing.T) {
+		st, _ := open(t)
+		body := []byte(`{"responseDetails":{"status":"complete"},"accounts":[]}`)
+		r := &audit.Record{Time: start, Operation: "listAccounts", Status: 200, Body: body}
+		require.NoError(t, st.Append(ctx, r))
+		require.Equal(t, audit.BodyHash(body), r.BodySHA256)
+		require.Nil(t, r.Body)
+		var stored []audit.Record
+		require.NoError(t, st.Scan(ctx, func(r audit.Record) error { stored = append(stored, r); return nil }))
+		require.Len(t, stored, 1)
+		require.Equal(t, audit.BodyHash(body), stored[0].BodySHA256)
+		require.Nil(t, stored[0].Body)
+		rep, err := audit.Verify(ctx, st, signer)
+		require.NoError(t, err)
+		require.True(t, rep.OK(), rep.Problem)
+	})
 	t.Run("edited record is found", func(t *testing.T) {
 		st, tm := open(t)
 		fill(t, st, 10, start)
