@@ -210,6 +210,7 @@ func TestBenchReport(t *testing.T) {
 	}
 	e := setup(t, 3000)
 	e.full(t)
+	checkpoint(t)
 	// The two are measured in alternating rounds of the same run, so that a stretch of noise
 	// (these machines share their cores) falls on both; the report gives every round and the
 	// ratio of the medians.
