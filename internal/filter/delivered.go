@@ -135,7 +135,7 @@ type Splice struct {
 // and links), so that TransactionsPage puts the head in place instead of copying the page.
 const headRoom = 2 << 10
 
-// maxPresize bounds what one unusually large first transaction makes a page reserve.
+// maxPresize is the most a page reserves before it has seen more than its first transaction.
 const maxPresize = 4 << 20
 
 // NewSplice returns an empty Splice for a page of at most rows transactions.
@@ -149,13 +149,18 @@ func (s *Splice) Add(d Delivered) {
 	if d.JSON == nil {
 		return
 	}
+	need := len(d.JSON) + 1
 	if s.count == 0 {
-		// Size the page by its first transaction, with room to spare: one allocation for a page
-		// of transactions of about that size (at most maxPresize; beyond, the page grows).
-		if want := min(headRoom+s.rows*(len(d.JSON)+1)*3/2, maxPresize); want > cap(s.buf) {
-			s.buf = append(make([]byte, 0, want), s.buf...)
-		}
-	} else {
+		// Size the page by its first transaction: room for a full page of about its size, with
+		// some to spare, so that a page is one allocation (a short history reserves more than it
+		// uses, once per request; an unusually large first transaction at most maxPresize).
+		// Beyond that, the page doubles.
+		need = max(need, min(s.rows*need*3/2, maxPresize))
+	}
+	if len(s.buf)+need > cap(s.buf) {
+		s.buf = append(make([]byte, 0, max(2*cap(s.buf), len(s.buf)+need)), s.buf...)
+	}
+	if s.count > 0 {
 		s.buf = append(s.buf, ',')
 	}
 	s.buf = append(s.buf, d.JSON...)

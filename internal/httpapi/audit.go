@@ -136,7 +136,7 @@ func (a *api) record(next http.Handler) http.Handler {
 				}()
 				committed <- commit()
 			}()
-			body, sealErr = seal(ctx, buf.seal, buf.delivered)
+			body, sealErr = sealBody(ctx, buf.seal, buf.delivered)
 			err = <-committed
 		case buf.delivered != nil:
 			body, err = buf.delivered, commit()
@@ -171,8 +171,9 @@ func (a *api) record(next http.Handler) http.Handler {
 	})
 }
 
-// seal encrypts a delivered body; a panic in the encryption withholds the answer like an error.
-func seal(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, err error) {
+// sealBody encrypts a delivered body; a panic in the encryption withholds the answer like an
+// error.
+func sealBody(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			out, err = nil, fmt.Errorf("encrypt: panic: %v", v)
