@@ -80,15 +80,6 @@ func (e *Encrypter) For(ctx context.Context, consumerID string) (Seal, error) {
 	}, nil
 }
 
-// Encrypt returns the JWE compact serialization of plaintext for consumerID (For, then Seal).
-func (e *Encrypter) Encrypt(ctx context.Context, consumerID string, plaintext []byte) ([]byte, error) {
-	seal, err := e.For(ctx, consumerID)
-	if err != nil {
-		return nil, err
-	}
-	return seal(ctx, plaintext)
-}
-
 // Decrypt opens a JWE with an RSA private key (for testers: dsop-bank decrypt).
 func Decrypt(compact []byte, key *rsa.PrivateKey) ([]byte, error) {
 	return jwe.Decrypt(compact, jwe.WithKey(jwa.RSA_OAEP_256(), key))

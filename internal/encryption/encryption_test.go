@@ -42,8 +42,13 @@ func TestEncrypt_RoundTripAndHeaderForBothContentEncryptions(t *testing.T) {
 	for _, enc := range []string{A128CBCHS256, A256GCM, ""} {
 		e, key := encrypter(t, enc)
 		body := page()
-		jwe, err := e.Encrypt(context.Background(), "0192:974760673", body)
+		seal, err := e.For(context.Background(), "0192:974760673")
 		require.NoError(t, err)
+		jwe, err := seal(context.Background(), body)
+		require.NoError(t, err)
+		again, err := seal(context.Background(), body)
+		require.NoError(t, err)
+		require.NotEqual(t, jwe, again, "a fresh key and IV for every body")
 		h, err := Inspect(jwe)
 		require.NoError(t, err)
 		require.Equal(t, "RSA-OAEP-256", h.Alg)
@@ -53,9 +58,11 @@ func TestEncrypt_RoundTripAndHeaderForBothContentEncryptions(t *testing.T) {
 		}
 		require.Equal(t, want, h.Enc)
 		require.Equal(t, h.KID, h.X5TS256)
-		plain, err := Decrypt(jwe, key)
-		require.NoError(t, err)
-		require.Equal(t, body, plain)
+		for _, msg := range [][]byte{jwe, again} {
+			plain, err := Decrypt(msg, key)
+			require.NoError(t, err)
+			require.Equal(t, body, plain)
+		}
 		other, _ := rsa.GenerateKey(rand.Reader, 2048)
 		_, err = Decrypt(jwe, other)
 		require.Error(t, err, "only the consumer's key opens it")
@@ -70,7 +77,11 @@ func BenchmarkJWE(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := e.Encrypt(context.Background(), "0192:974760673", body); err != nil {
+		seal, err := e.For(context.Background(), "0192:974760673")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := seal(context.Background(), body); err != nil {
 			b.Fatal(err)
 		}
 	}
