@@ -32,10 +32,10 @@ type Service struct {
 // Page is one page of transactions.
 type Page struct {
 	Body dsop.Transactions
-	// Delivered holds the page's transactions in delivered form, spliced, when FromDelivered is
-	// set (filter.Policy.TransactionsPage makes the body of them and Body).
-	Delivered     *filter.Splice
-	FromDelivered bool
+	// Delivered, when not nil, holds the page's transactions in delivered form, spliced
+	// (filter.Policy.TransactionsPage makes the body of them and Body); Body.Transactions is then
+	// nil.
+	Delivered *filter.Splice
 	// Next is where the following page starts; nil on the last page.
 	Next *Position
 }
@@ -194,7 +194,7 @@ func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) 
 			if err != nil {
 				return Page{}, fmt.Errorf("read transactions: %w", err)
 			}
-			return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From)}, Delivered: splice, FromDelivered: true, Next: next}, nil
+			return Page{Body: dsop.Transactions{ResponseDetails: s.details(h.Account, h.Spells[0].From)}, Delivered: splice, Next: next}, nil
 		}
 	}
 	list := make([]dsop.Transaction, 0, min(size, 1024))

@@ -121,9 +121,11 @@ func (a *api) record(next http.Handler) http.Handler {
 			return err
 		}
 		body, status, code := buf.body.Bytes(), buf.status, ex.code
+		if buf.delivered != nil {
+			body = buf.delivered
+		}
 		var err, sealErr error
-		switch {
-		case buf.seal != nil:
+		if buf.seal != nil {
 			// The body is encrypted while its record is hashed and written (issue #15): one
 			// waits on the CPU, the other mostly on the disk. The answer still leaves only when
 			// both are done, and only if the record is durable.
@@ -138,9 +140,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			}()
 			body, sealErr = sealBody(ctx, buf.seal, buf.delivered)
 			err = <-committed
-		case buf.delivered != nil:
-			body, err = buf.delivered, commit()
-		default:
+		} else {
 			err = commit()
 		}
 		switch {

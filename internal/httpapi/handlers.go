@@ -85,7 +85,7 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 		links = append(links, dsop.Link{Rel: "next", Href: a.transactionsHref(ref, r.Period, next)})
 	}
 	page.Body.Links = &links
-	if page.FromDelivered {
+	if page.Delivered != nil {
 		return a.encodeDelivered(ctx, page)
 	}
 	return a.encode(ctx, filter.EndpointTransactions, &page.Body)
