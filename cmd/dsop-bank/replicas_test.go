@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -92,6 +93,16 @@ func TestReplicas_BothAnswerOnePollsTakeOverAfterKill(t *testing.T) {
 	for i, r := range []*replica{a, b2} {
 		resp, body := call(t, r.addr, tok, "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i))
 		require.Equal(t, 200, resp.StatusCode, string(body))
+		// Step 2b on PostgreSQL reads the account with its owners' notices in one statement.
+		var list struct {
+			Accounts []struct{ AccountReference string } `json:"accounts"`
+		}
+		require.NoError(t, json.Unmarshal(body, &list))
+		require.NotEmpty(t, list.Accounts)
+		for _, acct := range list.Accounts {
+			resp, body := call(t, r.addr, tok, "/v2/accounts/"+acct.AccountReference+"/transactions?fromDate=2017-06-08&toDate="+today, "", fmt.Sprintf("00000000-0000-4000-9000-00000000000%d", i))
+			require.Equal(t, 200, resp.StatusCode, string(body))
+		}
 	}
 
 	require.NoError(t, leader.cmd.Process.Signal(syscall.SIGKILL))

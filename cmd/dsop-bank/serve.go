@@ -264,11 +264,16 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 	store := tracing.AccountsStore{Next: svc.Store, Tracer: tel.Tracer}
 	traced := *svc
 	traced.Store = store
+	decide := &konkursbehandling.Decider{Bankruptcies: tracing.Gate{Next: gate, Tracer: tel.Tracer}, Accounts: store}
+	if on, ok := svc.Store.(konkursbehandling.OwnerNotices); ok {
+		// PostgreSQL: step 2b reads its account and the owners' notices in one round trip.
+		decide.OwnerNotices = tracing.OwnerNotices{Next: on, Tracer: tel.Tracer}
+	}
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:    logger,
 		Tokens:    tokens,
 		Rules:     validation.Rules{ToDate: cfg.ToDatePolicy},
-		Decide:    &konkursbehandling.Decider{Bankruptcies: tracing.Gate{Next: gate, Tracer: tel.Tracer}, Accounts: store},
+		Decide:    decide,
 		Accounts:  &traced,
 		Cursors:   accounts.NewCursorCodec(secret),
 		Audit:     auditStore,

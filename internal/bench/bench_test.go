@@ -120,7 +120,7 @@ func setup(tb testing.TB, n int) *env {
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second},
 		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
-		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
+		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store, OwnerNotices: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
 		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
 		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256},

@@ -124,6 +124,10 @@ func (panicGate) Check(context.Context, string) (konkursvarsel.DebtorState, erro
 	panic("bug in the gate")
 }
 
+func (panicGate) CheckNotices(context.Context, string, []konkursvarsel.Notice) (konkursvarsel.DebtorState, error) {
+	panic("bug in the gate")
+}
+
 func TestAudit_PanicIsAnsweredAndRecorded(t *testing.T) {
 	h := newHarness(t, func(d *httpapi.Deps) {
 		d.Decide = &konkursbehandling.Decider{Bankruptcies: panicGate{}, Accounts: d.Accounts.Store}

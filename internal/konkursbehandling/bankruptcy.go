@@ -60,12 +60,11 @@ type Gate struct {
 // *RefusedError. The party may be the debitor itself or an associated unit (ENK/TVAM) of a
 // personal bankruptcy; each debitor's history is derived on its own and an open one wins.
 func (g *Gate) Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
-	st, err := g.check(ctx, party)
-	var re *RefusedError
-	if errors.As(err, &re) && re.State.Status == konkursvarsel.StatusNone && g.onDemand(ctx) {
-		return g.check(ctx, party)
+	notices, err := g.read(ctx, party)
+	if err != nil {
+		return konkursvarsel.DebtorState{}, err
 	}
-	return st, err
+	return g.CheckNotices(ctx, party, notices)
 }
 
 // onDemand runs the on-demand sync if it is due and reports whether it ran.
@@ -85,11 +84,32 @@ func (g *Gate) onDemand(ctx context.Context) bool {
 	return g.OnDemand(ctx) == nil
 }
 
-func (g *Gate) check(ctx context.Context, party string) (konkursvarsel.DebtorState, error) {
+// CheckNotices is Check with the party's notices already read (NoticeStore.NoticesFor's list).
+// A party without any is refused only after the on-demand sync (which runs at most once per
+// OnDemandEvery), on its notices read again after it.
+func (g *Gate) CheckNotices(ctx context.Context, party string, notices []konkursvarsel.Notice) (konkursvarsel.DebtorState, error) {
+	st, err := g.derive(party, notices)
+	var re *RefusedError
+	if errors.As(err, &re) && re.State.Status == konkursvarsel.StatusNone && g.onDemand(ctx) {
+		if notices, err = g.read(ctx, party); err != nil {
+			return konkursvarsel.DebtorState{}, err
+		}
+		return g.derive(party, notices)
+	}
+	return st, err
+}
+
+func (g *Gate) read(ctx context.Context, party string) ([]konkursvarsel.Notice, error) {
 	notices, err := g.Store.NoticesFor(ctx, party)
 	if err != nil {
-		return konkursvarsel.DebtorState{}, fmt.Errorf("read notices: %w", err)
+		return nil, fmt.Errorf("read notices: %w", err)
 	}
+	return notices, nil
+}
+
+// derive is the state of the bankruptcy that authorises a request about party, from every
+// notice about it.
+func (g *Gate) derive(party string, notices []konkursvarsel.Notice) (konkursvarsel.DebtorState, error) {
 	byDebitor := map[string][]konkursvarsel.Notice{}
 	for _, n := range notices {
 		byDebitor[n.Debitor] = append(byDebitor[n.Debitor], n)

@@ -18,9 +18,10 @@ import (
 )
 
 // Bankruptcies confirms a party's bankruptcy (Gate implements it; a tracing decorator may wrap
-// it).
+// it): Check reads the party's notices, CheckNotices is given them.
 type Bankruptcies interface {
 	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+	CheckNotices(ctx context.Context, party string, notices []konkursvarsel.Notice) (konkursvarsel.DebtorState, error)
 }
 
 // Accounts is what the decision reads of the bank data (accounts.Store implements it).
@@ -29,10 +30,21 @@ type Accounts interface {
 	AccountByReference(ctx context.Context, ref string) (accounts.StoredAccount, error)
 }
 
+// OwnerNotices reads an account together with the notices about every party that was ever its
+// primary owner, keyed by party (each party's list as NoticeStore.NoticesFor gives it). The
+// PostgreSQL store does it in one round trip instead of two (issue #15).
+type OwnerNotices interface {
+	AccountWithOwnerNotices(ctx context.Context, ref string) (accounts.StoredAccount, map[string][]konkursvarsel.Notice, error)
+}
+
 // Decider makes the decision for steps 2a and 2b.
 type Decider struct {
 	Bankruptcies Bankruptcies
 	Accounts     Accounts
+	// OwnerNotices, when set, is how step 2b reads its account and the owners' notices; without
+	// it the account is read, then each owner's notices through Bankruptcies.Check. The rules
+	// applied are the same either way.
+	OwnerNotices OwnerNotices
 }
 
 // Decision is the legal basis of one request, as far as it was established: the party whose
@@ -83,7 +95,7 @@ func (d *Decider) ForParty(ctx context.Context, party string, p civil.Period) (D
 // ended → *RefusedError (403, test-cases.md K-10); a fromDate outside the window → *WindowError.
 func (d *Decider) ForAccount(ctx context.Context, ref string, p civil.Period) (Decision, accounts.Holding, error) {
 	dec := Decision{Period: p}
-	a, err := d.Accounts.AccountByReference(ctx, ref)
+	a, check, err := d.account(ctx, ref)
 	if err != nil {
 		return dec, accounts.Holding{}, err
 	}
@@ -93,7 +105,7 @@ func (d *Decider) ForAccount(ctx context.Context, ref string, p civil.Period) (D
 		if !inPeriod {
 			continue // an owner before or after the period is no party of this request
 		}
-		st, err := d.Bankruptcies.Check(ctx, owner)
+		st, err := check(owner)
 		var re *RefusedError
 		switch {
 		case errors.As(err, &re):
@@ -114,6 +126,19 @@ func (d *Decider) ForAccount(ctx context.Context, ref string, p civil.Period) (D
 		return dec, accounts.Holding{}, refused
 	}
 	return dec, accounts.Holding{}, accounts.ErrAccountNotFound
+}
+
+// account reads a step 2b account and returns it with how its owners' bankruptcies are checked:
+// from the notices read with it (OwnerNotices), or each read when it is checked.
+func (d *Decider) account(ctx context.Context, ref string) (accounts.StoredAccount, func(owner string) (konkursvarsel.DebtorState, error), error) {
+	if d.OwnerNotices == nil {
+		a, err := d.Accounts.AccountByReference(ctx, ref)
+		return a, func(owner string) (konkursvarsel.DebtorState, error) { return d.Bankruptcies.Check(ctx, owner) }, err
+	}
+	a, notices, err := d.OwnerNotices.AccountWithOwnerNotices(ctx, ref)
+	return a, func(owner string) (konkursvarsel.DebtorState, error) {
+		return d.Bankruptcies.CheckNotices(ctx, owner, notices[owner])
+	}, err
 }
 
 // primaryOwners lists every party that has ever been primary owner of a, in the order of the

@@ -223,3 +223,58 @@ func TestDecision_OwnershipClipping(t *testing.T) {
 	_, _, err = w.forAccount("15030000012", "2026-11-03", today)
 	require.Equal(t, notFound, classify(t, err), "%v", err)
 }
+
+// separateReads reads an account and its owners' notices from the stores the world's decider
+// reads one by one: OwnerNotices as the PostgreSQL store gives it in one statement.
+type separateReads struct {
+	accounts Accounts
+	notices  NoticeStore
+}
+
+func (s separateReads) AccountWithOwnerNotices(ctx context.Context, ref string) (accounts.StoredAccount, map[string][]konkursvarsel.Notice, error) {
+	a, err := s.accounts.AccountByReference(ctx, ref)
+	if err != nil {
+		return a, nil, err
+	}
+	out := map[string][]konkursvarsel.Notice{}
+	for _, owner := range primaryOwners(a) {
+		if out[owner], err = s.notices.NoticesFor(ctx, owner); err != nil {
+			return a, nil, err
+		}
+	}
+	return a, out, nil
+}
+
+// Step 2b decides the same whether the owners' notices are read with the account
+// (Decider.OwnerNotices) or each when its owner is checked: every account of the world, over
+// periods before, across and after changes of hands, the window's edge, and the on-demand sync
+// of a notice not yet polled (each path in a world of its own, since the sync changes it).
+func TestDecision_StepTwoBSameWithOwnerNoticesReadFirst(t *testing.T) {
+	periods := [][2]string{{"2025-06-08", today}, {"2025-06-07", today}, {"2025-10-14", today}, {"2026-11-03", today},
+		{"2026-01-01", "2026-05-31"}, {"2025-01-01", "2025-05-31"}}
+	numbers := []string{"15030000011", "15030000012", "15030000013", "15030000014", "15030000015", "15030000016",
+		"15030000021", "15030000022", "15030000023", "15030000024", "15030000025", "15039999999"}
+	type result struct {
+		outcome outcome
+		dec     Decision
+		spells  []string
+	}
+	decide := func(t *testing.T, readFirst bool, number string, p [2]string) result {
+		w := newWorld(t)
+		if readFirst {
+			w.decider.OwnerNotices = separateReads{accounts: w.decider.Accounts, notices: w.notices}
+		}
+		dec, h, err := w.forAccount(number, p[0], p[1])
+		return result{classify(t, err), dec, spells(h)}
+	}
+	seen := map[outcome]bool{}
+	for _, number := range numbers {
+		for _, p := range periods {
+			want := decide(t, false, number, p)
+			require.Equal(t, want, decide(t, true, number, p), "account %s, %s/%s", number, p[0], p[1])
+			seen[want.outcome] = true
+		}
+	}
+	require.Equal(t, map[outcome]bool{allowed: true, window: true, refused: true, notFound: true}, seen, "the table reaches every outcome")
+	require.Equal(t, allowed, decide(t, true, "15030000024", [2]string{"2025-11-23", today}).outcome, "K-09 in step 2b: synced on demand, then allowed")
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
 // AccountsStore is the bank data in PostgreSQL.
@@ -87,6 +89,55 @@ func (s *AccountsStore) AccountByReference(ctx context.Context, ref string) (acc
 		return accounts.StoredAccount{}, err
 	}
 	return scanAccount(ref, doc)
+}
+
+var _ konkursbehandling.OwnerNotices = (*AccountsStore)(nil)
+
+// AccountWithOwnerNotices implements konkursbehandling.OwnerNotices: the account and the notices
+// about every party that was ever its primary owner, in one statement — one round trip and one
+// snapshot, where AccountByReference and NoticeStore.NoticesFor take one each (issue #15).
+func (s *AccountsStore) AccountWithOwnerNotices(ctx context.Context, ref string) (accounts.StoredAccount, map[string][]konkursvarsel.Notice, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT a.doc, o.party, o.doc FROM accounts a
+		LEFT JOIN LATERAL (
+			SELECT p.party, n.doc, n.registreringstidspunkt, n.uuid FROM notice_parties p JOIN notices n ON n.uuid = p.uuid
+			WHERE p.party IN (SELECT party_id FROM account_roles r WHERE r.reference = a.reference AND r.role = $2)
+		) o ON true
+		WHERE a.reference = $1
+		ORDER BY o.party, o.registreringstidspunkt, o.uuid`, ref, string(accounts.RolePrimaryOwner)) // each party's as NoticesFor orders them
+	if err != nil {
+		return accounts.StoredAccount{}, nil, err
+	}
+	defer rows.Close()
+	var (
+		a       accounts.StoredAccount
+		found   bool
+		notices = map[string][]konkursvarsel.Notice{}
+	)
+	for rows.Next() {
+		raw := rows.RawValues() // text: the account's doc (on every row), party, notice doc
+		if !found {
+			if a, err = scanAccount(ref, raw[0]); err != nil {
+				return accounts.StoredAccount{}, nil, err
+			}
+			found = true
+		}
+		if raw[1] == nil {
+			continue // no notice about any owner
+		}
+		n, err := decodeNotice(raw[2])
+		if err != nil {
+			return accounts.StoredAccount{}, nil, err
+		}
+		party := string(raw[1])
+		notices[party] = append(notices[party], n)
+	}
+	if err := rows.Err(); err != nil {
+		return accounts.StoredAccount{}, nil, err
+	}
+	if !found {
+		return accounts.StoredAccount{}, nil, accounts.ErrAccountNotFound
+	}
+	return a, notices, nil
 }
 
 // TransactionPageQuery reads one page of an account's stored transaction documents in keyset

@@ -95,13 +95,21 @@ func (s *NoticeStore) NoticesFor(ctx context.Context, party string) ([]konkursva
 		if err := rows.Scan(&doc); err != nil {
 			return nil, err
 		}
-		var n konkursvarsel.Notice
-		if err := json.Unmarshal(doc, &n); err != nil {
+		n, err := decodeNotice(doc)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, n)
 	}
 	return out, rows.Err()
+}
+
+func decodeNotice(doc []byte) (konkursvarsel.Notice, error) {
+	var n konkursvarsel.Notice
+	if err := json.Unmarshal(doc, &n); err != nil {
+		return konkursvarsel.Notice{}, fmt.Errorf("stored notice: %w", err)
+	}
+	return n, nil
 }
 
 // Cursor implements konkursvarsel.Store.

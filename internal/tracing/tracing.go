@@ -32,6 +32,7 @@ func span(ctx context.Context, t trace.Tracer, name string, fn func(context.Cont
 // Bankruptcies is what the gate answers (konkursbehandling.Bankruptcies).
 type Bankruptcies interface {
 	Check(ctx context.Context, party string) (konkursvarsel.DebtorState, error)
+	CheckNotices(ctx context.Context, party string, notices []konkursvarsel.Notice) (konkursvarsel.DebtorState, error)
 }
 
 // Gate traces a bankruptcy gate: span "store.notices".
@@ -47,6 +48,30 @@ func (g Gate) Check(ctx context.Context, party string) (st konkursvarsel.DebtorS
 		return err
 	})
 	return st, err
+}
+
+// CheckNotices implements Bankruptcies. It gets no span of its own: the notices were read, in a
+// span, with the account (OwnerNotices).
+func (g Gate) CheckNotices(ctx context.Context, party string, notices []konkursvarsel.Notice) (konkursvarsel.DebtorState, error) {
+	return g.Next.CheckNotices(ctx, party, notices)
+}
+
+// OwnerNotices traces the read of a step 2b account with its owners' notices
+// (konkursbehandling.OwnerNotices): span "store.account_notices".
+type OwnerNotices struct {
+	Next interface {
+		AccountWithOwnerNotices(ctx context.Context, ref string) (accounts.StoredAccount, map[string][]konkursvarsel.Notice, error)
+	}
+	Tracer trace.Tracer
+}
+
+// AccountWithOwnerNotices implements konkursbehandling.OwnerNotices.
+func (o OwnerNotices) AccountWithOwnerNotices(ctx context.Context, ref string) (a accounts.StoredAccount, notices map[string][]konkursvarsel.Notice, err error) {
+	err = span(ctx, o.Tracer, "store.account_notices", func(ctx context.Context) error {
+		a, notices, err = o.Next.AccountWithOwnerNotices(ctx, ref)
+		return err
+	})
+	return a, notices, err
 }
 
 // AccountsStore traces a bank data store: one span per call, named "store.<method>".
