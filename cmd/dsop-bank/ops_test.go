@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -168,4 +169,32 @@ func TestOps_SIGTERMLetsTheSlowRequestFinishAndRecordsIt(t *testing.T) {
 	var r audit.Record
 	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
 	require.Equal(t, 200, r.Status)
+}
+
+// A serving process collects at GOGC=400 unless GOGC is set, which wins.
+func TestTuneGC_DefaultsUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(123)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	for _, tc := range []struct {
+		gogc string
+		want int // the collector's target afterwards
+		ours bool
+	}{
+		{"", servingGCPercent, true},
+		{"100", 123, false},
+		{"off", 123, false},
+	} {
+		debug.SetGCPercent(123)
+		pct, ours := tuneGC(func(name string) string {
+			if name == "GOGC" {
+				return tc.gogc
+			}
+			return ""
+		})
+		require.Equal(t, tc.ours, ours, "GOGC=%q", tc.gogc)
+		require.Equal(t, tc.want, debug.SetGCPercent(123), "GOGC=%q", tc.gogc)
+		if ours {
+			require.Equal(t, servingGCPercent, pct)
+		}
+	}
 }

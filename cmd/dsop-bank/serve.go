@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg.LogLevel, stderr)
+	if pct, ours := tuneGC(getenv); ours {
+		logger.Info("garbage collector target set for serving (GOGC unset)", "gc_percent", pct)
+	}
 	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
 	if err != nil {
 		return err
@@ -196,6 +200,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // turns 503 for DSOP_DRAIN_DELAY so that the load balancer stops routing here, then the listeners
 // stop and in-flight requests finish (each writes its audit record before it answers); what has
 // not finished by the deadline is cut off, and the stores close within what remains of it.
+// servingGCPercent is the collector's target of a serving process when GOGC is not set. Its live
+// heap is a few MB, while a 1 000-transaction JWE page allocates about 2 MB, so Go's default of
+// 100 collects about once per transactions page; at 400 the server spends about a quarter less CPU
+// per request and its p99 drops (make load, issue #15), for a heap that stays in the tens of MB.
+const servingGCPercent = 400
+
+// tuneGC sets servingGCPercent unless GOGC is set, which wins as everywhere in Go (GOMEMLIMIT
+// bounds the heap as usual). It says the target and whether it set it.
+func tuneGC(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	debug.SetGCPercent(servingGCPercent)
+	return servingGCPercent, true
+}
+
 func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClosing, draining *atomic.Bool, logger *slog.Logger) error {
 	deadline := time.Now().Add(cfg.ShutdownTimeout)
 	draining.Store(true)

@@ -122,6 +122,26 @@ func TestLoadReport(t *testing.T) {
 			fmt.Printf("      first error: %s\n", res.firstError)
 		}
 	}
+	gc := os.Getenv("GOGC")
+	if gc == "" {
+		gc = "unset: serve's default"
+	}
+	fmt.Printf("server peak resident memory %d MiB (GOGC %s)\n", peakRSS(t, server.Process.Pid)>>10, gc)
+}
+
+// peakRSS is the peak resident set of process pid in KiB (VmHWM of /proc/pid/status).
+func peakRSS(t *testing.T, pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err, "server memory is read from /proc (Linux)")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			require.NoError(t, err)
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM in /proc/pid/status")
+	return 0
 }
 
 // checkpoint flushes what the import left dirty in PostgreSQL before measuring, so that a
