@@ -82,7 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("DSOP_MASKINPORTEN_CA: %w", err)
 	}
 	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, jwksClient)
-	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize}
+	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize, Pages: &filter.Buffers{}}
 
 	var (
 		servers   []*http.Server

@@ -27,6 +27,9 @@ type Service struct {
 	Loc            *time.Location // "today" and date boundaries: Europe/Oslo
 	PageSize       int
 	Now            func() time.Time
+	// Pages, when set, lends delivered-form pages memory of earlier ones; whoever is done with a
+	// page's body gives it back with Page.Delivered.Release (issue #15).
+	Pages *filter.Buffers
 }
 
 // Page is one page of transactions.
@@ -183,7 +186,7 @@ func (s *Service) balances(a StoredAccount, end, to civil.Date) []dsop.Balance {
 func (s *Service) Transactions(ctx context.Context, h Holding, after *Position) (Page, error) {
 	size := max(s.PageSize, MinPageSize)
 	if ds, ok := s.Store.(DeliveredStore); ok && s.DeliveryPolicy != "" {
-		splice := filter.NewSplice(size)
+		splice := filter.NewSplice(size, s.Pages)
 		next, err := readSpells(s, size, h, after, splice.Add, func(from, until time.Time, want int, add func(Position, filter.Delivered)) error {
 			return ds.DeliveredTransactions(ctx, h.Account.Reference, from, until, after, want, s.DeliveryPolicy, func(p Position, d filter.Delivered) error {
 				add(p, d)

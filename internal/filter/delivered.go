@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"sync"
 
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 )
@@ -129,6 +130,31 @@ type Splice struct {
 	rows  int // how many transactions the page may hold, for sizing
 	set   FieldSet
 	count int
+	from  *Buffers // where buf came from and goes back to (Release); nil: the garbage collector
+	spent []byte   // buf once TransactionsPage has made the body of it
+}
+
+// Buffers keeps the memory of pages whose answers have left, for the pages that follow
+// (issue #15): a page of 1 000 transactions is about half a megabyte, and allocating each anew
+// makes the garbage collector run more often, on every request of the server. The zero value is
+// ready to use; it must not be copied after first use.
+type Buffers struct{ pool sync.Pool }
+
+// maxKept is the largest buffer Buffers keeps: an unusually large page is left to the collector.
+const maxKept = 2 * maxPresize
+
+func (b *Buffers) get() []byte {
+	if v, ok := b.pool.Get().(*[]byte); ok {
+		return *v
+	}
+	return nil
+}
+
+func (b *Buffers) put(buf []byte) {
+	if cap(buf) <= maxKept {
+		buf = buf[:0]
+		b.pool.Put(&buf)
+	}
 }
 
 // headRoom is the room kept in front of the transactions for the page's head (responseDetails
@@ -138,9 +164,29 @@ const headRoom = 2 << 10
 // maxPresize is the most a page reserves before it has seen more than its first transaction.
 const maxPresize = 4 << 20
 
-// NewSplice returns an empty Splice for a page of at most rows transactions.
-func NewSplice(rows int) *Splice {
-	return &Splice{buf: make([]byte, headRoom, headRoom+4<<10), rows: max(rows, 1)}
+// NewSplice returns an empty Splice for a page of at most rows transactions, made in memory
+// from buffers when it is not nil.
+func NewSplice(rows int, buffers *Buffers) *Splice {
+	s := &Splice{rows: max(rows, 1), from: buffers}
+	if buffers != nil {
+		if b := buffers.get(); cap(b) >= headRoom {
+			s.buf = b[:headRoom]
+		}
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, headRoom, headRoom+4<<10)
+	}
+	return s
+}
+
+// Release gives the page's memory back to the Buffers it came from. The caller must hold no
+// reference to the body TransactionsPage made of it (nor to anything else of the page): the next
+// page is written over it. Without Release the memory is left to the garbage collector.
+func (s *Splice) Release() {
+	if s.from != nil && s.spent != nil {
+		s.from.put(s.spent)
+	}
+	s.from, s.spent = nil, nil
 }
 
 // Add appends one transaction in delivered form (the caller may reuse d.JSON afterwards). A form
@@ -154,8 +200,12 @@ func (s *Splice) Add(d Delivered) {
 		// Size the page by its first transaction: room for a full page of about its size, with
 		// some to spare, so that a page is one allocation (a short history reserves more than it
 		// uses, once per request; an unusually large first transaction at most maxPresize).
-		// Beyond that, the page doubles.
-		need = max(need, min(s.rows*need*3/2, maxPresize))
+		// A buffer from an earlier page is kept if a full page of about that size fits. Beyond
+		// that, the page doubles.
+		page := min(s.rows*need, maxPresize)
+		if len(s.buf)+page > cap(s.buf) {
+			need = max(need, min(page*3/2, maxPresize))
+		}
 	}
 	if len(s.buf)+need > cap(s.buf) {
 		s.buf = append(make([]byte, 0, max(2*cap(s.buf), len(s.buf)+need)), s.buf...)
@@ -194,7 +244,8 @@ func (p *Policy) TransactionsPage(envelope dsop.Transactions, s *Splice) (body [
 		body = append(append(make([]byte, 0, n+len(s.buf)-headRoom+2), head...), s.buf[headRoom:]...)
 	}
 	body = append(body, "]}"...)
-	s.buf = nil
+	// The body is in buf (or, after a long head, in a copy): Release may give buf back.
+	s.buf, s.spent = nil, s.buf[:cap(s.buf)]
 	set := s.set
 	for i, d := range delivered {
 		if d || set.has(i) {

@@ -79,7 +79,7 @@ func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
 				want, err := json.Marshal(&page)
 				require.NoError(t, err)
 
-				splice := filter.NewSplice(n)
+				splice := filter.NewSplice(n, nil)
 				for _, tr := range txs[:n] {
 					d, err := p.Deliver(tr)
 					require.NoError(t, err)
@@ -96,6 +96,56 @@ func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Pages made in memory given back by earlier pages (Buffers) are still what Apply gives, whatever
+// the sizes that follow each other — a short page after a long one, a long page after a short one
+// (the buffer grows), a head longer than the room kept — and the memory is indeed reused: the
+// released body of one page is overwritten by the next, which is why Release comes last.
+func TestTransactionsPage_ReusedBuffersGiveTheSamePages(t *testing.T) {
+	txs := demoTransactions(t)
+	p, err := filter.New(filter.Overrides{})
+	require.NoError(t, err)
+	msg := "Data before 2025-01-01 are archived"
+	long := strings.Repeat("A head longer than the room a splice keeps for it. ", 60)
+	var buffers filter.Buffers
+	var last []byte // the body of the page released last
+	reused := false
+	for i, n := range []int{len(txs), 1, 7, len(txs), 0, 3, len(txs), 2, 5, len(txs), 1, 4, 6, 2, 3, len(txs), 1, 2, 7, 3} {
+		head := &msg
+		if i == 4 || i == 8 {
+			head = &long
+		}
+		envelope := dsop.Transactions{ResponseDetails: dsop.ResponseDetails{Status: dsop.Partial, Message: head}}
+		page := envelope
+		list := append([]dsop.Transaction(nil), txs[len(txs)-n:]...)
+		page.Transactions = &list
+		_, err := p.Apply(filter.EndpointTransactions, &page)
+		require.NoError(t, err)
+		want, err := json.Marshal(&page)
+		require.NoError(t, err)
+
+		var before string
+		if last != nil {
+			before = string(last)
+		}
+		splice := filter.NewSplice(len(txs), &buffers)
+		for _, tr := range txs[len(txs)-n:] {
+			d, err := p.Deliver(tr)
+			require.NoError(t, err)
+			splice.Add(d)
+		}
+		got, _, _, err := p.TransactionsPage(envelope, splice)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), "page %d of %d transactions", i, n)
+		if last != nil && string(last) != before {
+			reused = true
+		}
+		last = got
+		splice.Release()
+		splice.Release() // a second Release gives nothing back twice
+	}
+	require.True(t, reused, "a later page is made in the memory of an earlier one")
 }
 
 // The stored forms cannot be mistaken across policies, and a field set survives its text form.
@@ -172,7 +222,7 @@ func FuzzDeliver(f *testing.F) {
 		require.NoError(t, err)
 		d, err := p.Deliver(tr)
 		require.NoError(t, err)
-		splice := filter.NewSplice(1)
+		splice := filter.NewSplice(1, nil)
 		splice.Add(d)
 		got, fields, _, err := p.TransactionsPage(dsop.Transactions{}, splice)
 		require.NoError(t, err)

@@ -53,21 +53,23 @@ type bufferedWriter struct {
 	status int
 	body   bytes.Buffer
 	// delivered is the JSON body of a 200 answer, handed over whole by okResponse (no copy of a
-	// large page); seal, when set, encrypts it for the consumer.
+	// large page); seal, when set, encrypts it for the consumer; release, when set, gives its
+	// memory back for the next page.
 	delivered []byte
 	seal      encryption.Seal
+	release   func()
 }
 
 // deliver keeps body as the delivered JSON of a 200 answer; the caller gives up body.
-func (b *bufferedWriter) deliver(body []byte, seal encryption.Seal) {
+func (b *bufferedWriter) deliver(body []byte, seal encryption.Seal, release func()) {
 	b.status = http.StatusOK
-	b.delivered, b.seal = body, seal
+	b.delivered, b.seal, b.release = body, seal, release
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
 
 func (b *bufferedWriter) reset() {
-	b.header, b.status, b.delivered, b.seal = http.Header{}, 0, nil, nil
+	b.header, b.status, b.delivered, b.seal, b.release = http.Header{}, 0, nil, nil, nil
 	b.body.Reset()
 }
 
@@ -159,6 +161,13 @@ func (a *api) record(next http.Handler) http.Handler {
 			}
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(body)
+			if buf.release != nil {
+				// Only now is nothing left holding the delivered body: the record is durable
+				// and its hash taken, the encryption (if any) done, the answer written. After
+				// any failure the store may still hold it, so it is left to the collector.
+				rec.Body, buf.delivered = nil, nil
+				buf.release()
+			}
 		}
 		span.SetName("dsop " + ex.operation)
 		span.SetAttributes(attribute.String("dsop.operation", ex.operation), attribute.Int("http.response.status_code", status),

@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 )
 
@@ -72,4 +75,53 @@ func TestDeliveredForms_AreNotServedUnderAnotherPolicy(t *testing.T) {
 	_, err = pool.Exec(ctx, `DELETE FROM dsop_settings WHERE key = 'delivery_policy'`)
 	require.NoError(t, err)
 	require.Equal(t, honest, h.do("GET", target, h.headers("")).Body.String(), "data imported before delivered forms existed")
+}
+
+// keepingStore is an audit store that keeps the body it is handed (as a store still holding a
+// record could), and fails when told to.
+type keepingStore struct {
+	*audit.MemoryStore
+	kept []byte
+	fail error
+}
+
+func (s *keepingStore) Append(ctx context.Context, r *audit.Record) error {
+	s.kept = r.Body
+	if s.fail != nil {
+		return s.fail
+	}
+	return s.MemoryStore.Append(ctx, r)
+}
+
+// A page's memory goes back for the next pages only once its answer has left (issue #15): the
+// body of an answer withheld because its record could not be written is never written over,
+// however many pages follow — while that of a delivered answer is (which shows the test would see
+// it).
+func TestDeliveredForms_PageMemoryIsReusedOnlyAfterTheAnswerLeft(t *testing.T) {
+	store := &keepingStore{MemoryStore: &audit.MemoryStore{}}
+	h := newHarnessWith(t, bankWorld{openStore: openPostgres}, func(d *httpapi.Deps) { d.Audit = store })
+	target := accountURL(h.ref(pagingAccount), "/transactions", earliest, today)
+	// Pages that follow are of a shorter period: other bytes where they overlap in memory.
+	other := accountURL(h.ref(pagingAccount), "/transactions", "2018-06-08", today)
+	jose := func(url string) int { return h.do("GET", url, withAccept(h.headers(""), "application/jose")).Code }
+
+	store.fail = errors.New("disk full")
+	require.Equal(t, 500, jose(target))
+	withheld, was := store.kept, string(store.kept)
+	require.NotEmpty(t, withheld)
+	store.fail = nil
+	for range 12 {
+		require.Equal(t, 200, jose(other))
+		require.Equal(t, was, string(withheld), "the memory of a withheld answer is never reused")
+	}
+
+	// The pool may drop a buffer now and then (always under the race detector): a few tries.
+	reused := false
+	for i := 0; i < 12 && !reused; i++ {
+		require.Equal(t, 200, jose(target))
+		delivered, was := store.kept, string(store.kept)
+		require.Equal(t, 200, jose(other))
+		reused = string(delivered) != was
+	}
+	require.True(t, reused, "the memory of a delivered answer is reused")
 }

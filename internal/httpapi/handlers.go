@@ -175,7 +175,12 @@ func (a *api) encodeDelivered(ctx context.Context, page accounts.Page) (*okRespo
 		return nil, err
 	}
 	exchangeOf(ctx).transactions = ptr(n)
-	return a.answer(ctx, b, fields)
+	r, err := a.answer(ctx, b, fields)
+	if err != nil {
+		return nil, err
+	}
+	r.release = page.Delivered.Release
+	return r, nil
 }
 
 // answer hands the body to the record layer, which hashes it into the audit record and, unless it
@@ -196,10 +201,12 @@ func (a *api) answer(ctx context.Context, b []byte, fields []string) (*okRespons
 }
 
 // okResponse is a 200 answer; it satisfies the response interface of every operation. body is
-// the delivered JSON; seal, when set, encrypts it.
+// the delivered JSON; seal, when set, encrypts it; release, when set, gives body's memory back
+// once the answer has left (filter.Splice.Release).
 type okResponse struct {
 	body        []byte
 	seal        encryption.Seal
+	release     func()
 	contentType string
 }
 
@@ -212,7 +219,7 @@ func (o *okResponse) write(w http.ResponseWriter) error {
 		// and encrypts it.
 		return errors.New("a 200 answer outside the record layer")
 	}
-	bw.deliver(o.body, o.seal) // the body is ours: hand it over instead of copying it
+	bw.deliver(o.body, o.seal, o.release) // the body is ours: hand it over instead of copying it
 	return nil
 }
 

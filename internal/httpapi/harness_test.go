@@ -134,7 +134,7 @@ func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 		},
 		Rules:     validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:    &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
-		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock, DeliveryPolicy: policy.Fingerprint()},
+		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock, DeliveryPolicy: policy.Fingerprint(), Pages: &filter.Buffers{}},
 		Cursors:   accounts.NewCursorCodec(secret),
 		Audit:     h.audit,
 		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: encryption.A128CBCHS256},
