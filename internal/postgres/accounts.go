@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,6 +208,11 @@ func (s *AccountsStore) DeliveredTransactions(ctx context.Context, ref string, f
 	)
 	// The destinations are made once: a Scan per row allocates nothing of its own.
 	dest := []any{&at, &id, nil, nil, &current}
+	// Rows of a page mostly carry the same field set: its text is parsed when it changes.
+	var (
+		lastText []byte
+		lastSet  filter.FieldSet
+	)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -222,10 +228,13 @@ func (s *AccountsStore) DeliveredTransactions(ctx context.Context, ref string, f
 		if raw[3] == nil {
 			return accounts.ErrNoDeliveredForms // a row stored before forms were made
 		}
-		d := filter.Delivered{JSON: raw[2]}
-		if d.Fields, err = filter.ParseFieldSet(raw[3]); err != nil {
-			return fmt.Errorf("transaction %s of %s: %w", id, ref, err)
+		if !bytes.Equal(raw[3], lastText) {
+			if lastSet, err = filter.ParseFieldSet(raw[3]); err != nil {
+				return fmt.Errorf("transaction %s of %s: %w", id, ref, err)
+			}
+			lastText = append(lastText[:0], raw[3]...)
 		}
+		d := filter.Delivered{JSON: raw[2], Fields: lastSet}
 		if err := fn(accounts.Position{Time: at.UTC(), ID: id}, d); err != nil {
 			return err
 		}
