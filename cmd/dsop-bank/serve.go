@@ -196,10 +196,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return shutdown(cfg, servers, st, &storesClosing, &draining, logger)
 }
 
-// shutdown ends the server within DSOP_SHUTDOWN_TIMEOUT whatever the dependencies do: /readyz
-// turns 503 for DSOP_DRAIN_DELAY so that the load balancer stops routing here, then the listeners
-// stop and in-flight requests finish (each writes its audit record before it answers); what has
-// not finished by the deadline is cut off, and the stores close within what remains of it.
 // servingGCPercent is the collector's target of a serving process when GOGC is not set. Its live
 // heap is a few MB, while a 1 000-transaction JWE page allocates about 2 MB, so Go's default of
 // 100 collects about once per transactions page; at 400 the server spends about a quarter less CPU
@@ -216,6 +212,10 @@ func tuneGC(getenv func(string) string) (int, bool) {
 	return servingGCPercent, true
 }
 
+// shutdown ends the server within DSOP_SHUTDOWN_TIMEOUT whatever the dependencies do: /readyz
+// turns 503 for DSOP_DRAIN_DELAY so that the load balancer stops routing here, then the listeners
+// stop and in-flight requests finish (each writes its audit record before it answers); what has
+// not finished by the deadline is cut off, and the stores close within what remains of it.
 func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClosing, draining *atomic.Bool, logger *slog.Logger) error {
 	deadline := time.Now().Add(cfg.ShutdownTimeout)
 	draining.Store(true)
