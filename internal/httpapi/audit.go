@@ -165,7 +165,6 @@ func (a *api) record(next http.Handler) http.Handler {
 				// Only now is nothing left holding the delivered body: the record is durable
 				// and its hash taken, the encryption (if any) done, the answer written. After
 				// any failure the store may still hold it, so it is left to the collector.
-				rec.Body, buf.delivered = nil, nil
 				buf.release()
 			}
 		}
