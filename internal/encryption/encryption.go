@@ -62,6 +62,19 @@ func (e *Encrypter) For(ctx context.Context, consumerID string) (Seal, error) {
 	thumb := sha256.Sum256(cert.Raw)
 	x5t := base64.RawURLEncoding.EncodeToString(thumb[:])
 	enc := contentEncryption(e.Enc)
+	if enc == jwa.A128CBC_HS256() {
+		s, err := newCBCSealer(pub, x5t, x5t)
+		if err != nil {
+			return nil, fmt.Errorf("encryption header: %w", err)
+		}
+		return func(_ context.Context, plaintext []byte) ([]byte, error) {
+			out, err := s.seal(plaintext)
+			if err != nil {
+				return nil, fmt.Errorf("encrypt response: %w", err)
+			}
+			return out, nil
+		}, nil
+	}
 	return func(_ context.Context, plaintext []byte) ([]byte, error) {
 		// A header per message: the library adds alg and enc to the one it is given.
 		hdr := jwe.NewHeaders()

@@ -1,0 +1,96 @@
+package encryption
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The A128CBC-HS256 example of RFC 7516 Appendix A.2, worked through in Appendix B: its key,
+// IV, header and plaintext must give exactly its ciphertext and authentication tag.
+func TestSealCBCHS256_RFC7516AppendixB(t *testing.T) {
+	cek := []byte{4, 211, 31, 197, 84, 157, 252, 254, 11, 100, 157, 250, 63, 170, 106, 206,
+		107, 124, 212, 45, 111, 107, 9, 219, 200, 177, 0, 240, 143, 156, 44, 207}
+	iv := []byte{3, 22, 60, 12, 43, 67, 104, 105, 108, 108, 105, 99, 111, 116, 104, 101}
+	header := "eyJhbGciOiJSU0ExXzUiLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0"
+	wrapped := []byte{1, 2, 3} // not part of the content encryption
+	out, err := sealCBCHS256(header, wrapped, cek, iv, []byte("Live long and prosper."))
+	require.NoError(t, err)
+	require.Equal(t, []string{header, "AQID", "AxY8DCtDaGlsbGljb3RoZQ",
+		"KDlTtXchhZTGufMYmOYGS4HffxPSUrfmqCHXaI9wOGY", "9hH0vgRfYgPnAHOd8stkvw"}, strings.Split(string(out), "."))
+}
+
+// Every length the chunking treats differently — inside and at a block, inside and at a chunk,
+// past several — decrypts with the library to the very bytes sealed, the output is
+// exactly as long as its capacity (sized in advance: no copy on the way) and the plaintext is
+// left untouched.
+func TestSeal_DecryptsWithTheLibraryAtEveryBoundary(t *testing.T) {
+	e, key := encrypter(t, A128CBCHS256)
+	seal, err := e.For(context.Background(), "0192:974760673")
+	require.NoError(t, err)
+	s, err := newCBCSealer(&key.PublicKey, "kid", "kid")
+	require.NoError(t, err)
+	// (Not 0: a body is never empty, and the library cannot decrypt an empty plaintext, not
+	// even its own.)
+	for _, n := range []int{1, 15, 16, 17, 47, 48, 49, cbcChunk - 17, cbcChunk - 16, cbcChunk - 1, cbcChunk,
+		cbcChunk + 1, cbcChunk + 16, 2 * cbcChunk, 3*cbcChunk + 5, 400_000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			plain := make([]byte, n)
+			_, _ = rand.Read(plain)
+			kept := bytes.Clone(plain)
+			msg, err := seal(context.Background(), plain)
+			require.NoError(t, err)
+			require.Equal(t, kept, plain, "the plaintext is only read")
+			got, err := Decrypt(msg, key)
+			require.NoError(t, err)
+			require.Equal(t, plain, got)
+
+			direct, err := s.seal(plain)
+			require.NoError(t, err)
+			require.Equal(t, len(direct), cap(direct), "the output is sized in advance")
+		})
+	}
+}
+
+// The protected header says what a consumer needs, and the tag covers every part of the
+// message: changing any one of them makes the library refuse it.
+func TestSeal_HeaderAndTamperedPartsAreRefused(t *testing.T) {
+	e, key := encrypter(t, "")
+	seal, err := e.For(context.Background(), "0192:974760673")
+	require.NoError(t, err)
+	msg, err := seal(context.Background(), page())
+	require.NoError(t, err)
+
+	parts := strings.Split(string(msg), ".")
+	require.Len(t, parts, 5)
+	raw, err := b64.DecodeString(parts[0])
+	require.NoError(t, err)
+	var hdr map[string]string
+	require.NoError(t, json.Unmarshal(raw, &hdr))
+	require.Equal(t, "RSA-OAEP-256", hdr["alg"])
+	require.Equal(t, A128CBCHS256, hdr["enc"])
+	require.Equal(t, "application/json", hdr["cty"])
+	require.NotEmpty(t, hdr["kid"])
+	require.Equal(t, hdr["kid"], hdr["x5t#S256"])
+	require.Len(t, hdr, 5)
+
+	_, err = Decrypt(msg, key)
+	require.NoError(t, err, "the untouched message opens")
+	for i := range parts {
+		t.Run(fmt.Sprint("part ", i), func(t *testing.T) {
+			changed := append([]string(nil), parts...)
+			b, err := b64.DecodeString(changed[i])
+			require.NoError(t, err)
+			b[len(b)/2] ^= 0x01
+			changed[i] = b64.EncodeToString(b)
+			_, err = Decrypt([]byte(strings.Join(changed, ".")), key)
+			require.Error(t, err)
+		})
+	}
+}
