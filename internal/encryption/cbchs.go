@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+
+	asmbase64 "github.com/segmentio/asm/base64"
 )
 
 // The default content encryption, A128CBC-HS256 with RSA-OAEP-256 key management, is written in
@@ -18,7 +20,9 @@ import (
 // buffer"). The library's jwe.Encrypt copies the page four times on the way (the plaintext into
 // a ciphertext buffer, again to pad it, the ciphertext and tag into one slice, then the base64
 // text), about 2 MB for a 1 000-transaction page; this writes the base64 text once, through a
-// chunk-sized buffer. It is composed from the standard library's primitives exactly as RFC 7518
+// chunk-sized buffer, with segmentio/asm's vectorised base64 encoder (the one jwx itself offers
+// behind its jwx_asmbase64 build tag; about 17 times the standard library's speed here, and the
+// encoding was a quarter of the request's CPU). It is composed from the standard library's primitives exactly as RFC 7518
 // §5.2.2.1 defines the algorithm and RFC 7516 §7.1 the serialization, and checked against the
 // RFC's own vector (RFC 7516 Appendix B) and against the library's decryption, which remains what
 // `dsop-bank decrypt` and the conformance kit use. A256GCM still goes through the library.
@@ -28,7 +32,16 @@ import (
 // join into the encoding of the whole ciphertext.
 const cbcChunk = 48 << 10
 
-var b64 = base64.RawURLEncoding
+// b64 is BASE64URL without padding (RFC 7515 §2), as the compact serialization wants it.
+var b64 = asmbase64.RawURLEncoding
+
+// appendB64 appends BASE64URL(src) to dst.
+func appendB64(dst, src []byte) []byte {
+	n := b64.EncodedLen(len(src))
+	dst = slices.Grow(dst, n) // no-op: the output is sized in advance
+	b64.Encode(dst[len(dst):len(dst)+n], src)
+	return dst[:len(dst)+n]
+}
 
 // cbcSealer encrypts bodies for one consumer's RSA key.
 type cbcSealer struct {
@@ -91,9 +104,9 @@ func sealCBCHS256(header string, wrapped, cek, iv, plaintext []byte) ([]byte, er
 		b64.EncodedLen(ctLen)+b64.EncodedLen(16))
 	out = append(out, header...)
 	out = append(out, '.')
-	out = b64.AppendEncode(out, wrapped)
+	out = appendB64(out, wrapped)
 	out = append(out, '.')
-	out = b64.AppendEncode(out, iv)
+	out = appendB64(out, iv)
 	out = append(out, '.')
 
 	chunk := make([]byte, min(cbcChunk, ctLen))
@@ -101,7 +114,7 @@ func sealCBCHS256(header string, wrapped, cek, iv, plaintext []byte) ([]byte, er
 	for len(rest) >= cbcChunk {
 		cbc.CryptBlocks(chunk, rest[:cbcChunk])
 		mac.Write(chunk)
-		out = b64.AppendEncode(out, chunk)
+		out = appendB64(out, chunk)
 		rest = rest[cbcChunk:]
 	}
 	last := chunk[:len(rest)+padding]
@@ -111,13 +124,13 @@ func sealCBCHS256(header string, wrapped, cek, iv, plaintext []byte) ([]byte, er
 	}
 	cbc.CryptBlocks(last, last)
 	mac.Write(last)
-	out = b64.AppendEncode(out, last)
+	out = appendB64(out, last)
 
 	var al [8]byte
 	binary.BigEndian.PutUint64(al[:], uint64(len(header))*8)
 	mac.Write(al[:])
 	tag := mac.Sum(chunk[:0])[:16]
 	out = append(out, '.')
-	out = b64.AppendEncode(out, tag)
+	out = appendB64(out, tag)
 	return out, nil
 }
