@@ -53,6 +53,9 @@ func TestToken_Refusals(t *testing.T) {
 		{"header not JSON", bearer(b64("{") + "." + parts[1] + "." + parts[2]), unauthorized},
 		{"alg none", bearer(h.token(devissuer.Options{Alg: "none"})), unauthorized},
 		{"HS256 with the public key", bearer(h.token(devissuer.Options{Alg: "HS256"})), unauthorized},
+		{"alg not a string", bearer(b64(`{"alg":1,"kid":"x"}`) + "." + parts[1] + "." + parts[2]), unauthorized},
+		{"kid not a string", bearer(b64(`{"alg":"RS256","kid":["x"]}`) + "." + parts[1] + "." + parts[2]), unauthorized},
+		{"no kid", bearer(b64(`{"alg":"RS256"}`) + "." + parts[1] + "." + parts[2]), unauthorized},
 		{"unknown key", bearer(foreign(devissuer.Options{KID: "rotated-away"})), unauthorized},
 		{"foreign key, known kid", bearer(foreign(devissuer.Options{})), unauthorized},
 		{"the real key under a made-up kid", bearer(h.token(devissuer.Options{KID: "-"})), unauthorized},
@@ -93,6 +96,16 @@ func TestToken_Refusals(t *testing.T) {
 			Claims: map[string]any{"supplier": map[string]any{"authority": "iso6523-actorid-upis", "ID": "0192:974760673"}}})), forbidden},
 		{"BRREG only in the deprecated client_orgno", bearer(h.token(devissuer.Options{Consumer: "0192:889640782", Claims: map[string]any{"client_orgno": "974760673"}})), forbidden},
 	}
+	// The reason the audit record gives, where a row's reason is pinned.
+	reasons := map[string]string{
+		"alg none":                        "token:alg",
+		"HS256 with the public key":       "token:alg",
+		"alg not a string":                "token:malformed",
+		"kid not a string":                "token:malformed",
+		"no kid":                          "token:kid",
+		"unknown key":                     "token:unknown_kid",
+		"crit names an unknown extension": "token:crit",
+	}
 	require.GreaterOrEqual(t, len(cases), 40)
 	ok := h.headers(openOrg)
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, accountsURL(earliest, today), ok).Code, "the request is served with a valid token")
@@ -108,6 +121,9 @@ func TestToken_Refusals(t *testing.T) {
 			r := h.audit.Records()[len(h.audit.Records())-1]
 			require.Equal(t, c.status, r.Status, "refused and audited")
 			require.True(t, strings.HasPrefix(r.Reason, "token:"), r.Reason)
+			if want, ok := reasons[c.name]; ok {
+				require.Equal(t, want, r.Reason)
+			}
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
@@ -70,20 +69,16 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 		return Claims{}, unauthorized("malformed", "Authorization header must be 'Bearer <Maskinporten access token>'")
 	}
 	raw = strings.TrimSpace(raw)
-	if err := checkCompact(raw); err != nil {
+	hdr, err := checkCompact(raw)
+	if err != nil {
 		return Claims{}, err
 	}
-	msg, err := jws.Parse([]byte(raw))
-	if err != nil || len(msg.Signatures()) != 1 {
-		return Claims{}, unauthorized("malformed", "access token is not a signed JWT in compact serialization")
-	}
-	hdr := msg.Signatures()[0].ProtectedHeaders()
 	// Only RS256, as Maskinporten signs: refuses "none", HS* signed with the public key as a
-	// secret, and any other algorithm confusion.
-	if alg, _ := hdr.Algorithm(); alg.String() != jwa.RS256().String() {
-		return Claims{}, unauthorized("alg", "access token algorithm %q is not allowed; only RS256", alg.String())
+	// secret, and any other algorithm confusion (the signature is then verified as RS256 only).
+	if hdr.Alg != jwa.RS256().String() {
+		return Claims{}, unauthorized("alg", "access token algorithm %q is not allowed; only RS256", hdr.Alg)
 	}
-	kid, _ := hdr.KeyID()
+	kid := hdr.Kid
 	if kid == "" {
 		return Claims{}, unauthorized("kid", "access token has no kid header")
 	}
@@ -165,23 +160,33 @@ func stringClaim(tok jwt.Token, name string) string {
 //     RFC 7515 §4.1.11 says a recipient that does not understand one must refuse the JWS;
 //   - exp, iat and nbf must be JSON numbers (RFC 7519 §2 NumericDate), not strings a lenient
 //     parser would convert.
-func checkCompact(raw string) error {
+//
+// It returns the header's alg and kid: the header is decoded once, here (issue #15).
+func checkCompact(raw string) (joseHeader, error) {
+	var none joseHeader
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return unauthorized("malformed", "access token is not a signed JWT in compact serialization")
+		return none, unauthorized("malformed", "access token is not a signed JWT in compact serialization")
 	}
 	var hdr map[string]json.RawMessage
 	b, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil || json.Unmarshal(b, &hdr) != nil {
-		return unauthorized("malformed", "access token header is not base64url-encoded JSON")
+		return none, unauthorized("malformed", "access token header is not base64url-encoded JSON")
 	}
 	if _, ok := hdr["crit"]; ok {
-		return unauthorized("crit", "access token header names critical extensions (crit), which this server does not implement")
+		return none, unauthorized("crit", "access token header names critical extensions (crit), which this server does not implement")
+	}
+	var h joseHeader
+	if alg, ok := hdr["alg"]; ok && json.Unmarshal(alg, &h.Alg) != nil {
+		return none, unauthorized("malformed", "access token header alg is not a string")
+	}
+	if kid, ok := hdr["kid"]; ok && json.Unmarshal(kid, &h.Kid) != nil {
+		return none, unauthorized("malformed", "access token header kid is not a string")
 	}
 	var claims map[string]json.RawMessage
 	b, err = base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil || json.Unmarshal(b, &claims) != nil {
-		return unauthorized("malformed", "access token claims are not base64url-encoded JSON")
+		return none, unauthorized("malformed", "access token claims are not base64url-encoded JSON")
 	}
 	for _, name := range []string{"exp", "iat", "nbf"} {
 		v, ok := claims[name]
@@ -190,8 +195,13 @@ func checkCompact(raw string) error {
 		}
 		var n json.Number
 		if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') || json.Unmarshal(v, &n) != nil {
-			return unauthorized("claim_type", "access token claim %s must be a NumericDate (a JSON number)", name)
+			return none, unauthorized("claim_type", "access token claim %s must be a NumericDate (a JSON number)", name)
 		}
 	}
-	return nil
+	return h, nil
 }
+
+// joseHeader is what Validate reads from a token's protected header before it verifies it: the
+// header is decoded once, here, and jwt.Parse then verifies the signature as RS256 with the key
+// the kid names.
+type joseHeader struct{ Alg, Kid string }
