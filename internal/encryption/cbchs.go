@@ -17,15 +17,17 @@ import (
 
 // The default content encryption, A128CBC-HS256 with RSA-OAEP-256 key management, is written in
 // one pass straight into its compact serialization (issue #15: "encrypt into a pre-sized
-// buffer"). The library's jwe.Encrypt copies the page four times on the way (the plaintext into
-// a ciphertext buffer, again to pad it, the ciphertext and tag into one slice, then the base64
-// text), about 2 MB for a 1 000-transaction page; this writes the base64 text once, through a
+// buffer"). The library's jwe.Encrypt copies the page four times on the way (the plaintext into a
+// ciphertext buffer, again to pad it, the ciphertext and tag into one slice, then the base64
+// text), about 1.4 MB for a 1 000-transaction page; this writes the base64 text once, through a
 // chunk-sized buffer, with segmentio/asm's vectorised base64 encoder (the one jwx itself offers
-// behind its jwx_asmbase64 build tag; about 17 times the standard library's speed here, and the
-// encoding was a quarter of the request's CPU). It is composed from the standard library's primitives exactly as RFC 7518
-// §5.2.2.1 defines the algorithm and RFC 7516 §7.1 the serialization, and checked against the
-// RFC's own vector (RFC 7516 Appendix B) and against the library's decryption, which remains what
-// `dsop-bank decrypt` and the conformance kit use. A256GCM still goes through the library.
+// behind its jwx_asmbase64 build tag: about 17 times the standard library's speed here, where the
+// encoding had become the largest entry of the request's CPU profile).
+//
+// It is composed from the standard library's primitives exactly as RFC 7518 §5.2.2.1 defines the
+// algorithm and RFC 7516 §7.1 the serialization, and checked against the RFC's own vector (RFC 7516
+// Appendix B) and against the library's decryption, which remains what `dsop-bank decrypt` and the
+// conformance kit use. A256GCM still goes through the library.
 
 // cbcChunk is how much plaintext is encrypted, authenticated and base64-encoded at a time: a
 // multiple of the AES block (16) and of base64's 3-byte group, so that the chunks' encodings
