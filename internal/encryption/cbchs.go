@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	asmbase64 "github.com/segmentio/asm/base64"
 )
@@ -65,29 +66,75 @@ func newCBCSealer(pub *rsa.PublicKey, kid, x5t string) (*cbcSealer, error) {
 }
 
 // seal makes one JWE: a fresh content encryption key and IV, the key wrapped with RSA-OAEP-256
-// (SHA-256 and MGF1 with SHA-256, RFC 7518 §4.3).
-func (s *cbcSealer) seal(plaintext []byte) ([]byte, error) {
+// (SHA-256 and MGF1 with SHA-256, RFC 7518 §4.3). Its output is written in memory from outputs
+// when one is large enough; release gives it back.
+func (s *cbcSealer) seal(plaintext []byte, outputs *outputs) (out []byte, release func(), err error) {
 	var cek [32]byte
 	var iv [aes.BlockSize]byte
 	if _, err := rand.Read(cek[:]); err != nil {
-		return nil, fmt.Errorf("content encryption key: %w", err)
+		return nil, nil, fmt.Errorf("content encryption key: %w", err)
 	}
 	if _, err := rand.Read(iv[:]); err != nil {
-		return nil, fmt.Errorf("initialization vector: %w", err)
+		return nil, nil, fmt.Errorf("initialization vector: %w", err)
 	}
 	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, s.pub, cek[:], nil)
 	if err != nil {
-		return nil, fmt.Errorf("wrap content encryption key: %w", err)
+		return nil, nil, fmt.Errorf("wrap content encryption key: %w", err)
 	}
-	return sealCBCHS256(s.header, wrapped, cek[:], iv[:], plaintext)
+	size := compactSize(s.header, len(wrapped), len(plaintext))
+	if size < minKept || size > maxKept {
+		out, err := sealCBCHS256(make([]byte, 0, size), s.header, wrapped, cek[:], iv[:], plaintext)
+		return out, nil, err
+	}
+	buf := outputs.get(size)
+	out, err = sealCBCHS256(buf, s.header, wrapped, cek[:], iv[:], plaintext)
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return out, func() { once.Do(func() { outputs.put(out) }) }, nil
 }
 
-// sealCBCHS256 is A128CBC-HS256 (RFC 7518 §5.2.2.1) in compact serialization:
+// compactSize is the length of the compact serialization of a plaintext of n bytes.
+func compactSize(header string, wrapped, n int) int {
+	ctLen := n + aes.BlockSize - n%aes.BlockSize
+	return len(header) + 4 + b64.EncodedLen(wrapped) + b64.EncodedLen(aes.BlockSize) + b64.EncodedLen(ctLen) +
+		b64.EncodedLen(16)
+}
+
+// outputs keeps the memory of large answers that have left, for the answers that follow (issue
+// #15): the JWE of a 1 000-transaction page is about half a megabyte, and allocating each anew
+// makes the garbage collector run more often, on every request of the server. Small answers
+// (accounts, details) are left to the allocator, and unusually large ones to the collector. The
+// zero value is ready to use; it must not be copied after first use.
+type outputs struct{ pool sync.Pool }
+
+const (
+	minKept = 16 << 10
+	maxKept = 8 << 20
+)
+
+// get returns an empty buffer of at least size bytes: a kept one if the one the pool gives is
+// large enough (a smaller one is dropped: the pool comes to hold buffers of the size pages have).
+func (o *outputs) get(size int) []byte {
+	if v, ok := o.pool.Get().(*[]byte); ok && cap(*v) >= size {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+func (o *outputs) put(buf []byte) {
+	buf = buf[:0]
+	o.pool.Put(&buf)
+}
+
+// sealCBCHS256 appends to dst A128CBC-HS256 (RFC 7518 §5.2.2.1) in compact serialization:
 // header.BASE64URL(wrapped).BASE64URL(IV).BASE64URL(E).BASE64URL(T), where E is AES-128-CBC with
 // PKCS #7 padding under the key's second half, and T the first 16 bytes of HMAC-SHA-256 under its
 // first half over header || IV || E || AL, AL being the header's length in bits (64-bit big
-// endian). The plaintext is only read: the audit record hashes it at the same time.
-func sealCBCHS256(header string, wrapped, cek, iv, plaintext []byte) ([]byte, error) {
+// endian). The plaintext is only read: the audit record hashes it at the same time. dst should
+// have room for compactSize bytes: then nothing is copied on the way.
+func sealCBCHS256(dst []byte, header string, wrapped, cek, iv, plaintext []byte) ([]byte, error) {
 	if len(cek) != 32 || len(iv) != aes.BlockSize {
 		return nil, fmt.Errorf("A128CBC-HS256: key of %d bytes and IV of %d bytes (want 32 and 16)", len(cek), len(iv))
 	}
@@ -102,8 +149,7 @@ func sealCBCHS256(header string, wrapped, cek, iv, plaintext []byte) ([]byte, er
 
 	padding := aes.BlockSize - len(plaintext)%aes.BlockSize // 1 to 16 bytes, always some
 	ctLen := len(plaintext) + padding
-	out := make([]byte, 0, len(header)+4+b64.EncodedLen(len(wrapped))+b64.EncodedLen(len(iv))+
-		b64.EncodedLen(ctLen)+b64.EncodedLen(16))
+	out := slices.Grow(dst, compactSize(header, len(wrapped), len(plaintext)))
 	out = append(out, header...)
 	out = append(out, '.')
 	out = appendB64(out, wrapped)

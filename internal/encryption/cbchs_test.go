@@ -22,7 +22,7 @@ func TestSealCBCHS256_RFC7516AppendixB(t *testing.T) {
 	iv := []byte{3, 22, 60, 12, 43, 67, 104, 105, 108, 108, 105, 99, 111, 116, 104, 101}
 	header := "eyJhbGciOiJSU0ExXzUiLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0"
 	wrapped := []byte{1, 2, 3} // not part of the content encryption
-	out, err := sealCBCHS256(header, wrapped, cek, iv, []byte("Live long and prosper."))
+	out, err := sealCBCHS256(nil, header, wrapped, cek, iv, []byte("Live long and prosper."))
 	require.NoError(t, err)
 	require.Equal(t, []string{header, "AQID", "AxY8DCtDaGlsbGljb3RoZQ",
 		"KDlTtXchhZTGufMYmOYGS4HffxPSUrfmqCHXaI9wOGY", "9hH0vgRfYgPnAHOd8stkvw"}, strings.Split(string(out), "."))
@@ -46,7 +46,7 @@ func TestSeal_DecryptsWithTwoLibrariesAtEveryBoundary(t *testing.T) {
 			plain := make([]byte, n)
 			_, _ = rand.Read(plain)
 			kept := bytes.Clone(plain)
-			msg, err := seal(context.Background(), plain)
+			msg, _, err := seal(context.Background(), plain)
 			require.NoError(t, err)
 			require.Equal(t, kept, plain, "the plaintext is only read")
 			got, err := Decrypt(msg, key)
@@ -59,7 +59,7 @@ func TestSeal_DecryptsWithTwoLibrariesAtEveryBoundary(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, plain, got)
 
-			direct, err := s.seal(plain)
+			direct, _, err := s.seal(plain, &outputs{})
 			require.NoError(t, err)
 			require.Equal(t, len(direct), cap(direct), "the output is sized in advance")
 		})
@@ -72,7 +72,7 @@ func TestSeal_HeaderAndTamperedPartsAreRefused(t *testing.T) {
 	e, key := encrypter(t, "")
 	seal, err := e.For(context.Background(), "0192:974760673")
 	require.NoError(t, err)
-	msg, err := seal(context.Background(), page())
+	msg, _, err := seal(context.Background(), page())
 	require.NoError(t, err)
 
 	parts := strings.Split(string(msg), ".")
@@ -120,4 +120,54 @@ func seq(from, to int) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+// A large answer's memory is written over by a later one only after its release, and a release
+// called twice gives it back once: two later answers never share it. Small answers are left to
+// the allocator.
+func TestSeal_OutputMemoryIsReusedOnlyAfterRelease(t *testing.T) {
+	_, key := encrypter(t, A128CBCHS256)
+	s, err := newCBCSealer(&key.PublicKey, "kid", "kid")
+	require.NoError(t, err)
+	var o outputs
+	body := func(c byte) []byte { return bytes.Repeat([]byte{c}, 100<<10) }
+	same := func(a, b []byte) bool { return &a[:1][0] == &b[:1][0] }
+
+	_, release, err := s.seal([]byte(`{"accounts":[]}`), &o)
+	require.NoError(t, err)
+	require.Nil(t, release, "a small answer is not kept")
+
+	a, releaseA, err := s.seal(body('a'), &o)
+	require.NoError(t, err)
+	require.NotNil(t, releaseA)
+	was := string(a)
+	for c := byte('b'); c < 'h'; c++ {
+		b, _, err := s.seal(body(c), &o) // never released
+		require.NoError(t, err)
+		require.False(t, same(a, b))
+		require.Equal(t, was, string(a), "an answer not released is never written over")
+	}
+	releaseA()
+	releaseA()
+	c, _, err := s.seal(body('c'), &o)
+	require.NoError(t, err)
+	d, _, err := s.seal(body('d'), &o)
+	require.NoError(t, err)
+	require.False(t, same(c, d), "released twice, given back once")
+
+	// The pool may drop a buffer now and then (a quarter of them under the race detector).
+	reused := false
+	for i := 0; i < 12 && !reused; i++ {
+		x, releaseX, err := s.seal(body('x'), &o)
+		require.NoError(t, err)
+		releaseX()
+		y, releaseY, err := s.seal(body('y'), &o)
+		require.NoError(t, err)
+		reused = same(x, y)
+		got, err := Decrypt(y, key)
+		require.NoError(t, err)
+		require.Equal(t, body('y'), got, "a reused buffer holds only the new answer")
+		releaseY()
+	}
+	require.True(t, reused, "a released answer's memory is reused")
 }

@@ -35,16 +35,20 @@ func contentEncryption(name string) jwa.ContentEncryptionAlgorithm {
 	return jwa.A128CBC_HS256()
 }
 
-// Encrypter encrypts bodies for consumers.
+// Encrypter encrypts bodies for consumers. It must not be copied after first use.
 type Encrypter struct {
 	Certs certpub.Source
 	// Enc is the content encryption, A128CBCHS256 (the default when empty) or A256GCM.
 	Enc string
+
+	outputs outputs // the memory of answers that have left, for the next ones
 }
 
 // Seal encrypts one body for the consumer For found. It fails only if the encryption itself
-// does (the key was checked when it was found).
-type Seal func(ctx context.Context, plaintext []byte) ([]byte, error)
+// does (the key was checked when it was found). release, when not nil, gives the output's memory
+// back for a later body (issue #15): call it once, when nothing holds the output any more (the
+// answer has been written); without it the memory is left to the garbage collector.
+type Seal func(ctx context.Context, plaintext []byte) (out []byte, release func(), err error)
 
 // For finds consumerID's certificate and returns what encrypts a body for it. The server looks
 // the certificate up before the answer's audit record is written, so that a certificate CertPub
@@ -67,15 +71,15 @@ func (e *Encrypter) For(ctx context.Context, consumerID string) (Seal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encryption header: %w", err)
 		}
-		return func(_ context.Context, plaintext []byte) ([]byte, error) {
-			out, err := s.seal(plaintext)
+		return func(_ context.Context, plaintext []byte) ([]byte, func(), error) {
+			out, release, err := s.seal(plaintext, &e.outputs)
 			if err != nil {
-				return nil, fmt.Errorf("encrypt response: %w", err)
+				return nil, nil, fmt.Errorf("encrypt response: %w", err)
 			}
-			return out, nil
+			return out, release, nil
 		}, nil
 	}
-	return func(_ context.Context, plaintext []byte) ([]byte, error) {
+	return func(_ context.Context, plaintext []byte) ([]byte, func(), error) {
 		// A header per message: the library adds alg and enc to the one it is given.
 		hdr := jwe.NewHeaders()
 		_ = hdr.Set(jwe.KeyIDKey, x5t)
@@ -87,9 +91,9 @@ func (e *Encrypter) For(ctx context.Context, consumerID string) (Seal, error) {
 			jwe.WithProtectedHeaders(hdr),
 		)
 		if err != nil {
-			return nil, fmt.Errorf("encrypt response: %w", err)
+			return nil, nil, fmt.Errorf("encrypt response: %w", err)
 		}
-		return out, nil
+		return out, nil, nil
 	}, nil
 }
 

@@ -44,9 +44,9 @@ func TestEncrypt_RoundTripAndHeaderForBothContentEncryptions(t *testing.T) {
 		body := page()
 		seal, err := e.For(context.Background(), "0192:974760673")
 		require.NoError(t, err)
-		jwe, err := seal(context.Background(), body)
+		jwe, _, err := seal(context.Background(), body)
 		require.NoError(t, err)
-		again, err := seal(context.Background(), body)
+		again, _, err := seal(context.Background(), body)
 		require.NoError(t, err)
 		require.NotEqual(t, jwe, again, "a fresh key and IV for every body")
 		h, err := Inspect(jwe)
@@ -81,7 +81,7 @@ func BenchmarkJWE(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := seal(context.Background(), body); err != nil {
+		if _, _, err := seal(context.Background(), body); err != nil {
 			b.Fatal(err)
 		}
 	}

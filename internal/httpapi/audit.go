@@ -127,6 +127,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			body = buf.delivered
 		}
 		var err, sealErr error
+		var releaseSealed func()
 		if buf.seal != nil {
 			// The body is encrypted while its record is hashed and written (issue #15): one
 			// waits on the CPU, the other mostly on the disk. The answer still leaves only when
@@ -140,7 +141,7 @@ func (a *api) record(next http.Handler) http.Handler {
 				}()
 				committed <- commit()
 			}()
-			body, sealErr = sealBody(ctx, buf.seal, buf.delivered)
+			body, releaseSealed, sealErr = sealBody(ctx, buf.seal, buf.delivered)
 			err = <-committed
 		} else {
 			err = commit()
@@ -161,11 +162,15 @@ func (a *api) record(next http.Handler) http.Handler {
 			}
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(body)
+			// Only now is nothing left holding the delivered body: the record is durable and
+			// its hash taken, the encryption (if any) done, the answer written (a writer keeps
+			// nothing of what it is given). After any failure the store may still hold it, so
+			// it is left to the collector. The same goes for the encrypted answer.
 			if buf.release != nil {
-				// Only now is nothing left holding the delivered body: the record is durable
-				// and its hash taken, the encryption (if any) done, the answer written. After
-				// any failure the store may still hold it, so it is left to the collector.
 				buf.release()
+			}
+			if releaseSealed != nil {
+				releaseSealed()
 			}
 		}
 		span.SetName("dsop " + ex.operation)
@@ -181,10 +186,10 @@ func (a *api) record(next http.Handler) http.Handler {
 
 // sealBody encrypts a delivered body; a panic in the encryption withholds the answer like an
 // error.
-func sealBody(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, err error) {
+func sealBody(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, release func(), err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			out, err = nil, fmt.Errorf("encrypt: panic: %v", v)
+			out, release, err = nil, nil, fmt.Errorf("encrypt: panic: %v", v)
 		}
 	}()
 	return fn(ctx, plain)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -121,11 +123,11 @@ func TestJWE_NoCertificateIs500WithoutPlaintext(t *testing.T) {
 type brokenSeal struct{ panics bool }
 
 func (b brokenSeal) For(context.Context, string) (encryption.Seal, error) {
-	return func(context.Context, []byte) ([]byte, error) {
+	return func(context.Context, []byte) ([]byte, func(), error) {
 		if b.panics {
 			panic("bug in the encryption")
 		}
-		return nil, errors.New("encryption failed")
+		return nil, nil, errors.New("encryption failed")
 	}, nil
 }
 
@@ -156,5 +158,49 @@ func TestJWE_EncryptionFailingAfterTheRecordWithholdsTheAnswer(t *testing.T) {
 		rep, err := audit.Verify(context.Background(), h.audit, nil)
 		require.NoError(t, err)
 		require.True(t, rep.OK(), "the chain holds both records: %s", rep.Problem)
+	}
+}
+
+// The memory of an encrypted answer is reused for later answers once it has been written (issue
+// #15). Answers sent at the same time therefore each decrypt to their own body: none is written
+// over by another's encryption before it has left.
+func TestJWE_ConcurrentAnswersEachDecryptToTheirOwnBody(t *testing.T) {
+	h := newHarness(t, production)
+	long := accountURL(h.ref(pagingAccount), "/transactions", earliest, today)
+	short := accountURL(h.ref(pagingAccount), "/transactions", "2018-06-08", today)
+	want := map[string]string{}
+	for _, target := range []string{long, short} {
+		rec := h.do(http.MethodGet, target, h.headers(""))
+		require.Equal(t, 200, rec.Code)
+		require.Greater(t, rec.Body.Len(), 16<<10, "large enough for its memory to be kept")
+		plain, err := encryption.Decrypt(rec.Body.Bytes(), h.consumerKey)
+		require.NoError(t, err)
+		want[target] = string(plain)
+	}
+	require.NotEqual(t, want[long], want[short])
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*10)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				target := []string{long, short}[(g+i)%2]
+				rec := h.do(http.MethodGet, target, h.headers(""))
+				plain, err := encryption.Decrypt(rec.Body.Bytes(), h.consumerKey)
+				switch {
+				case rec.Code != 200:
+					errs <- fmt.Errorf("status %d", rec.Code)
+				case err != nil:
+					errs <- err
+				case string(plain) != want[target]:
+					errs <- errors.New("an answer decrypts to another body")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 }

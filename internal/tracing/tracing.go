@@ -159,11 +159,11 @@ func (e Encryption) For(ctx context.Context, consumerID string) (encryption.Seal
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, plaintext []byte) (out []byte, err error) {
+	return func(ctx context.Context, plaintext []byte) (out []byte, release func(), err error) {
 		err = span(ctx, e.Tracer, "encrypt", func(ctx context.Context) error {
-			out, err = seal(ctx, plaintext)
+			out, release, err = seal(ctx, plaintext)
 			return err
 		})
-		return out, err
+		return out, release, err
 	}, nil
 }
