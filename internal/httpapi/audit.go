@@ -133,18 +133,11 @@ func (a *api) record(next http.Handler) http.Handler {
 			// waits on the CPU, the other mostly on the disk. The answer still leaves only when
 			// both are done, and only if the record is durable.
 			committed := make(chan error, 1)
-			go func() {
-				defer func() {
-					if v := recover(); v != nil {
-						committed <- fmt.Errorf("audit write: panic: %v", v)
-					}
-				}()
-				committed <- commit()
-			}()
+			go func() { committed <- commitSafely(commit) }()
 			body, releaseSealed, sealErr = sealBody(ctx, buf.seal, buf.delivered)
 			err = <-committed
 		} else {
-			err = commit()
+			err = commitSafely(commit)
 		}
 		switch {
 		case err != nil:
@@ -184,6 +177,17 @@ func (a *api) record(next http.Handler) http.Handler {
 	})
 }
 
+// commitSafely writes the record; a panic in the audit store is a failed write, so that the
+// request is still answered (500 ACC-100) rather than its connection dropped.
+func commitSafely(commit func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("audit write: panic: %v", v)
+		}
+	}()
+	return commit()
+}
+
 // sealBody encrypts a delivered body; a panic in the encryption withholds the answer like an
 // error.
 func sealBody(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte, release func(), err error) {
@@ -207,7 +211,7 @@ func (a *api) withhold(ctx context.Context, r *http.Request, ex *exchange, deliv
 	rec.Time, rec.LatencyMS, rec.Withholds = a.Now(), delivered.LatencyMS, delivered.Seq
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
 	defer cancel()
-	if err := a.Audit.Append(actx, &rec); err != nil {
+	if err := commitSafely(func() error { return a.Audit.Append(actx, &rec) }); err != nil {
 		a.Logger.ErrorContext(ctx, "the record of a withheld answer could not be written", "error", err.Error(), "audit_seq", delivered.Seq)
 	}
 }

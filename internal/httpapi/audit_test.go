@@ -118,6 +118,29 @@ func TestAudit_FailingStoreWithholdsTheAnswer(t *testing.T) {
 	requireProblem(t, h.do("POST", accountsURL(earliest, today), h.headers(openOrg)), 500, "ACC-100")
 }
 
+// panickingAudit is an audit store with a bug: every append panics.
+type panickingAudit struct{ audit.Store }
+
+func (panickingAudit) Append(context.Context, *audit.Record) error { panic("bug in the audit store") }
+
+// A panic in the audit store is an audit write that failed: 500 ACC-100 and nothing of the
+// answer, for a refusal and a clear answer (the record written in the request's goroutine) as
+// for an encrypted one (written beside the encryption) — never a dropped connection.
+func TestAudit_PanickingStoreWithholdsTheAnswer(t *testing.T) {
+	for _, mode := range []func(*httpapi.Deps){func(*httpapi.Deps) {}, production} {
+		h := newHarness(t, mode, func(d *httpapi.Deps) { d.Audit = panickingAudit{d.Audit} })
+		for _, c := range []struct{ method, target string }{
+			{"GET", accountsURL(earliest, today)},
+			{"GET", accountURL(h.ref(pagingAccount), "/transactions", earliest, today)},
+			{"POST", accountsURL(earliest, today)}, // refused before anything is read
+		} {
+			rec := h.do(c.method, c.target, withAccept(h.headers(openOrg), "application/json"))
+			requireProblem(t, rec, 500, "ACC-100")
+			require.NotContains(t, rec.Body.String(), "responseDetails")
+		}
+	}
+}
+
 type panicGate struct{}
 
 func (panicGate) Check(context.Context, string) (konkursvarsel.DebtorState, error) {
