@@ -21,6 +21,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/admin"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
@@ -82,7 +83,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("DSOP_MASKINPORTEN_CA: %w", err)
 	}
 	keys := validation.NewJWKS(cfg.MaskinportenJWKSURL, jwksClient)
-	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize, Pages: &filter.Buffers{}}
+	svc := &accounts.Service{Store: st.bank, Loc: cfg.Timezone, PageSize: cfg.PageSize, Pages: &buffers.Pool{}}
 
 	var (
 		servers   []*http.Server

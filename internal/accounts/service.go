@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -29,7 +30,7 @@ type Service struct {
 	Now            func() time.Time
 	// Pages, when set, lends delivered-form pages memory of earlier ones; whoever is done with a
 	// page's body gives it back with Page.Delivered.Release (issue #15).
-	Pages *filter.Buffers
+	Pages *buffers.Pool
 }
 
 // Page is one page of transactions.

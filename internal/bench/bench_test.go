@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -115,7 +116,7 @@ func setup(tb testing.TB, n int) *env {
 	require.NoError(tb, err)
 	oslo, _ := time.LoadLocation("Europe/Oslo")
 	store := &postgres.AccountsStore{Pool: pool}
-	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &filter.Buffers{}}
+	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}}
 	cert := consumerCert(tb)
 	enc := &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256}
 	seal, err := enc.For(ctx, validation.BRREG)

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	asmbase64 "github.com/segmentio/asm/base64"
+
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 )
 
 // The default content encryption, A128CBC-HS256 with RSA-OAEP-256 key management, is written in
@@ -66,9 +68,10 @@ func newCBCSealer(pub *rsa.PublicKey, kid, x5t string) (*cbcSealer, error) {
 }
 
 // seal makes one JWE: a fresh content encryption key and IV, the key wrapped with RSA-OAEP-256
-// (SHA-256 and MGF1 with SHA-256, RFC 7518 §4.3). Its output is written in memory from outputs
-// when one is large enough; release gives it back.
-func (s *cbcSealer) seal(plaintext []byte, outputs *outputs) (out []byte, release func(), err error) {
+// (SHA-256 and MGF1 with SHA-256, RFC 7518 §4.3). A large output is written in memory of earlier
+// answers from outputs, and release gives it back; a small one (accounts, details) is left to the
+// allocator.
+func (s *cbcSealer) seal(plaintext []byte, outputs *buffers.Pool) (out []byte, release func(), err error) {
 	var cek [32]byte
 	var iv [aes.BlockSize]byte
 	if _, err := rand.Read(cek[:]); err != nil {
@@ -82,17 +85,19 @@ func (s *cbcSealer) seal(plaintext []byte, outputs *outputs) (out []byte, releas
 		return nil, nil, fmt.Errorf("wrap content encryption key: %w", err)
 	}
 	size := compactSize(s.header, len(wrapped), len(plaintext))
-	if size < minKept || size > maxKept {
-		out, err := sealCBCHS256(make([]byte, 0, size), s.header, wrapped, cek[:], iv[:], plaintext)
+	kept := minKept <= size && size <= buffers.MaxKept
+	var buf []byte
+	if kept {
+		buf = outputs.Get(size)
+	}
+	if buf == nil {
+		buf = make([]byte, 0, size)
+	}
+	if out, err = sealCBCHS256(buf, s.header, wrapped, cek[:], iv[:], plaintext); err != nil || !kept {
 		return out, nil, err
 	}
-	buf := outputs.get(size)
-	out, err = sealCBCHS256(buf, s.header, wrapped, cek[:], iv[:], plaintext)
-	if err != nil {
-		return nil, nil, err
-	}
 	var once sync.Once
-	return out, func() { once.Do(func() { outputs.put(out) }) }, nil
+	return out, func() { once.Do(func() { outputs.Put(out) }) }, nil
 }
 
 // compactSize is the length of the compact serialization of a plaintext of n bytes.
@@ -102,31 +107,8 @@ func compactSize(header string, wrapped, n int) int {
 		b64.EncodedLen(16)
 }
 
-// outputs keeps the memory of large answers that have left, for the answers that follow (issue
-// #15): the JWE of a 1 000-transaction page is about half a megabyte, and allocating each anew
-// makes the garbage collector run more often, on every request of the server. Small answers
-// (accounts, details) are left to the allocator, and unusually large ones to the collector. The
-// zero value is ready to use; it must not be copied after first use.
-type outputs struct{ pool sync.Pool }
-
-const (
-	minKept = 16 << 10
-	maxKept = 8 << 20
-)
-
-// get returns an empty buffer of at least size bytes: a kept one if the one the pool gives is
-// large enough (a smaller one is dropped: the pool comes to hold buffers of the size pages have).
-func (o *outputs) get(size int) []byte {
-	if v, ok := o.pool.Get().(*[]byte); ok && cap(*v) >= size {
-		return (*v)[:0]
-	}
-	return make([]byte, 0, size)
-}
-
-func (o *outputs) put(buf []byte) {
-	buf = buf[:0]
-	o.pool.Put(&buf)
-}
+// minKept is the smallest output whose memory is kept for later answers.
+const minKept = 16 << 10
 
 // sealCBCHS256 appends to dst A128CBC-HS256 (RFC 7518 §5.2.2.1) in compact serialization:
 // header.BASE64URL(wrapped).BASE64URL(IV).BASE64URL(E).BASE64URL(T), where E is AES-128-CBC with

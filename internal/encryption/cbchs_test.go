@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 )
 
 // The A128CBC-HS256 example of RFC 7516 Appendix A.2, worked through in Appendix B: its key,
@@ -59,7 +61,7 @@ func TestSeal_DecryptsWithTwoLibrariesAtEveryBoundary(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, plain, got)
 
-			direct, _, err := s.seal(plain, &outputs{})
+			direct, _, err := s.seal(plain, &buffers.Pool{})
 			require.NoError(t, err)
 			require.Equal(t, len(direct), cap(direct), "the output is sized in advance")
 		})
@@ -129,7 +131,7 @@ func TestSeal_OutputMemoryIsReusedOnlyAfterRelease(t *testing.T) {
 	_, key := encrypter(t, A128CBCHS256)
 	s, err := newCBCSealer(&key.PublicKey, "kid", "kid")
 	require.NoError(t, err)
-	var o outputs
+	var o buffers.Pool
 	body := func(c byte) []byte { return bytes.Repeat([]byte{c}, 100<<10) }
 	same := func(a, b []byte) bool { return &a[:1][0] == &b[:1][0] }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwe"
 
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 )
 
@@ -41,7 +42,7 @@ type Encrypter struct {
 	// Enc is the content encryption, A128CBCHS256 (the default when empty) or A256GCM.
 	Enc string
 
-	outputs outputs // the memory of answers that have left, for the next ones
+	outputs buffers.Pool // the memory of answers that have left, for the next ones
 }
 
 // Seal encrypts one body for the consumer For found. It fails only if the encryption itself

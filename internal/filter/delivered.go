@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"sync"
 
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 )
 
@@ -130,31 +130,8 @@ type Splice struct {
 	rows  int // how many transactions the page may hold, for sizing
 	set   FieldSet
 	count int
-	from  *Buffers // where buf came from and goes back to (Release); nil: the garbage collector
-	spent []byte   // buf once TransactionsPage has made the body of it
-}
-
-// Buffers keeps the memory of pages whose answers have left, for the pages that follow
-// (issue #15): a page of 1 000 transactions is about half a megabyte, and allocating each anew
-// makes the garbage collector run more often, on every request of the server. The zero value is
-// ready to use; it must not be copied after first use.
-type Buffers struct{ pool sync.Pool }
-
-// maxKept is the largest buffer Buffers keeps: an unusually large page is left to the collector.
-const maxKept = 2 * maxPresize
-
-func (b *Buffers) get() []byte {
-	if v, ok := b.pool.Get().(*[]byte); ok {
-		return *v
-	}
-	return nil
-}
-
-func (b *Buffers) put(buf []byte) {
-	if cap(buf) <= maxKept {
-		buf = buf[:0]
-		b.pool.Put(&buf)
-	}
+	from  *buffers.Pool // where buf came from and goes back to (Release); nil: the collector
+	spent []byte        // buf once TransactionsPage has made the body of it
 }
 
 // headRoom is the room kept in front of the transactions for the page's head (responseDetails
@@ -164,27 +141,24 @@ const headRoom = 2 << 10
 // maxPresize is the most a page reserves before it has seen more than its first transaction.
 const maxPresize = 4 << 20
 
-// NewSplice returns an empty Splice for a page of at most rows transactions, made in memory
-// from buffers when it is not nil.
-func NewSplice(rows int, buffers *Buffers) *Splice {
-	s := &Splice{rows: max(rows, 1), from: buffers}
-	if buffers != nil {
-		if b := buffers.get(); cap(b) >= headRoom {
-			s.buf = b[:headRoom]
-		}
-	}
-	if s.buf == nil {
+// NewSplice returns an empty Splice for a page of at most rows transactions, made in memory of
+// earlier pages from pool when it is not nil.
+func NewSplice(rows int, pool *buffers.Pool) *Splice {
+	s := &Splice{rows: max(rows, 1), from: pool}
+	if b := pool.Get(headRoom); b != nil {
+		s.buf = b[:headRoom]
+	} else {
 		s.buf = make([]byte, headRoom, headRoom+4<<10)
 	}
 	return s
 }
 
-// Release gives the page's memory back to the Buffers it came from. The caller must hold no
+// Release gives the page's memory back to the pool it came from. The caller must hold no
 // reference to the body TransactionsPage made of it (nor to anything else of the page): the next
 // page is written over it. Without Release the memory is left to the garbage collector.
 func (s *Splice) Release() {
-	if s.from != nil && s.spent != nil {
-		s.from.put(s.spent)
+	if s.spent != nil {
+		s.from.Put(s.spent)
 	}
 	s.from, s.spent = nil, nil
 }

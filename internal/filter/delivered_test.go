@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -98,7 +99,7 @@ func TestTransactionsPage_IsByteForByteWhatApplyGives(t *testing.T) {
 	}
 }
 
-// Pages made in memory given back by earlier pages (Buffers) are still what Apply gives, whatever
+// Pages made in memory given back by earlier pages (a buffers.Pool) are still what Apply gives, whatever
 // the sizes that follow each other — a short page after a long one, a long page after a short one
 // (the buffer grows), a head longer than the room kept — and the memory is indeed reused: the
 // released body of one page is overwritten by the next, which is why Release comes last.
@@ -108,7 +109,7 @@ func TestTransactionsPage_ReusedBuffersGiveTheSamePages(t *testing.T) {
 	require.NoError(t, err)
 	msg := "Data before 2025-01-01 are archived"
 	long := strings.Repeat("A head longer than the room a splice keeps for it. ", 60)
-	var buffers filter.Buffers
+	var pool buffers.Pool
 	var last []byte // the body of the page released last
 	reused := false
 	for i, n := range []int{len(txs), 1, 7, len(txs), 0, 3, len(txs), 2, 5, len(txs), 1, 4, 6, 2, 3, len(txs), 1, 2, 7, 3} {
@@ -129,7 +130,7 @@ func TestTransactionsPage_ReusedBuffersGiveTheSamePages(t *testing.T) {
 		if last != nil {
 			before = string(last)
 		}
-		splice := filter.NewSplice(len(txs), &buffers)
+		splice := filter.NewSplice(len(txs), &pool)
 		for _, tr := range txs[len(txs)-n:] {
 			d, err := p.Deliver(tr)
 			require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -134,7 +135,7 @@ func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 		},
 		Rules:     validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:    &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},
-		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock, DeliveryPolicy: policy.Fingerprint(), Pages: &filter.Buffers{}},
+		Accounts:  &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, Now: clock, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}},
 		Cursors:   accounts.NewCursorCodec(secret),
 		Audit:     h.audit,
 		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert, Checker: certpub.Checker{Now: clock}}, Enc: encryption.A128CBCHS256},
