@@ -14,11 +14,13 @@ import (
 
 // Store keeps the chain. Append must not return before the record is durable.
 type Store interface {
+	Querier
 	// Append assigns r its Seq, PrevHash and Hash — and its BodySHA256, when r carries the
 	// delivered Body (Link does both) — and stores it durably.
 	Append(ctx context.Context, r *Record) error
-	// Scan calls fn for every stored record in Seq order, as stored. A record that cannot be
-	// read is passed as an error to fn's caller through ScanError.
+	// Scan calls fn for every stored record in Seq order, as stored (Raw set). A record that
+	// cannot be read is passed as an error to fn's caller through ScanError. Only Verify and
+	// expiry read the whole log; everything else asks Querier for a page.
 	Scan(ctx context.Context, fn func(Record) error) error
 	// Checkpoint returns the signed checkpoint left by expiry, or nil.
 	Checkpoint(ctx context.Context) (*Checkpoint, error)
@@ -125,9 +127,11 @@ func Verify(ctx context.Context, st Store, s *Signer) (Report, error) {
 		case r.PrevHash != wantPrev:
 			return fail("record %d does not link to record %d (prev_hash differs): a record before it was changed, removed or reordered", r.Seq, r.Seq-1)
 		}
-		h, err := r.ComputeHash()
+		// The hash is taken over the bytes as stored, never over a re-encoded value
+		// (encoding.go): a record of any version verifies as it was written.
+		h, err := StoredHash(r.Raw)
 		if err != nil {
-			return err
+			return fail("record %d cannot be verified: %v", r.Seq, err)
 		}
 		if h != r.Hash {
 			return fail("record %d was edited (its hash does not match its content)", r.Seq)

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +34,8 @@ type FileStore struct {
 
 	dir             string
 	maxSegmentBytes int64
+	logger          *slog.Logger
+	readOnly        bool
 
 	// syncMu is held by the one append that fsyncs for its group; it is taken before mu.
 	syncMu sync.Mutex
@@ -50,6 +54,22 @@ type FileStore struct {
 	lastHash string
 	cp       *Checkpoint
 	broken   error
+	// sealed are the indexes of the segments before the active one, oldest first; active is the
+	// in-memory index of the segment being written (fileindex.go). Both under mu.
+	sealed []*segIndex
+	active *segIndex
+	// written counts the bytes of records written (the audit_bytes metric).
+	written atomic.Uint64
+}
+
+// FileOptions are the file store's settings.
+type FileOptions struct {
+	// MaxSegmentBytes starts a new segment when one reaches this size (default 64 MiB).
+	MaxSegmentBytes int64
+	// Logger hears of indexes rebuilt and other repairs (default: discarded).
+	Logger *slog.Logger
+	// ReadOnly opens the log for the audit tools without the writer's lock.
+	ReadOnly bool
 }
 
 const (
@@ -60,8 +80,34 @@ const (
 
 // OpenFileStore opens (or creates) the audit log in dir.
 func OpenFileStore(dir string, maxSegmentBytes int64) (*FileStore, error) {
-	if maxSegmentBytes <= 0 {
-		maxSegmentBytes = 64 << 20
+	return OpenFileStoreWith(dir, FileOptions{MaxSegmentBytes: maxSegmentBytes})
+}
+
+// OpenFileStoreReadOnly opens the log for the audit tools without taking the writer's lock.
+func OpenFileStoreReadOnly(dir string) (*FileStore, error) {
+	return OpenFileStoreWith(dir, FileOptions{ReadOnly: true})
+}
+
+// OpenFileStoreWith opens the audit log in dir: as its one writer (created if needed), or
+// read-only for the audit tools. Segments without a sound index get one rebuilt, and the log
+// says so.
+func OpenFileStoreWith(dir string, o FileOptions) (*FileStore, error) {
+	if o.MaxSegmentBytes <= 0 {
+		o.MaxSegmentBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &FileStore{dir: dir, maxSegmentBytes: o.MaxSegmentBytes, logger: o.Logger, readOnly: o.ReadOnly}
+	if o.ReadOnly {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("audit directory: %w", err)
+		}
+		s.broken = errors.New("audit log opened read-only")
+		if err := s.loadIndexes(context.Background(), true); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit directory: %w", err)
@@ -74,22 +120,86 @@ func OpenFileStore(dir string, maxSegmentBytes int64) (*FileStore, error) {
 		lock.Close()
 		return nil, fmt.Errorf("audit log %s is in use by another process: %w", dir, err)
 	}
-	s := &FileStore{dir: dir, maxSegmentBytes: maxSegmentBytes, lock: lock}
+	s.lock = lock
 	if err := s.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := s.loadIndexes(context.Background(), false); err != nil {
+		s.closeIndexes()
 		lock.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// OpenFileStoreReadOnly opens the log for the audit tools without taking the writer's lock.
-func OpenFileStoreReadOnly(dir string) (*FileStore, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("audit directory: %w", err)
+// loadIndexes opens the index of every sealed segment, rebuilding the ones that are missing or
+// unsound; withActive (the read-only tools) also indexes the last segment in memory.
+func (s *FileStore) loadIndexes(ctx context.Context, withActive bool) error {
+	segs, err := s.segments()
+	if err != nil {
+		return err
 	}
-	return &FileStore{dir: dir, broken: errors.New("audit log opened read-only")}, nil
+	sealed := segs
+	if len(segs) > 0 && !withActive {
+		sealed = segs[:len(segs)-1] // the active one: recover indexed it
+	}
+	if withActive && len(segs) > 0 {
+		sealed = segs[:len(segs)-1]
+		act, err := buildIndex(ctx, segs[len(segs)-1])
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		s.active = act
+	}
+	for _, seg := range sealed {
+		ix, err := s.sealedIndex(ctx, seg)
+		if err != nil {
+			return err
+		}
+		s.sealed = append(s.sealed, ix)
+	}
+	return nil
 }
 
+// sealedIndex opens a sealed segment's index, or rebuilds it from the segment (and writes it,
+// where the directory allows).
+func (s *FileStore) sealedIndex(ctx context.Context, seg string) (*segIndex, error) {
+	ix, err := openIndex(seg)
+	if err == nil {
+		return ix, nil
+	}
+	why := err.Error()
+	if errors.Is(err, os.ErrNotExist) {
+		why = "missing"
+	}
+	start := time.Now()
+	ix, err = buildIndex(ctx, seg)
+	if err != nil {
+		// The server still starts and verify still runs: queries that reach this segment say
+		// it is damaged.
+		s.logger.Error("audit segment cannot be indexed; queries that reach it fail until it is restored from backup (dsop-bank audit verify names the first broken record)",
+			"segment", filepath.Base(seg), "error", err.Error())
+		return &segIndex{path: seg, damaged: fmt.Errorf("audit segment %s is damaged: %w; restore it from backup (dsop-bank audit verify names the first broken record)", filepath.Base(seg), err)}, nil
+	}
+	werr := ix.write()
+	s.logger.Warn("audit index rebuilt from its segment", "segment", filepath.Base(seg), "why", why,
+		"records", ix.count, "took", time.Since(start).String(), "written", werr == nil)
+	if werr != nil {
+		return ix, nil // kept in memory: the tools may not write the directory
+	}
+	if disk, err := openIndex(seg); err == nil {
+		return disk, nil
+	}
+	return ix, nil
+}
+
+func (s *FileStore) closeIndexes() {
+	for _, ix := range s.sealed {
+		ix.close()
+	}
+	s.sealed = nil
+}
 func (s *FileStore) segments() ([]string, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -125,9 +235,11 @@ func (s *FileStore) recover() error {
 	last := segs[len(segs)-1]
 	var first, r Record
 	n := 0
+	act := &segIndex{path: last}
+	var off int64
 	torn, err := durable.ReadLines(last, true, func(line []byte) error {
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil {
+		rec, err := Decode(line)
+		if err != nil {
 			return err
 		}
 		if rec.Hash == "" {
@@ -137,6 +249,8 @@ func (s *FileStore) recover() error {
 			first = rec
 		}
 		r, n = rec, n+1
+		act.add(rec, off, int64(len(line)+1))
+		off += int64(len(line) + 1)
 		return nil
 	})
 	if err != nil {
@@ -156,7 +270,7 @@ func (s *FileStore) recover() error {
 		f.Close()
 		return err
 	}
-	s.cur, s.curSize = f, st.Size()
+	s.cur, s.curSize, s.active = f, st.Size(), act
 	return nil
 }
 
@@ -181,11 +295,7 @@ func (s *FileStore) write(r *Record) (uint64, error) {
 	if err := Link(&rec, s.lastSeq, s.lastHash, s.cp); err != nil {
 		return 0, err
 	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return 0, err
-	}
-	line = append(line, '\n')
+	line := append(rec.Raw[:len(rec.Raw):len(rec.Raw)], '\n')
 	day := rec.Time.Format(time.DateOnly)
 	if s.cur == nil || s.curDay != day || s.curSize+int64(len(line)) > s.maxSegmentBytes {
 		if err := s.rotate(rec.Seq, day); err != nil {
@@ -195,6 +305,8 @@ func (s *FileStore) write(r *Record) (uint64, error) {
 	if _, err := s.cur.Write(line); err != nil {
 		return 0, s.fail(err)
 	}
+	s.active.add(rec, s.curSize, int64(len(line)))
+	s.written.Add(uint64(len(line)))
 	s.curSize += int64(len(line))
 	s.lastSeq, s.lastHash = rec.Seq, rec.Hash
 	*r = rec
@@ -258,6 +370,7 @@ func (s *FileStore) rotate(firstSeq uint64, day string) error {
 		s.synced = s.lastSeq
 		s.retired = append(s.retired, s.cur)
 		s.cur = nil
+		s.sealActive()
 	}
 	name := filepath.Join(s.dir, fmt.Sprintf("%s%020d%s", segmentPrefix, firstSeq, segmentSuffix))
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
@@ -269,8 +382,31 @@ func (s *FileStore) rotate(firstSeq uint64, day string) error {
 		return err
 	}
 	s.cur, s.curDay, s.curSize = f, day, 0
+	s.active = &segIndex{path: name}
 	return nil
 }
+
+// sealActive writes the index of the segment just closed and serves it from disk from now on.
+// Failing to write it costs nothing but time: the segment is indexed again when next opened.
+func (s *FileStore) sealActive() {
+	ix := s.active
+	s.active = nil
+	if ix == nil || ix.count == 0 {
+		return
+	}
+	if err := ix.write(); err != nil {
+		s.logger.Warn("audit index could not be written; it is kept in memory and rebuilt at the next start", "segment", filepath.Base(ix.path), "error", err.Error())
+		s.sealed = append(s.sealed, ix)
+		return
+	}
+	if disk, err := openIndex(ix.path); err == nil {
+		ix = disk
+	}
+	s.sealed = append(s.sealed, ix)
+}
+
+// BytesWritten is how many bytes of records this store has written since it was opened.
+func (s *FileStore) BytesWritten() uint64 { return s.written.Load() }
 
 // Scan implements Store.
 func (s *FileStore) Scan(ctx context.Context, fn func(Record) error) error {
@@ -305,10 +441,8 @@ func scanSegment(ctx context.Context, seg string, fn func(Record) error) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		var r Record
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if derr := dec.Decode(&r); derr != nil {
+		r, derr := Decode(bytes.TrimSuffix(b, []byte{'\n'}))
+		if derr != nil {
 			return &ScanError{Where: fmt.Sprintf("%s line %d", filepath.Base(seg), line), Err: derr}
 		}
 		if ferr := fn(r); ferr != nil {
@@ -380,7 +514,17 @@ func (s *FileStore) Expire(ctx context.Context, before time.Time, signer *Signer
 		if err := os.Remove(d); err != nil {
 			return 0, err
 		}
+		_ = os.Remove(indexPath(d))
 	}
+	keep := s.sealed[:0]
+	for _, ix := range s.sealed {
+		if slices.Contains(drop, ix.path) {
+			ix.close()
+			continue
+		}
+		keep = append(keep, ix)
+	}
+	s.sealed = keep
 	return removed, durable.SyncDir(s.dir)
 }
 
@@ -403,6 +547,7 @@ func (s *FileStore) Close() error {
 		_ = s.lock.Close()
 		s.lock = nil
 	}
+	s.closeIndexes()
 	if s.broken == nil {
 		s.broken = errors.New("audit log closed")
 	}

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// MemoryStore keeps the chain in memory: for tests and for tools that build a chain to check.
+// MemoryStore keeps the chain in memory, as stored bytes like the other stores: for tests and for
+// tools that build a chain to check.
 type MemoryStore struct {
 	mu      sync.Mutex
-	records []Record
+	records []Record // each with Raw, the stored bytes
 	cp      *Checkpoint
 	// Fail, when set, makes Append fail (tests of the fail-closed path).
 	Fail error
@@ -31,7 +32,11 @@ func (m *MemoryStore) Append(_ context.Context, r *Record) error {
 	if err := Link(r, lastSeq, lastHash, m.cp); err != nil {
 		return err
 	}
-	m.records = append(m.records, *r)
+	stored, err := Decode(r.Raw) // what a read gives back: the stored bytes, decoded
+	if err != nil {
+		return err
+	}
+	m.records = append(m.records, stored)
 	return nil
 }
 
@@ -51,6 +56,30 @@ func (m *MemoryStore) Scan(ctx context.Context, fn func(Record) error) error {
 	return nil
 }
 
+// Query implements Querier by filtering every record: the memory store is for tests and small
+// tools, and is the reference the indexed stores are tested against.
+func (m *MemoryStore) Query(ctx context.Context, q Query) (Page, error) {
+	m.mu.Lock()
+	recs := append([]Record(nil), m.records...)
+	m.mu.Unlock()
+	return queryOrdered(ctx, q, len(recs), func(i int) (Record, error) { return recs[i], nil })
+}
+
+// Count implements Querier.
+func (m *MemoryStore) Count(ctx context.Context, by CountBy, over int, fn func(key string, n int) error) error {
+	m.mu.Lock()
+	recs := append([]Record(nil), m.records...)
+	m.mu.Unlock()
+	return countSorted(ctx, by, over, func(yield func(Record) error) error {
+		for _, r := range recs {
+			if err := yield(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, fn)
+}
+
 // Records returns a copy of the chain (tests edit it to prove Verify).
 func (m *MemoryStore) Records() []Record {
 	m.mu.Lock()
@@ -58,11 +87,23 @@ func (m *MemoryStore) Records() []Record {
 	return append([]Record(nil), m.records...)
 }
 
-// SetRecords replaces the chain (tests).
+// SetRecords replaces the chain (tests), as someone who can write the storage could: each record
+// is stored with the hash it carries, re-encoded only if its fields were changed.
 func (m *MemoryStore) SetRecords(rs []Record) {
+	out := make([]Record, len(rs))
+	for i, r := range rs {
+		if r.V >= 2 {
+			// The fields as they now are, with the hash the record carries: an edit shows.
+			raw, _, err := CanonicalV2(&r)
+			if err == nil {
+				r.Raw = append(raw[:len(raw)-hashSuffixLen], `"hash":"`+r.Hash+`"}`...)
+			}
+		}
+		out[i] = r
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.records = rs
+	m.records = out
 }
 
 // Checkpoint implements Store.

@@ -8,8 +8,6 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,12 +15,19 @@ import (
 
 // Record is what the bank keeps of one request. Audit rows carry no foreign keys: they outlive
 // the data they describe.
+//
+// Its stored form is documented in encoding.go (versions, canonical form, hash rule); the JSON
+// tags here only read stored records back, they never write one.
 type Record struct {
+	V         int       `json:"v,omitempty"` // the encoding version (encoding.go); 1 when absent
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
+	Service   string    `json:"service,omitempty"` // the DSOP service, e.g. konkursbehandling (v2)
 	Operation string    `json:"operation"`
 	Method    string    `json:"method"`
 	Path      string    `json:"path"`
+	// Client is the caller's network address as the server saw it (v2).
+	Client string `json:"client,omitempty"`
 	// The caller, from the validated access token (empty when the token was refused).
 	Consumer string `json:"consumer,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
@@ -42,18 +47,25 @@ type Record struct {
 	PageCursor                string `json:"page_cursor,omitempty"`
 	// The legal basis found: the notice that authorised the request.
 	NoticeUUID     string `json:"notice_uuid,omitempty"`
+	NoticeType     string `json:"notice_type,omitempty"` // the notice in force: aapning, oppheving, … (v2)
 	Kjennelsesdato string `json:"kjennelsesdato,omitempty"`
 	// Spells are the delivery spells of a delivered answer: "<accountReference> FROM/TO" for each
 	// sub-period in which the party was primary owner (konkursbehandling-rules.md §4.1).
 	Spells []string `json:"spells,omitempty"`
 	// The answer.
-	Status       int      `json:"status"`
-	Code         string   `json:"code,omitempty"`
-	Reason       string   `json:"reason,omitempty"` // short refusal reason, e.g. window, token:expired
-	Accounts     *int     `json:"accounts,omitempty"`
-	Transactions *int     `json:"transactions,omitempty"`
-	Fields       []string `json:"fields,omitempty"`      // field paths delivered
-	BodySHA256   string   `json:"body_sha256,omitempty"` // of the exact plaintext body delivered
+	Status int    `json:"status"`
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"` // short refusal reason, e.g. window, token:expired
+	// Count and Until, on a record that stands for several identical refusals from one client
+	// (v2): how many, and the time of the last (Time is the first's).
+	Count        uint64    `json:"count,omitempty"`
+	Until        time.Time `json:"until,omitempty"`
+	Accounts     *int      `json:"accounts,omitempty"`
+	Transactions *int      `json:"transactions,omitempty"`
+	// AccountNumbers are the account numbers an answer concerned (v2): officers work by them.
+	AccountNumbers []string `json:"account_numbers,omitempty"`
+	Fields         []string `json:"fields,omitempty"`      // field paths delivered
+	BodySHA256     string   `json:"body_sha256,omitempty"` // of the exact plaintext body delivered
 	// Body, when set, is the delivered body for the store to hash into BodySHA256 (HashBody) —
 	// PostgreSQL does it while it waits for the chain's head (issue #15). It is never stored.
 	Body      []byte  `json:"-"`
@@ -67,18 +79,8 @@ type Record struct {
 	// The chain.
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
-}
-
-// ComputeHash is the record's hash: SHA-256 of its JSON encoding with Hash empty. The encoding
-// includes Seq and PrevHash, which links the record to its place in the chain.
-func (r Record) ComputeHash() (string, error) {
-	r.Hash = ""
-	b, err := json.Marshal(r)
-	if err != nil {
-		return "", fmt.Errorf("encode audit record: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	// Raw is the record as stored: set by Link and by every store's reads. Verify hashes it.
+	Raw []byte `json:"-"`
 }
 
 // Link is the one statement of how a record joins the chain (the memory, file and PostgreSQL
@@ -97,14 +99,18 @@ func Link(r *Record, lastSeq uint64, lastHash string, cp *Checkpoint) error {
 	return seal(r, seq, prev)
 }
 
-// seal sets the chain fields of r as the record after prev.
+// seal sets the chain fields of r as the record after prev and encodes it (Raw) in the current
+// version.
 func seal(r *Record, seq uint64, prevHash string) error {
-	r.Seq, r.PrevHash, r.Time = seq, prevHash, r.Time.UTC()
-	h, err := r.ComputeHash()
+	r.V, r.Seq, r.PrevHash, r.Time = CurrentVersion, seq, prevHash, r.Time.UTC()
+	if !r.Until.IsZero() {
+		r.Until = r.Until.UTC()
+	}
+	raw, h, err := CanonicalV2(r)
 	if err != nil {
 		return err
 	}
-	r.Hash = h
+	r.Raw, r.Hash = raw, h
 	return nil
 }
 

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,7 +32,11 @@ type AuditStore struct {
 	queue   []*pendingAppend
 	writing bool
 	writer  sync.WaitGroup
+	written atomic.Uint64 // bytes of records committed (the audit_bytes metric)
 }
+
+// BytesWritten is how many bytes of records this store has committed since it was created.
+func (s *AuditStore) BytesWritten() uint64 { return s.written.Load() }
 
 var _ audit.Store = (*AuditStore)(nil)
 
@@ -182,13 +186,12 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
 			return err
 		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
+		// The record is stored as Link encoded it (audit/encoding.go), byte for byte: text,
+		// never jsonb, which would reorder its keys.
 		batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(b), rec.Hash)
+			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(rec.Raw), rec.Hash)
+		s.written.Add(uint64(len(rec.Raw)))
 		linked[i] = rec
 		last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
 	}
@@ -219,10 +222,8 @@ func (s *AuditStore) Scan(ctx context.Context, fn func(audit.Record) error) erro
 		if err := rows.Scan(&seq, &raw); err != nil {
 			return err
 		}
-		var r audit.Record
-		dec := json.NewDecoder(strings.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
+		r, err := audit.Decode([]byte(raw))
+		if err != nil {
 			return &audit.ScanError{Where: fmt.Sprintf("audit_records seq %d", seq), Err: err}
 		}
 		if err := fn(r); err != nil {

@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -163,4 +166,36 @@ func TestAuditStore_PingFailsWhenTheDatabaseIsGone(t *testing.T) {
 	require.NoError(t, st.Ping(context.Background()))
 	pool.Close()
 	require.Error(t, st.Ping(context.Background()))
+}
+
+// Records written by dsop-bank before the versioned encoding (audit/testdata/v1-records.jsonl)
+// verify in PostgreSQL too, and the chain goes on after them in the current version.
+func TestAuditStore_GoldenV1RecordsVerify(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	b, err := os.ReadFile("../audit/testdata/v1-records.jsonl")
+	require.NoError(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		r, err := audit.Decode([]byte(line))
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, int64(r.Seq), r.Time, r.AccountInfoRequestID, r.CorrelationID, r.PartyID, r.Consumer, r.Status, line, r.Hash)
+		require.NoError(t, err)
+	}
+	st := &AuditStore{Pool: pool}
+	signer := audit.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	rep, err := audit.Verify(ctx, st, signer)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 5, rep.Records)
+	require.NoError(t, st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "listAccounts", Status: 200, Consumer: "0192:974760673"}))
+	rep, err = audit.Verify(ctx, st, signer)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 6, rep.Records)
+	// The derived columns of migration 0006 read the v1 records too.
+	p, err := st.Query(ctx, audit.Query{Kind: audit.KindAccess})
+	require.NoError(t, err)
+	require.Len(t, p.Records, 1)
+	require.Equal(t, "audit.reveal", p.Records[0].Operation)
 }

@@ -4,6 +4,8 @@ package audittest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,7 @@ func fill(t *testing.T, st audit.Store, n int, start time.Time) {
 func Run(t *testing.T, open Factory) {
 	ctx := context.Background()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t.Run("queries", func(t *testing.T) { runQueries(t, open) })
 	t.Run("clean chain verifies", func(t *testing.T) {
 		st, _ := open(t)
 		fill(t, st, 20, start)
@@ -147,3 +150,150 @@ func Run(t *testing.T, open Factory) {
 		require.NoError(t, err)
 	})
 }
+
+// varied appends n records of every kind: calls of several cases, parties, consumers and
+// services, refusals, unauthenticated calls from several clients, and the bank's own access.
+func varied(t *testing.T, st audit.Store, n int, start time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	parties := []string{"910336819", "08086001471", "974760673"}
+	consumers := []string{"0192:974760673", "0192:991825827"}
+	for i := range n {
+		r := &audit.Record{
+			Time: start.Add(time.Duration(i) * time.Minute), Operation: "listAccounts", Method: "GET", Path: "/v2/accounts",
+			Service: []string{"konkursbehandling", "oed"}[i%2], Client: fmt.Sprintf("10.0.0.%d", i%4),
+			AccountInfoRequestID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i%17), CorrelationID: fmt.Sprintf("c-%d", i),
+			PartyID: parties[i%3], Consumer: consumers[i%2], Status: 200,
+		}
+		switch i % 7 {
+		case 1:
+			r.Status, r.Code, r.Reason = 403, "ACC-011", "not-bankrupt"
+		case 2:
+			r.Consumer, r.Status, r.Code, r.Reason = "", 401, "ACC-010", "token:expired"
+		case 3:
+			r.Status, r.Code, r.Reason = 400, "ACC-001", "window"
+		case 4:
+			r.Operation, r.Method, r.Actor, r.Consumer, r.Status = "console.view-case", "CONSOLE", "officer", "", 200
+		case 5:
+			r.Status, r.Code, r.Reason = 403, "ACC-011", "token:consumer"
+		}
+		require.NoError(t, st.Append(ctx, r))
+	}
+}
+
+func all(t *testing.T, st audit.Store) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	require.NoError(t, st.Scan(context.Background(), func(r audit.Record) error { out = append(out, r); return nil }))
+	return out
+}
+
+func runQueries(t *testing.T, open Factory) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	st, _ := open(t)
+	varied(t, st, 240, start)
+	recs := all(t, st)
+	require.Len(t, recs, 240)
+	queries := map[string]audit.Query{
+		"everything":         {},
+		"case":               {Case: "00000000-0000-4000-8000-000000000003"},
+		"party":              {Party: "08086001471"},
+		"consumer":           {Consumer: "0192:991825827"},
+		"service":            {Service: "oed"},
+		"client":             {Client: "10.0.0.2"},
+		"correlation":        {Correlation: "c-77"},
+		"operation":          {Operation: "console.view-case"},
+		"reason":             {Reason: "window"},
+		"kind call":          {Kind: audit.KindCall},
+		"kind unauth":        {Kind: audit.KindUnauthenticated},
+		"kind access":        {Kind: audit.KindAccess},
+		"allowed":            {Outcome: audit.OutcomeAllowed},
+		"refused":            {Outcome: audit.OutcomeRefused},
+		"status":             {Status: 403},
+		"time range":         {From: start.Add(30 * time.Minute), Until: start.Add(90 * time.Minute)},
+		"case, kind call":    {Case: "00000000-0000-4000-8000-000000000005", Kind: audit.KindCall},
+		"party and time":     {Party: "910336819", From: start.Add(100 * time.Minute)},
+		"consumer refused":   {Consumer: "0192:974760673", Outcome: audit.OutcomeRefused},
+		"nothing matches":    {Case: "no such case"},
+		"service and reason": {Service: "konkursbehandling", Reason: "not-bankrupt"},
+	}
+	for name, q := range queries {
+		t.Run(name, func(t *testing.T) {
+			var want []uint64
+			for _, r := range recs {
+				if q.Match(r) {
+					want = append(want, r.Seq)
+				}
+			}
+			for _, oldest := range []bool{false, true} {
+				q := q
+				q.Oldest, q.Limit = oldest, 7
+				var got []uint64
+				pages := 0
+				require.NoError(t, audit.Each(ctx, st, q, func(r audit.Record) error {
+					got = append(got, r.Seq)
+					require.NotEmpty(t, r.Raw, "records come back as stored")
+					return nil
+				}))
+				if !oldest {
+					slices.Reverse(got)
+				}
+				require.Equal(t, want, got, "oldest=%v", oldest)
+				// Pages are at most Limit long.
+				q.Before, q.After = 0, 0
+				p, err := st.Query(ctx, q)
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(p.Records), 7)
+				pages++
+				_ = pages
+			}
+		})
+	}
+	t.Run("a page that examined MaxScan records says where to go on, and Each goes on to the end", func(t *testing.T) {
+		// A store whose database bounds the work itself (PostgreSQL) may answer whole; one that
+		// examines records here must stop at MaxScan and say where to continue.
+		p, err := st.Query(ctx, audit.Query{Status: 599, MaxScan: 10})
+		require.NoError(t, err)
+		require.Empty(t, p.Records)
+		if _, examinesHere := st.(interface{ Fsyncs() uint64 }); examinesHere || isMemory(st) {
+			require.NotZero(t, p.Next, "a partial page must say where to continue")
+		}
+		var n int
+		require.NoError(t, audit.Each(ctx, st, audit.Query{Status: 599, MaxScan: 10}, func(audit.Record) error { n++; return nil }))
+		require.Zero(t, n)
+	})
+	t.Run("counts agree with the records", func(t *testing.T) {
+		for _, by := range []audit.CountBy{audit.CountCase, audit.CountParty, audit.CountTokenFailures} {
+			want := map[string]int{}
+			for _, r := range recs {
+				switch by {
+				case audit.CountCase:
+					if audit.KindOf(r) == audit.KindCall {
+						want[r.AccountInfoRequestID]++
+					}
+				case audit.CountParty:
+					if audit.KindOf(r) == audit.KindCall {
+						want[r.PartyID]++
+					}
+				case audit.CountTokenFailures:
+					if strings.HasPrefix(r.Reason, "token:") {
+						want[r.Client]++
+					}
+				}
+			}
+			for k, n := range want {
+				if n <= 5 {
+					delete(want, k)
+				}
+			}
+			got := map[string]int{}
+			var keys []string
+			require.NoError(t, st.Count(ctx, by, 5, func(k string, n int) error { got[k] = n; keys = append(keys, k); return nil }))
+			require.Equal(t, want, got, "count by %s", by)
+			require.Len(t, keys, len(got), "each key once")
+		}
+	})
+}
+
+func isMemory(st audit.Store) bool { _, ok := st.(*audit.MemoryStore); return ok }
