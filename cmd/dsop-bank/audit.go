@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,11 +19,13 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/compliance"
 	"github.com/dsop-bank/dsop-bank/internal/config"
-	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
 // auditCmd is `dsop-bank audit verify|query|case|anomalies|expire`: the compliance officer's
-// tools. They read the store the server writes (DSOP_DATABASE_URL, else DSOP_AUDIT_DIR).
+// tools. They read the store the server writes (DSOP_DATABASE_URL, else DSOP_AUDIT_DIR) through
+// the audit query interface, a page at a time, and present it through internal/compliance, as
+// the console does: identity numbers masked with a keyed pseudonym, times in Europe/Oslo (UTC in
+// JSON). A full number needs --reveal, which is itself recorded with the operator's identity.
 func auditCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: dsop-bank audit verify|query|case|anomalies|expire [flags]")
@@ -30,39 +35,49 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stderr)
 	// Each subcommand registers only the flags it reads.
 	var (
-		caseID, correlation, party, consumer, since, until string
-		status                                             int
-		format                                             = "table"
-		reveal                                             bool
-		perCase, perParty, tokenFails                      = 50, 100, 10
+		caseID, correlation, party, consumer, service, client, kind, outcome, since, until, as string
+		status, limit                                                                          int
+		format                                                                                 = "table"
+		reveal                                                                                 bool
+		perCase, perParty, tokenFails                                                          = 50, 100, 10
 	)
 	usage := map[string]string{
 		"verify":    "Walk the audit hash chain; exit status 1 on the first broken or missing record.",
-		"query":     "Search the audit log.",
+		"query":     "Search the audit log (newest first; every filter uses an index).",
 		"case":      "The case report: every call of one AccountInfoRequestID, its legal basis and what was delivered.",
-		"anomalies": "Unusually many requests per case or party, refusals outside the window, repeated token failures; exit status 1 on findings.",
+		"anomalies": "Unusually many calls per case or party, refusals outside the window, repeated token failures from one address; exit status 1 on findings.",
 		"expire":    "Apply DSOP_AUDIT_RETENTION now (the chain is verified first).",
 	}
 	if _, ok := usage[sub]; !ok {
 		return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
 	}
+	revealFlags := func() {
+		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+		fs.StringVar(&as, "as", "", "who reveals or searches, for the audit record (default: the OS user)")
+	}
 	switch sub {
 	case "query":
 		fs.StringVar(&caseID, "request-id", "", "AccountInfoRequestID")
 		fs.StringVar(&correlation, "correlation-id", "", "CorrelationID")
-		fs.StringVar(&party, "party", "", "PartyID (or party resolved from an accountReference)")
+		fs.StringVar(&party, "party", "", "PartyID (or party resolved from an accountReference); an identity number is a recorded search")
 		fs.StringVar(&consumer, "consumer", "", "consumer, e.g. 0192:974760673")
+		fs.StringVar(&service, "service", "", "DSOP service, e.g. konkursbehandling")
+		fs.StringVar(&client, "client", "", "the caller's network address")
+		fs.StringVar(&kind, "kind", "", "call, unauthenticated or access")
+		fs.StringVar(&outcome, "outcome", "", "allowed (2xx) or refused")
 		fs.StringVar(&since, "since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
 		fs.StringVar(&until, "until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
 		fs.IntVar(&status, "status", 0, "HTTP status")
-		fs.StringVar(&format, "format", "table", "table or json (JSON lines)")
-		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+		fs.IntVar(&limit, "limit", 0, "print at most this many records (0 = all)")
+		fs.StringVar(&format, "format", "table", "table or json (JSON lines, times in UTC)")
+		revealFlags()
 	case "case":
-		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+		fs.StringVar(&format, "format", "text", "text or csv (times in UTC)")
+		revealFlags()
 	case "anomalies":
-		fs.IntVar(&perCase, "max-per-case", 50, "requests per AccountInfoRequestID above this")
-		fs.IntVar(&perParty, "max-per-party", 100, "requests per party above this")
-		fs.IntVar(&tokenFails, "max-token-failures", 10, "token failures per consumer above this")
+		fs.IntVar(&perCase, "max-per-case", 50, "calls per AccountInfoRequestID above this")
+		fs.IntVar(&perParty, "max-per-party", 100, "calls per party above this")
+		fs.IntVar(&tokenFails, "max-token-failures", 10, "token failures per address above this")
 	}
 	fs.Usage = func() {
 		args := map[string]string{"case": " <AccountInfoRequestID>"}[sub]
@@ -89,101 +104,93 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	signer := audit.NewSigner(secret)
-	writes := sub == "expire" || reveal
+	present, err := compliance.NewPresenter(secret, cfg.Timezone)
+	if err != nil {
+		return err
+	}
+	// A search by an identity number is an officer's action, recorded like a reveal (issue #26).
+	personSearch := len(party) == 11
+	writes := sub == "expire" || reveal || personSearch
 	st, closeStore, err := openAudit(ctx, cfg, !writes)
 	if err != nil {
 		if writes {
-			return fmt.Errorf("%w (the reveal or expiry must be recorded in the audit log, which needs the writer's lock: use the PostgreSQL store, or stop the server)", err)
+			return fmt.Errorf("%w (a reveal, a search by identity number or an expiry must be recorded in the audit log, which needs the writer's lock: use the PostgreSQL store, or stop the server)", err)
 		}
 		return err
 	}
 	defer closeStore()
-
-	filter := func(r audit.Record) bool {
-		return (caseID == "" || r.AccountInfoRequestID == caseID) &&
-			(correlation == "" || r.CorrelationID == correlation) &&
-			(party == "" || r.PartyID == party) &&
-			(consumer == "" || r.Consumer == consumer) &&
-			(status == 0 || r.Status == status)
+	who := as
+	if who == "" {
+		who = osUser()
 	}
-	var from, to time.Time
-	for _, p := range []struct {
-		s string
-		t *time.Time
-	}{{since, &from}, {until, &to}} {
-		if p.s == "" {
-			continue
-		}
-		if *p.t, err = parseTime(p.s); err != nil {
-			return err
-		}
-	}
-	inTime := func(r audit.Record) bool {
-		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to))
-	}
-	if reveal {
-		who := osUser()
-		detail := strings.Join(os.Args[1:], " ")
-		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: "audit.reveal", Method: "CLI", Path: "audit " + sub,
-			Actor: who, Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(caseID), PartyID: audit.Field(party), Status: 0}); err != nil {
-			return fmt.Errorf("record the reveal: %w", err)
-		}
-	}
-	show := func(r audit.Record) audit.Record {
+	if reveal || personSearch {
+		op, detail := "audit.reveal", strings.Join(os.Args[1:], " ")
 		if !reveal {
-			r.PartyID = validation.Mask(r.PartyID)
+			op = "audit.search-party"
 		}
-		return r
+		if personSearch {
+			detail = strings.ReplaceAll(detail, party, present.SearchHash(party))
+		}
+		if err := st.Append(ctx, &audit.Record{Time: time.Now(), Operation: op, Method: "CLI", Path: "audit " + sub,
+			Actor: audit.Field(who), Detail: audit.Field(detail), AccountInfoRequestID: audit.Field(caseID), Status: 0}); err != nil {
+			return fmt.Errorf("record the %s: %w", strings.TrimPrefix(op, "audit."), err)
+		}
 	}
-	collect := func() ([]audit.Record, error) {
-		var out []audit.Record
-		err := st.Scan(ctx, func(r audit.Record) error {
-			if filter(r) && inTime(r) {
-				out = append(out, show(r))
-			}
-			return nil
-		})
-		return out, err
-	}
+	pr := printer{p: present, reveal: reveal}
 
 	switch sub {
 	case "verify":
-		rep, err := audit.Verify(ctx, st, signer)
-		if err != nil {
-			return err
-		}
-		if !rep.OK() {
-			fmt.Fprintf(stdout, "audit chain BROKEN at record %d: %s\n", rep.BadSeq, rep.Problem)
-			return errors.New("audit chain verification failed")
-		}
-		start := "the first record"
-		if rep.Checkpoint != nil {
-			start = fmt.Sprintf("the signed retention checkpoint (%d records expired)", rep.Checkpoint.Removed)
-		}
-		fmt.Fprintf(stdout, "audit chain OK: %d records (seq %d–%d), verified from %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, start)
-		return nil
+		return verifyCmd(ctx, st, signer, stdout, stderr)
 	case "query":
-		recs, err := collect()
-		if err != nil {
-			return err
+		q := audit.Query{Case: caseID, Correlation: correlation, Party: party, Consumer: consumer, Service: service, Client: client,
+			Kind: audit.Kind(kind), Outcome: audit.Outcome(outcome), Status: status, Limit: audit.MaxLimit}
+		switch q.Kind {
+		case "", audit.KindCall, audit.KindUnauthenticated, audit.KindAccess:
+		default:
+			return fmt.Errorf("--kind %q: use call, unauthenticated or access", kind)
 		}
-		return printRecords(stdout, recs, format)
+		switch q.Outcome {
+		case "", audit.OutcomeAllowed, audit.OutcomeRefused:
+		default:
+			return fmt.Errorf("--outcome %q: use allowed or refused", outcome)
+		}
+		for _, p := range []struct {
+			s string
+			t *time.Time
+		}{{since, &q.From}, {until, &q.Until}} {
+			if p.s == "" {
+				continue
+			}
+			if *p.t, err = parseTime(p.s); err != nil {
+				return err
+			}
+		}
+		return pr.records(ctx, stdout, st, q, format, limit)
 	case "case":
-		recs, err := collect()
+		c, err := compliance.LoadCase(ctx, st, caseID)
 		if err != nil {
 			return err
 		}
-		return printCase(stdout, caseID, recs)
-	case "anomalies":
-		recs, err := collect()
-		if err != nil {
-			return err
+		if len(c.Calls) == 0 && len(c.Unauthenticated) == 0 {
+			return fmt.Errorf("no audit records for AccountInfoRequestID %s", esc(caseID))
 		}
-		if n := printAnomalies(stdout, recs, compliance.Thresholds{PerCase: perCase, PerParty: perParty, TokenFailures: tokenFails}); n > 0 {
-			// A non-zero exit status lets cron or a CI job alert on findings.
-			return fmt.Errorf("%d anomalies found", n)
+		if format == "csv" {
+			return pr.caseCSV(stdout, c)
 		}
+		pr.caseReport(stdout, c)
 		return nil
+	case "anomalies":
+		t := compliance.Thresholds{PerCase: perCase, PerParty: perParty, TokenFailures: tokenFails}
+		n := 0
+		if err := compliance.Anomalies(ctx, st, t, func(f compliance.Finding) error { n++; pr.finding(stdout, f, t); return nil }); err != nil {
+			return err
+		}
+		if n == 0 {
+			fmt.Fprintln(stdout, "no anomalies")
+			return nil
+		}
+		// A non-zero exit status lets cron or a CI job alert on findings.
+		return fmt.Errorf("%d anomalies found", n)
 	case "expire":
 		if cfg.AuditRetention == 0 {
 			return errors.New("DSOP_AUDIT_RETENTION is 0 (keep forever): nothing to expire")
@@ -196,6 +203,34 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
+}
+
+// verifyCmd walks the chain a record at a time; on a terminal it shows its progress.
+func verifyCmd(ctx context.Context, st audit.Store, signer *audit.Signer, stdout, stderr io.Writer) error {
+	var progress func(n uint64)
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			start := time.Now()
+			progress = func(n uint64) {
+				fmt.Fprintf(stderr, "\rverified %d records (%s)", n, time.Since(start).Round(time.Second))
+			}
+			defer fmt.Fprintln(stderr)
+		}
+	}
+	rep, err := audit.VerifyProgress(ctx, st, signer, progress)
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		fmt.Fprintf(stdout, "audit chain BROKEN at record %d: %s\n", rep.BadSeq, rep.Problem)
+		return errors.New("audit chain verification failed")
+	}
+	start := "the first record"
+	if rep.Checkpoint != nil {
+		start = fmt.Sprintf("the signed retention checkpoint (%d records expired)", rep.Checkpoint.Removed)
+	}
+	fmt.Fprintf(stdout, "audit chain OK: %d records (seq %d–%d), verified from %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, start)
+	return nil
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -224,26 +259,78 @@ func esc(s string) string {
 	return b.String()
 }
 
+// printer renders the compliance model on a terminal or as an export: the CLI's half of the
+// console/CLI equivalence (README "Compliance").
+type printer struct {
+	p      *compliance.Presenter
+	reveal bool
+}
+
+func (pr printer) party(id string) string {
+	if pr.reveal || id == "" {
+		return dash(id)
+	}
+	return pr.p.Mask(id)
+}
+
+func (pr printer) text(s string) string {
+	if pr.reveal {
+		return s
+	}
+	return pr.p.MaskText(s)
+}
+
 // caller names the consumer of a record, or says that it had none: a request whose token was
 // refused is anyone's, and its AccountInfoRequestID proves nothing.
 func caller(r audit.Record) string {
-	if r.Consumer == "" {
+	switch {
+	case r.Consumer == "":
 		return "UNAUTHENTICATED"
+	case audit.KindOf(r) == audit.KindUnauthenticated:
+		return esc(r.Consumer) + " (REFUSED: not an allowed consumer)"
 	}
 	return esc(r.Consumer)
 }
 
-func printRecords(w io.Writer, recs []audit.Record, format string) error {
-	if format == "json" {
-		return writeJSONLines(w, recs)
+// records prints the records q selects, a page at a time.
+func (pr printer) records(ctx context.Context, w io.Writer, st audit.Querier, q audit.Query, format string, limit int) error {
+	errEnough := errors.New("enough")
+	n := 0
+	var tw *tabwriter.Writer
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if format != "json" {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tTIME\tOPERATION\tSTATUS\tCODE\tREASON\tCONSUMER\tCLIENT\tCASE\tCORRELATION\tPARTY\tACCOUNTS\tTRANSACTIONS")
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tOPERATION\tSTATUS\tCODE\tREASON\tCONSUMER\tCASE\tCORRELATION\tPARTY\tACCOUNTS\tTRANSACTIONS")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), esc(r.Operation), r.Status,
-			esc(r.Code), esc(r.Reason), caller(r), esc(r.AccountInfoRequestID), esc(r.CorrelationID), esc(r.PartyID), count(r.Accounts), count(r.Transactions))
+	err := audit.Each(ctx, st, q, func(r audit.Record) error {
+		if limit > 0 && n == limit {
+			return errEnough
+		}
+		n++
+		if tw == nil {
+			r.PartyID, r.Path, r.Detail, r.Actor = pr.text(r.PartyID), pr.text(r.Path), pr.text(r.Detail), pr.text(r.Actor)
+			if !pr.reveal {
+				for i, a := range r.AccountNumbers {
+					r.AccountNumbers[i] = pr.p.MaskText(a)
+				}
+			}
+			return enc.Encode(r)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, pr.p.Time(r.Time), esc(r.Operation), r.Status,
+			esc(r.Code), esc(r.Reason), caller(r), esc(dash(r.Client)), esc(r.AccountInfoRequestID), esc(r.CorrelationID), esc(pr.party(r.PartyID)), count(r.Accounts), count(r.Transactions))
+		if n%audit.DefaultLimit == 0 {
+			return tw.Flush() // a long listing shows as it goes
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return err
 	}
-	return tw.Flush()
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
 }
 
 func count(p *int) string {
@@ -253,60 +340,88 @@ func count(p *int) string {
 	return fmt.Sprint(*p)
 }
 
-// printCase is the case report: every call of one AccountInfoRequestID, its legal basis and what
-// was delivered (compliance.CaseOf), then the bank's own access to it.
-func printCase(w io.Writer, id string, recs []audit.Record) error {
-	c := compliance.CaseOf(id, recs)
-	if len(c.Calls) == 0 {
-		return fmt.Errorf("no audit records for AccountInfoRequestID %s", id)
-	}
-	escAll := func(list []string) string {
-		if len(list) == 0 {
+// caseReport is the case report: every call of one AccountInfoRequestID, its legal basis and
+// what was delivered, the refused calls of others that named it, then the bank's own access.
+func (pr printer) caseReport(w io.Writer, c compliance.Case) {
+	list := func(vs []string, f func(string) string) string {
+		if len(vs) == 0 {
 			return "-"
 		}
-		out := make([]string, len(list))
-		for i, v := range list {
-			out[i] = esc(v)
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = esc(f(v))
 		}
 		return strings.Join(out, ", ")
 	}
-	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", esc(id))
-	fmt.Fprintf(w, "Calls: %d, from %s to %s", len(c.Calls), c.First.Format(time.RFC3339), c.Last.Format(time.RFC3339))
-	if c.Anonymous > 0 {
-		fmt.Fprintf(w, " (%d UNAUTHENTICATED: refused before a valid token, not counted below)", c.Anonymous)
+	fmt.Fprintf(w, "Case (AccountInfoRequestID) %s\n", esc(c.ID))
+	if c.Truncated {
+		fmt.Fprintf(w, "NOTE: the case has more than %d records; the first are shown (audit query --request-id lists all)\n", compliance.MaxCaseRecords)
 	}
-	fmt.Fprintf(w, "\nConsumers: %s\nParties: %s\n", escAll(c.Consumers), escAll(c.Parties))
+	fmt.Fprintf(w, "Calls: %d, from %s to %s", len(c.Calls), pr.p.Time(c.First), pr.p.Time(c.Last))
+	if n := len(c.Unauthenticated); n > 0 {
+		fmt.Fprintf(w, " (%d UNAUTHENTICATED: refused before a valid token of an allowed consumer, listed apart, not counted)", n)
+	}
+	fmt.Fprintf(w, "\nConsumers: %s\nParties: %s\nAccounts: %s\n", list(c.Consumers, func(s string) string { return s }), list(c.Parties, pr.party), list(c.AccountNumbers, pr.text))
 	fmt.Fprintf(w, "Delivered: %d accounts listed, %d transactions\n\n", c.Accounts, c.Transactions)
 	for i, r := range c.Calls {
-		mark := ""
-		if r.Consumer == "" {
-			mark = "  [UNAUTHENTICATED: not a call of the case's consumer]"
-		}
-		fmt.Fprintf(w, "%d. %s  %s %s  → %d %s %s%s\n", i+1, r.Time.Format(time.RFC3339), esc(r.Method), esc(r.Path), r.Status, esc(r.Code), esc(r.Reason), mark)
-		fmt.Fprintf(w, "   operation %s, CorrelationID %s, audit seq %d\n", esc(r.Operation), esc(r.CorrelationID), r.Seq)
-		fmt.Fprintf(w, "   legal basis: mandate %q; consumer %s (token jti %s)", r.LegalMandate, caller(r), esc(dash(r.TokenJTI)))
-		if r.NoticeUUID != "" {
-			fmt.Fprintf(w, "; bankruptcy notice %s, kjennelsesdato %s", esc(r.NoticeUUID), esc(r.Kjennelsesdato))
-		}
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "   party %s, accountReference %s, period %s – %s, OnlyPrimaryOwner %s\n", esc(r.PartyID), esc(dash(r.AccountReference)),
-			esc(r.FromDate), esc(r.ToDate), esc(dash(r.OnlyPrimaryOwner)))
-		if len(r.Spells) > 0 {
-			fmt.Fprintf(w, "   delivery spells: %s\n", esc(strings.Join(r.Spells, "; ")))
-		}
-		if by, ok := c.WithheldBy[r.Seq]; ok {
-			fmt.Fprintf(w, "   withheld: recorded as answered, but the answer could not be encrypted and never left (audit seq %d)\n", by)
-		} else if c.Delivered(r) {
-			fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
+		pr.call(w, c, i+1, r, "")
+	}
+	if len(c.Unauthenticated) > 0 {
+		fmt.Fprintf(w, "\nRefused calls of others that named this case:\n")
+		for i, r := range c.Unauthenticated {
+			pr.call(w, c, i+1, r, "  [UNAUTHENTICATED: not a call of the case's consumer]")
 		}
 	}
 	if len(c.Access) > 0 {
 		fmt.Fprintf(w, "\nAccess to this case by the bank:\n")
 		for _, r := range c.Access {
-			fmt.Fprintf(w, "- %s  %s by %s: %s (audit seq %d)\n", r.Time.Format(time.RFC3339), esc(r.Operation), esc(dash(r.Actor)), esc(r.Detail), r.Seq)
+			fmt.Fprintf(w, "- %s  %s by %s: %s (audit seq %d)\n", pr.p.Time(r.Time), esc(r.Operation), esc(pr.text(dash(r.Actor))), esc(pr.text(r.Detail)), r.Seq)
 		}
 	}
-	return nil
+}
+
+func (pr printer) call(w io.Writer, c compliance.Case, n int, r audit.Record, mark string) {
+	times := ""
+	if r.Count > 1 {
+		times = fmt.Sprintf(" ×%d until %s", r.Count, pr.p.Time(r.Until))
+	}
+	fmt.Fprintf(w, "%d. %s  %s %s  → %d %s %s%s%s\n", n, pr.p.Time(r.Time), esc(r.Method), esc(pr.text(r.Path)), r.Status, esc(r.Code), esc(r.Reason), times, mark)
+	fmt.Fprintf(w, "   operation %s, service %s, CorrelationID %s, client %s, audit seq %d\n", esc(r.Operation), esc(dash(r.Service)), esc(r.CorrelationID), esc(dash(r.Client)), r.Seq)
+	fmt.Fprintf(w, "   legal basis: mandate %q; consumer %s (token jti %s)", r.LegalMandate, caller(r), esc(dash(r.TokenJTI)))
+	if notice := compliance.NoticeInForce(r); notice != "" {
+		fmt.Fprintf(w, "; bankruptcy notice %s", esc(notice))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "   party %s, accountReference %s, accounts %s, period %s – %s, OnlyPrimaryOwner %s\n", esc(pr.party(r.PartyID)), esc(dash(r.AccountReference)),
+		esc(pr.text(dash(strings.Join(r.AccountNumbers, ", ")))), esc(r.FromDate), esc(r.ToDate), esc(dash(r.OnlyPrimaryOwner)))
+	if len(r.Spells) > 0 {
+		fmt.Fprintf(w, "   delivery spells: %s\n", esc(strings.Join(r.Spells, "; ")))
+	}
+	if by, ok := c.WithheldBy[r.Seq]; ok {
+		fmt.Fprintf(w, "   withheld: recorded as answered, but the answer could not be encrypted and never left (audit seq %d)\n", by)
+	} else if c.Delivered(r) {
+		fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
+	}
+}
+
+// caseCSV is the case report as CSV, one row per call, times in UTC (the console's export).
+func (pr printer) caseCSV(w io.Writer, c compliance.Case) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"case", "kind", "audit_seq", "time_utc", "operation", "method", "path", "status", "code", "reason", "consumer", "client",
+		"legal_mandate", "notice_in_force", "party", "account_reference", "account_numbers", "from_date", "to_date", "accounts", "transactions",
+		"delivered", "body_sha256", "correlation_id"})
+	rows := func(kind string, recs []audit.Record) {
+		for _, r := range recs {
+			_ = cw.Write([]string{c.ID, kind, strconv.FormatUint(r.Seq, 10), compliance.ExportTime(r.Time), r.Operation, r.Method, pr.text(r.Path),
+				strconv.Itoa(r.Status), r.Code, r.Reason, r.Consumer, r.Client, r.LegalMandate, compliance.NoticeInForce(r), pr.party(r.PartyID),
+				r.AccountReference, pr.text(strings.Join(r.AccountNumbers, " ")), r.FromDate, r.ToDate, count(r.Accounts), count(r.Transactions),
+				strconv.FormatBool(c.Delivered(r)), r.BodySHA256, r.CorrelationID})
+		}
+	}
+	rows("call", c.Calls)
+	rows("refused-unauthenticated", c.Unauthenticated)
+	cw.Flush()
+	return cw.Error()
 }
 
 func dash(s string) string {
@@ -316,25 +431,18 @@ func dash(s string) string {
 	return s
 }
 
-// printAnomalies prints compliance.Anomalies and returns how many it found.
-func printAnomalies(w io.Writer, recs []audit.Record, t compliance.Thresholds) int {
-	found := compliance.Anomalies(recs, t)
-	for _, f := range found {
-		switch f.Kind {
-		case "per-case":
-			fmt.Fprintf(w, "case %s: %d requests (more than %d)\n", esc(f.Case), f.Count, t.PerCase)
-		case "per-party":
-			fmt.Fprintf(w, "party %s: %d requests (more than %d)\n", esc(f.Party), f.Count, t.PerParty)
-		case "window":
-			r := f.Record
-			fmt.Fprintf(w, "refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)\n", r.Seq, r.Time.Format(time.RFC3339),
-				esc(r.AccountInfoRequestID), esc(r.PartyID), esc(r.FromDate), esc(dash(r.Kjennelsesdato)))
-		case "token-failures":
-			fmt.Fprintf(w, "consumer %s: %d token failures (more than %d)\n", esc(f.Consumer), f.Count, t.TokenFailures)
-		}
+// finding prints one anomaly.
+func (pr printer) finding(w io.Writer, f compliance.Finding, t compliance.Thresholds) {
+	switch f.Kind {
+	case compliance.PerCase:
+		fmt.Fprintf(w, "case %s: %d calls (more than %d)\n", esc(f.Case), f.Count, t.PerCase)
+	case compliance.PerParty:
+		fmt.Fprintf(w, "party %s: %d calls (more than %d)\n", esc(pr.party(f.Party)), f.Count, t.PerParty)
+	case compliance.Window:
+		r := f.Record
+		fmt.Fprintf(w, "refused outside the bankruptcy window: seq %d, %s, case %s, party %s, fromDate %s (kjennelsesdato %s)\n", r.Seq, pr.p.Time(r.Time),
+			esc(r.AccountInfoRequestID), esc(pr.party(r.PartyID)), esc(r.FromDate), esc(dash(r.Kjennelsesdato)))
+	case compliance.TokenFailures:
+		fmt.Fprintf(w, "address %s: %d token failures (more than %d)\n", esc(f.Client), f.Count, t.TokenFailures)
 	}
-	if len(found) == 0 {
-		fmt.Fprintln(w, "no anomalies")
-	}
-	return len(found)
 }

@@ -79,7 +79,7 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	report := out.String()
 	require.Contains(t, report, "Calls: 6")
 	require.Contains(t, report, `mandate "kkl. §156 (3) og (4), jf. kkfor.§21"`)
-	require.Contains(t, report, "bankruptcy notice 370926f8-c4b4-461a-9d89-210fde5b1817, kjennelsesdato 2018-06-08")
+	require.Contains(t, report, "bankruptcy notice aapning 370926f8-c4b4-461a-9d89-210fde5b1817, kjennelsesdato 2018-06-08")
 	require.Contains(t, report, "Delivered: 2 accounts listed")
 	require.Contains(t, report, "→ 400 ACC-001 window")
 	require.Equal(t, 5, strings.Count(report, "delivered:"))
@@ -224,10 +224,10 @@ func TestAuditCommands_CaseReportCannotBeForged(t *testing.T) {
 		require.False(t, strings.HasPrefix(line, "   delivered: 1 accounts, 5000"), "forged line: %q", line)
 		require.False(t, strings.HasPrefix(line, "2. 2026-11-23T10:00:00Z  GET /v2/accounts/FORGED"), "forged line: %q", line)
 	}
-	require.Contains(t, report, "Calls: 2")
+	require.Contains(t, report, "Calls: 1", "a case counts only the calls of authenticated, allowed consumers (issue #26)")
 	require.Contains(t, report, "1 UNAUTHENTICATED")
 	require.Contains(t, report, "[UNAUTHENTICATED: not a call of the case's consumer]")
-	require.Contains(t, report, `\u000a`, "the newline is shown escaped")
+	require.Contains(t, report, "GET /v2/accounts/x%0…#", "the path of a refused anonymous call is kept short, cut with a marker (issue #25)")
 	require.Contains(t, report, "Delivered: 2 accounts listed, 0 transactions", "only the authenticated call counts")
 }
 

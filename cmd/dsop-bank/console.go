@@ -47,7 +47,8 @@ func startConsole(cfg *config.Config, secret []byte, st *stores, poller *konkurs
 	d := console.Deps{
 		Logger: logger, BaseURL: base, OIDC: oidc, Secret: secret,
 		Audit: st.audit, Signer: audit.NewSigner(secret), Retention: cfg.AuditRetention,
-		Notices: st.notices, Outbox: st.outbox,
+		Notices: st.notices, Outbox: st.outbox, Loc: cfg.Timezone,
+		ReadTimeout: cfg.ConsoleReadTimeout, SearchLimit: cfg.ConsoleSearchLimit,
 	}
 	if poller != nil {
 		d.Sync = poller.Status

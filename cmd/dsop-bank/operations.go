@@ -78,6 +78,9 @@ func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encry
 	if pinger, ok := st.audit.(interface{ Ping(context.Context) error }); ok {
 		checks = append(checks, admin.Check{Name: "audit", Func: pinger.Ping})
 	}
+	if st.volume != nil && st.volume.MinFree > 0 {
+		checks = append(checks, admin.Check{Name: "audit-volume", Func: func(context.Context) error { return st.volume.Room() }})
+	}
 	if p != nil {
 		checks = append(checks, admin.Check{Name: "konkursvarsel-sync", Advisory: true, Func: func(context.Context) error {
 			s := p.Status()
@@ -88,6 +91,23 @@ func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encry
 		}})
 	}
 	return checks
+}
+
+// registerAuditMetrics exposes the audit log's growth and, for the file store, the free space of
+// its volume (README "Audit log", disk: the alert rule).
+func registerAuditMetrics(tel *telemetry.Telemetry, st *stores) error {
+	if st.volume == nil {
+		return nil
+	}
+	if err := tel.Gauge("dsop_audit_volume_free", "By", "Free space of the audit log's volume (file store)", func() (float64, bool) {
+		free, err := st.volume.Free()
+		return float64(free), err == nil
+	}); err != nil {
+		return err
+	}
+	return tel.Gauge("dsop_audit_volume_min_free", "By", "DSOP_AUDIT_MIN_FREE: below it new requests are refused", func() (float64, bool) {
+		return float64(st.volume.MinFree), true
+	})
 }
 
 // registerJWKSMetrics exposes the token key cache: its age and its failed fetches.

@@ -142,8 +142,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	h, dev, err := build(cfg, secret, auditStore, enc, gate, svc, keys, tel, logger)
+	h, dev, err := build(cfg, secret, st, enc, gate, svc, keys, tel, logger)
 	if err != nil {
+		return err
+	}
+	if err := registerAuditMetrics(tel, st); err != nil {
 		return err
 	}
 	if st.pool != nil {
@@ -194,7 +197,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-errc:
 		return fmt.Errorf("server stopped: %w", err)
 	}
-	return shutdown(cfg, servers, st, &storesClosing, &draining, logger)
+	return shutdown(cfg, servers, h, st, &storesClosing, &draining, logger)
 }
 
 // servingGCPercent is the collector's target of a serving process when GOGC is not set. Its live
@@ -217,7 +220,7 @@ func tuneGC(getenv func(string) string) (int, bool) {
 // turns 503 for DSOP_DRAIN_DELAY so that the load balancer stops routing here, then the listeners
 // stop and in-flight requests finish (each writes its audit record before it answers); what has
 // not finished by the deadline is cut off, and the stores close within what remains of it.
-func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClosing, draining *atomic.Bool, logger *slog.Logger) error {
+func shutdown(cfg *config.Config, servers []*http.Server, api *httpapi.Server, st *stores, storesClosing, draining *atomic.Bool, logger *slog.Logger) error {
 	deadline := time.Now().Add(cfg.ShutdownTimeout)
 	draining.Store(true)
 	logger.Info("dsop-bank shutting down", "deadline", cfg.ShutdownTimeout.String(), "drain", cfg.DrainDelay.String())
@@ -230,6 +233,10 @@ func shutdown(cfg *config.Config, servers []*http.Server, st *stores, storesClos
 			_ = s.Close()
 			shutdownErr = fmt.Errorf("in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
 		}
+	}
+	// The refusals still being counted (ClientAdmission) get their record before the stores close.
+	if err := api.Close(shutdownCtx); err != nil {
+		logger.Error("the records counting refused requests could not be written at shutdown", "error", err.Error())
 	}
 	if !storesClosing.Swap(true) {
 		closed := make(chan struct{})
@@ -261,8 +268,8 @@ func loadPolicy(cfg *config.Config) (*filter.Policy, error) {
 }
 
 // build assembles the API from the configuration: the explicit wiring of every dependency.
-func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
-	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (http.Handler, *devissuer.Issuer, error) {
+func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encrypter, gate *konkursbehandling.Gate, svc *accounts.Service,
+	keys *validation.JWKS, tel *telemetry.Telemetry, logger *slog.Logger) (*httpapi.Server, *devissuer.Issuer, error) {
 	policy, err := loadPolicy(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -290,6 +297,10 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		// PostgreSQL: step 2b reads its account and the owners' notices in one round trip.
 		decide.OwnerNotices = tracing.OwnerNotices{Next: on, Tracer: tel.Tracer}
 	}
+	var auditSpace func() error
+	if st.volume != nil && st.volume.MinFree > 0 {
+		auditSpace = st.volume.Room
+	}
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:    logger,
 		Tokens:    tokens,
@@ -297,7 +308,7 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		Decide:    decide,
 		Accounts:  &traced,
 		Cursors:   accounts.NewCursorCodec(secret),
-		Audit:     auditStore,
+		Audit:     st.audit,
 		Encrypter: tracing.Encryption{Next: enc, Tracer: tel.Tracer},
 		Policy:    policy,
 		Mode:      httpapi.Mode(cfg.Env),
@@ -313,6 +324,9 @@ func build(cfg *config.Config, secret []byte, auditStore audit.Store, enc *encry
 		MaxHeaders:     cfg.MaxHeaders,
 		MaxInFlight:    cfg.MaxInFlight,
 		AuditTimeout:   cfg.AuditTimeout,
+		Clients:        &httpapi.ClientAdmission{Rate: cfg.ClientRate, Burst: float64(cfg.ClientBurst)},
+		ClientHeader:   cfg.ClientAddressHeader,
+		AuditSpace:     auditSpace,
 	})
 	return h, dev, nil
 }

@@ -51,6 +51,9 @@ type stores struct {
 	bank    accounts.Store
 	pool    *pgxpool.Pool
 	close   func()
+	// volume watches the file store's disk (nil on PostgreSQL, whose disk the database's
+	// operators watch: README "Audit log").
+	volume *audit.Volume
 }
 
 func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *slog.Logger) (*stores, error) {
@@ -75,7 +78,7 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 	if err != nil {
 		return nil, err
 	}
-	auditStore, err := audit.OpenFileStore(cfg.AuditDir, 0)
+	auditStore, err := audit.OpenFileStoreWith(cfg.AuditDir, audit.FileOptions{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +102,9 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 	}
 	return &stores{
 		audit: auditStore, notices: notices, outbox: outbox,
-		bank:  accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)),
-		close: func() { _ = notices.Close(); _ = auditStore.Close() },
+		bank:   accounts.NewMemoryStore(bd, accounts.NewReferencer(secret)),
+		close:  func() { _ = notices.Close(); _ = auditStore.Close() },
+		volume: &audit.Volume{Dir: cfg.AuditDir, MinFree: cfg.AuditMinFree},
 	}, nil
 }
 

@@ -100,6 +100,12 @@ var errStop = errors.New("stop")
 // record that is edited (hash), missing (gap in Seq), out of order, or not linked to its
 // predecessor.
 func Verify(ctx context.Context, st Store, s *Signer) (Report, error) {
+	return VerifyProgress(ctx, st, s, nil)
+}
+
+// VerifyProgress is Verify, calling progress (when set) every 100 000 records: memory does not
+// grow with the log, and a terminal can show how far it got.
+func VerifyProgress(ctx context.Context, st Store, s *Signer, progress func(records uint64)) (Report, error) {
 	var rep Report
 	cp, err := st.Checkpoint(ctx)
 	if err != nil {
@@ -140,6 +146,9 @@ func Verify(ctx context.Context, st Store, s *Signer) (Report, error) {
 			rep.FirstSeq = r.Seq
 		}
 		rep.Records++
+		if progress != nil && rep.Records%100000 == 0 {
+			progress(rep.Records)
+		}
 		rep.LastSeq = r.Seq
 		wantSeq, wantPrev = r.Seq+1, r.Hash
 		return nil

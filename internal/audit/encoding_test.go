@@ -138,3 +138,33 @@ func TestCanonicalV2IsStable(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &back))
 	require.Equal(t, r.AccountInfoRequestID, back.AccountInfoRequestID)
 }
+
+// The record of a refused anonymous call stays within MaxCompactRecord whatever the caller sent,
+// and a record standing for several within MaxCompactSummary.
+func TestCompact_TheLargestRefusedCallFitsTheCap(t *testing.T) {
+	long := string(bytes.Repeat([]byte("€<\"\\\x01"), 4000))
+	at := time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	for _, reason := range []string{"token:signature-encoding", "token:consumer"} { // the longest reasons before authentication
+		for _, summary := range []bool{false, true} {
+			r := &Record{Time: at, Operation: "showAccountById", Method: long, Path: long,
+				Client: "2001:0db8:85a3:0000:0000:8a2e:0370:7334", Consumer: long, AccountInfoRequestID: long, CorrelationID: long, PartyID: long,
+				LegalMandate: long, FromDate: long, ToDate: long, PageCursor: long, RequesterID: long, Status: 429, Code: "ACC-022", Reason: reason,
+				LatencyMS: 123456.789123}
+			limit := MaxCompactRecord
+			if reason == "token:consumer" {
+				limit = MaxCompactSummary
+			}
+			if summary {
+				r.Count, r.Until, limit = 999999999, at, MaxCompactSummary
+			}
+			Compact(r)
+			r.Seq, r.PrevHash = 999999999999, GenesisHash // a trillion records: 300 years at 100 a second
+			raw, _, err := CanonicalV2(r)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(raw), limit, string(raw))
+			require.Contains(t, string(raw), "…#", "a cut value is marked")
+			require.NotContains(t, string(raw), "legal_mandate", "values beyond the request's identity are dropped")
+			require.Equal(t, reason == "token:consumer", bytes.Contains(raw, []byte(`"consumer":`)))
+		}
+	}
+}

@@ -1,38 +1,48 @@
-// Package compliance computes what the bank's compliance officers ask of the audit log: the
-// cases (one AccountInfoRequestID each) with every call and its legal basis, the anomalies the
-// standard asks banks to watch, and the log's own access records. The CLI (`dsop-bank audit`) and
-// the web console (internal/console) both present these; neither computes them.
+// Package compliance is the one presentation model of the audit trail: what a case is, its calls,
+// parties and accounts, which calls are anomalies, how identity numbers are masked and how a
+// party is referred to without its number. The CLI (`dsop-bank audit`) and the web console
+// (internal/console) both render these values; neither reads raw records to decide anything.
+//
+// Everything here reads the log through audit.Querier, a page at a time: a case report costs the
+// case's records, a list of cases one page of calls and the cases on it, and the anomalies the
+// store's grouped counts, whatever the size of the log (issue #25).
 package compliance
 
 import (
+	"context"
+	"errors"
 	"maps"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 )
 
-// Access reports whether a record is the bank's own access to the log (a reveal, a console view,
-// an acknowledgement, a verification) rather than a call of the API: such records name a case
-// but are no call of it.
-func Access(r audit.Record) bool {
-	return strings.HasPrefix(r.Operation, "console.") || strings.HasPrefix(r.Operation, "audit.")
-}
+// Log is what compliance reads: the audit store's query interface.
+type Log = audit.Querier
 
-// Case is one AccountInfoRequestID: every call of the API that carried it, in order, and the
+// MaxCaseRecords bounds what one case report reads. A real case has tens of calls; a case id
+// sent by a flood may have millions, and its report then says it was cut.
+const MaxCaseRecords = 5000
+
+// Access reports whether a record is the bank's own access to the log (a reveal, a console view,
+// an acknowledgement, a verification) rather than a call of the API.
+func Access(r audit.Record) bool { return audit.KindOf(r) == audit.KindAccess }
+
+// Case is one AccountInfoRequestID: the calls of authenticated, allowed consumers that carried
+// it, the refused calls of anyone else that named it (listed apart, counted nowhere), and the
 // bank's access to it.
 type Case struct {
-	ID    string
+	ID string
+	// Calls are the calls of the case's consumers (audit.KindCall), oldest first.
 	Calls []audit.Record
+	// Unauthenticated are calls refused before a valid token of an allowed consumer: anyone can
+	// send a case's id, so they prove nothing about the case and count in no total.
+	Unauthenticated []audit.Record
 	// Access are the console views, reveals and other access records that name the case.
 	Access []audit.Record
-	// Anonymous counts calls refused before a valid token: anyone can send a case's id, so they
-	// are listed but not counted in Consumers, Parties or the delivered totals.
-	Anonymous int
-	Consumers []string
-	Parties   []string
+	// From the calls only.
+	Consumers, Parties, AccountNumbers []string
 	// Delivered totals: accounts listed by step 2a, transactions by 2b.
 	Accounts, Transactions int
 	// WithheldBy maps the Seq of a call recorded as answered whose answer could not be encrypted
@@ -40,23 +50,49 @@ type Case struct {
 	WithheldBy  map[uint64]uint64
 	Statuses    map[int]int
 	First, Last time.Time
+	// Truncated is set when the case has more than MaxCaseRecords records: the report shows the
+	// first ones and says so.
+	Truncated bool
 }
 
-// CaseOf builds the case id from recs (records of any case; the others are ignored).
-func CaseOf(id string, recs []audit.Record) Case {
+var errEnough = errors.New("enough records")
+
+// LoadCase reads case id: its records, oldest first, at most MaxCaseRecords.
+func LoadCase(ctx context.Context, log Log, id string) (Case, error) {
+	var recs []audit.Record
+	truncated := false
+	err := audit.Each(ctx, log, audit.Query{Case: id, Oldest: true, Limit: audit.MaxLimit}, func(r audit.Record) error {
+		if len(recs) == MaxCaseRecords {
+			truncated = true
+			return errEnough
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return Case{}, err
+	}
+	c := caseOf(id, recs)
+	c.Truncated = truncated
+	return c, nil
+}
+
+// caseOf builds case id from its records, oldest first.
+func caseOf(id string, recs []audit.Record) Case {
 	c := Case{ID: id, Statuses: map[int]int{}, WithheldBy: map[uint64]uint64{}}
-	parties, consumers := map[string]bool{}, map[string]bool{}
+	parties, consumers, numbers := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
-		if r.AccountInfoRequestID == id && r.Withholds != 0 {
+		if r.Withholds != 0 {
 			c.WithheldBy[r.Withholds] = r.Seq
 		}
 	}
 	for _, r := range recs {
-		if r.AccountInfoRequestID != id {
-			continue
-		}
-		if Access(r) {
+		switch audit.KindOf(r) {
+		case audit.KindAccess:
 			c.Access = append(c.Access, r)
+			continue
+		case audit.KindUnauthenticated:
+			c.Unauthenticated = append(c.Unauthenticated, r)
 			continue
 		}
 		c.Calls = append(c.Calls, r)
@@ -67,16 +103,15 @@ func CaseOf(id string, recs []audit.Record) Case {
 		if r.Time.After(c.Last) {
 			c.Last = r.Time
 		}
-		if r.Consumer == "" {
-			c.Anonymous++
-			continue
-		}
 		if r.PartyID != "" {
 			parties[r.PartyID] = true
 		}
 		consumers[r.Consumer] = true
 		if !c.Delivered(r) {
 			continue
+		}
+		for _, n := range r.AccountNumbers {
+			numbers[n] = true
 		}
 		if r.Accounts != nil && r.Operation == "listAccounts" {
 			c.Accounts += *r.Accounts
@@ -86,71 +121,86 @@ func CaseOf(id string, recs []audit.Record) Case {
 		}
 	}
 	c.Parties, c.Consumers = slices.Sorted(maps.Keys(parties)), slices.Sorted(maps.Keys(consumers))
+	c.AccountNumbers = slices.Sorted(maps.Keys(numbers))
 	return c
 }
 
-// Delivered reports whether the answer of call r left the bank: a 200 whose answer was not
-// withheld afterwards.
+// Delivered reports whether the answer of call r left the bank: a 200 of an authenticated call
+// whose answer was not withheld afterwards.
 func (c Case) Delivered(r audit.Record) bool {
 	_, withheld := c.WithheldBy[r.Seq]
-	return r.Status == 200 && !withheld
+	return r.Status == 200 && !withheld && audit.KindOf(r) == audit.KindCall
 }
 
-// Query selects cases. Empty fields match everything; Party and Consumer match exactly, ID
-// matches a prefix (a case id is a UUID, and officers paste the start of one).
-type Query struct {
-	ID, Party, Consumer string
-	Status              int
-	From, Until         time.Time // the case has a call in [From, Until)
+// CaseFilter selects cases by their calls: a case is listed when one of its calls matches.
+type CaseFilter struct {
+	Party, Consumer, Service string
+	Status                   int
+	From, Until              time.Time // a call in [From, Until)
 }
 
-// Cases returns the cases that match q, newest last call first.
-func Cases(recs []audit.Record, q Query) []Case {
-	byID := map[string][]audit.Record{}
-	for _, r := range recs {
-		if r.AccountInfoRequestID != "" {
-			byID[r.AccountInfoRequestID] = append(byID[r.AccountInfoRequestID], r)
-		}
-	}
-	var out []Case
-	for id, rs := range byID {
-		if !strings.HasPrefix(id, q.ID) {
-			continue
-		}
-		c := CaseOf(id, rs)
-		if len(c.Calls) == 0 || !c.matches(q) {
-			continue
-		}
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Last.Equal(out[j].Last) {
-			return out[i].Last.After(out[j].Last)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+// CasesPerPage is the length of a page of cases.
+const CasesPerPage = 50
+
+// maxExamined bounds the calls one page of cases reads before it returns what it has found.
+const maxExamined = 20000
+
+// CasePage is one page of cases, newest call first; Next continues it (0: no more).
+type CasePage struct {
+	Cases []Case
+	Next  uint64
 }
 
-func (c Case) matches(q Query) bool {
-	if q.Party != "" && !slices.Contains(c.Parties, q.Party) {
-		return false
-	}
-	if q.Consumer != "" && !slices.Contains(c.Consumers, q.Consumer) {
-		return false
-	}
-	if q.Status != 0 && c.Statuses[q.Status] == 0 {
-		return false
-	}
-	if q.From.IsZero() && q.Until.IsZero() {
-		return true
-	}
-	for _, r := range c.Calls {
-		if (q.From.IsZero() || !r.Time.Before(q.From)) && (q.Until.IsZero() || r.Time.Before(q.Until)) {
-			return true
+// ListCases returns the page of cases whose newest matching call is older than before (0: from
+// the newest). It reads the matching calls newest first and each case found on the page.
+func ListCases(ctx context.Context, log Log, f CaseFilter, before uint64) (CasePage, error) {
+	q := audit.Query{Kind: audit.KindCall, Party: f.Party, Consumer: f.Consumer, Service: f.Service, Status: f.Status,
+		From: f.From, Until: f.Until, Before: before, Limit: 200}
+	var page CasePage
+	seen := map[string]bool{}
+	examined := 0
+	for {
+		p, err := log.Query(ctx, q)
+		if err != nil {
+			return CasePage{}, err
+		}
+		for _, r := range p.Records {
+			examined++
+			if seen[r.AccountInfoRequestID] || r.AccountInfoRequestID == "" {
+				continue
+			}
+			seen[r.AccountInfoRequestID] = true
+			if before != 0 {
+				// Listed on an earlier page if it has a matching call at or after the cursor.
+				later := q
+				later.Case, later.Before, later.Oldest, later.After, later.Limit = r.AccountInfoRequestID, 0, true, before-1, 1
+				lp, err := log.Query(ctx, later)
+				if err != nil {
+					return CasePage{}, err
+				}
+				if len(lp.Records) > 0 {
+					continue
+				}
+			}
+			c, err := LoadCase(ctx, log, r.AccountInfoRequestID)
+			if err != nil {
+				return CasePage{}, err
+			}
+			page.Cases = append(page.Cases, c)
+			if len(page.Cases) == CasesPerPage {
+				page.Next = r.Seq
+				return page, nil
+			}
+		}
+		if p.Next == 0 {
+			return page, nil
+		}
+		q.Before = p.Next
+		if examined >= maxExamined {
+			page.Next = p.Next // a short page: the rest is further on
+			return page, nil
 		}
 	}
-	return false
 }
 
 // Thresholds are the limits above which Anomalies reports.
@@ -161,58 +211,64 @@ type Thresholds struct {
 // DefaultThresholds are the CLI's and the console's defaults.
 func DefaultThresholds() Thresholds { return Thresholds{PerCase: 50, PerParty: 100, TokenFailures: 10} }
 
+// Finding kinds.
+const (
+	PerCase       = "per-case"
+	PerParty      = "per-party"
+	Window        = "window"
+	TokenFailures = "token-failures"
+)
+
 // Finding is one anomaly.
 type Finding struct {
-	Kind     string // per-case, per-party, window, token-failures
-	Case     string // the case it concerns, if one
-	Party    string
-	Consumer string
-	Count    int
-	Record   *audit.Record // the refused request, for window findings
+	Kind   string // PerCase, PerParty, Window, TokenFailures
+	Case   string
+	Party  string
+	Client string // the address token failures came from
+	Count  int
+	Record *audit.Record // the refused call, for Window
 }
 
-// Anomalies flags what the standard asks banks to watch: unusually many requests per case or per
-// party, refused requests outside the bankruptcy window, and repeated token failures.
-func Anomalies(recs []audit.Record, t Thresholds) []Finding {
-	byCase, byParty, tokens := map[string]int{}, map[string]int{}, map[string]int{}
-	var out, window []Finding
-	for _, r := range recs {
-		if Access(r) {
-			continue
-		}
-		if r.AccountInfoRequestID != "" {
-			byCase[r.AccountInfoRequestID]++
-		}
-		if r.PartyID != "" {
-			byParty[r.PartyID]++
-		}
-		if r.Reason == "window" {
-			rec := r
-			window = append(window, Finding{Kind: "window", Case: r.AccountInfoRequestID, Party: r.PartyID, Record: &rec})
-		}
-		if strings.HasPrefix(r.Reason, "token:") {
-			c := r.Consumer
-			if c == "" {
-				c = "(unauthenticated)"
-			}
-			tokens[c]++
+// Anomalies streams what the standard asks banks to watch: unusually many calls per case or per
+// party, calls refused for a period outside the bankruptcy window, and repeated token failures
+// from one address. Counts come from the store's grouped indexes; window refusals a page at a
+// time, so memory does not grow with the log.
+func Anomalies(ctx context.Context, log Log, t Thresholds, fn func(Finding) error) error {
+	for _, g := range []struct {
+		by    audit.CountBy
+		over  int
+		build func(k string, n int) Finding
+	}{
+		{audit.CountCase, t.PerCase, func(k string, n int) Finding { return Finding{Kind: PerCase, Case: k, Count: n} }},
+		{audit.CountParty, t.PerParty, func(k string, n int) Finding { return Finding{Kind: PerParty, Party: k, Count: n} }},
+	} {
+		if err := log.Count(ctx, g.by, g.over, func(k string, n int) error { return fn(g.build(k, n)) }); err != nil {
+			return err
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(byCase)) {
-		if byCase[k] > t.PerCase {
-			out = append(out, Finding{Kind: "per-case", Case: k, Count: byCase[k]})
-		}
+	if err := audit.Each(ctx, log, audit.Query{Kind: audit.KindCall, Reason: "window", Oldest: true, Limit: audit.MaxLimit}, func(r audit.Record) error {
+		rec := r
+		return fn(Finding{Kind: Window, Case: r.AccountInfoRequestID, Party: r.PartyID, Record: &rec})
+	}); err != nil {
+		return err
 	}
-	for _, k := range slices.Sorted(maps.Keys(byParty)) {
-		if byParty[k] > t.PerParty {
-			out = append(out, Finding{Kind: "per-party", Party: k, Count: byParty[k]})
-		}
+	return log.Count(ctx, audit.CountTokenFailures, t.TokenFailures, func(k string, n int) error {
+		return fn(Finding{Kind: TokenFailures, Client: k, Count: n})
+	})
+}
+
+// NoticeInForce describes the Konkursvarsel notice that decided a call, as recorded: the notice
+// in force at the time of the call (an annulment, for a call refused because of one).
+func NoticeInForce(r audit.Record) string {
+	if r.NoticeUUID == "" {
+		return ""
 	}
-	out = append(out, window...)
-	for _, k := range slices.Sorted(maps.Keys(tokens)) {
-		if tokens[k] > t.TokenFailures {
-			out = append(out, Finding{Kind: "token-failures", Consumer: k, Count: tokens[k]})
-		}
+	s := r.NoticeUUID
+	if r.NoticeType != "" {
+		s = r.NoticeType + " " + s
 	}
-	return out
+	if r.Kjennelsesdato != "" {
+		s += ", kjennelsesdato " + r.Kjennelsesdato
+	}
+	return s
 }

@@ -73,6 +73,13 @@ type Config struct {
 	MaxHeaders          int
 	MaxInFlight         int           // requests served at once; above, 503 ACC-100 (0 = no cap)
 	AuditTimeout        time.Duration // least time an audit write gets, even past the request deadline
+	// Admission of callers without a valid token, per client address (issue #25).
+	ClientRate          float64
+	ClientBurst         int
+	ClientAddressHeader string
+	AuditMinFree        uint64 // bytes; 0 = no check
+	ConsoleReadTimeout  time.Duration
+	ConsoleSearchLimit  int
 	ShutdownTimeout     time.Duration
 	// DrainDelay is how long /readyz answers 503 before the listeners close on SIGTERM.
 	DrainDelay time.Duration
@@ -172,6 +179,10 @@ func settings(raw map[string]*string) []setting {
 		s("request-timeout", "DSOP_REQUEST_TIMEOUT", "60s", "deadline of one request; store queries are cancelled when it passes"),
 		s("max-headers", "DSOP_MAX_HEADERS", "100", "most header lines a request may have"),
 		s("max-in-flight", "DSOP_MAX_IN_FLIGHT", "256", "requests served at once; more are shed with 503 ACC-100 and Retry-After (0 = no cap)"),
+		s("client-rate", "DSOP_CLIENT_RATE", "20", "refused requests a second one client address may send (no valid token, wrong path or method) before its requests are refused with 429 before the token is read; 0 = off"),
+		s("client-burst", "DSOP_CLIENT_BURST", "100", "refused requests one client address may send at once before DSOP_CLIENT_RATE applies"),
+		s("client-address-header", "DSOP_CLIENT_ADDRESS_HEADER", "", "header in which the gateway passes the caller's address (its last value is used, e.g. X-Forwarded-For); empty = the connection's address"),
+		s("audit-min-free", "DSOP_AUDIT_MIN_FREE", "512MiB", "file store: below this much free space on the audit volume, new requests get 503 and /readyz fails (e.g. 512MiB, 2GiB; 0 = off)"),
 		s("audit-timeout", "DSOP_AUDIT_TIMEOUT", "5s", "the least time an audit write is given, even past the request deadline; beyond it the answer is withheld (500 ACC-100)"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
 		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, the most the shutdown may take, whatever the dependencies do"),
@@ -186,6 +197,8 @@ func settings(raw map[string]*string) []setting {
 		s("console-role-claim", "DSOP_CONSOLE_ROLE_CLAIM", "roles", "ID token claim with the user's roles or groups (a string or an array)"),
 		s("console-viewer-value", "DSOP_CONSOLE_VIEWER_VALUE", "dsop.viewer", "value of the role claim that grants the viewer role (read)"),
 		s("console-officer-value", "DSOP_CONSOLE_OFFICER_VALUE", "dsop.officer", "value of the role claim that grants the officer role (also reveal, acknowledge, verify)"),
+		s("console-read-timeout", "DSOP_CONSOLE_READ_TIMEOUT", "10s", "the most a console page may spend reading the audit log; past it the page says so (503)"),
+		s("console-search-limit", "DSOP_CONSOLE_SEARCH_LIMIT", "20", "searches by party number one console user may make an hour; more are refused, and the searches are flagged as an anomaly"),
 	}
 }
 
@@ -428,6 +441,22 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.MaxInFlight, err = strconv.Atoi(get("DSOP_MAX_IN_FLIGHT")); err != nil || c.MaxInFlight < 0 {
 		bad("DSOP_MAX_IN_FLIGHT", "must be a number (0 = no cap)")
 	}
+	if c.ClientRate, err = strconv.ParseFloat(get("DSOP_CLIENT_RATE"), 64); err != nil || c.ClientRate < 0 {
+		bad("DSOP_CLIENT_RATE", "must be a number of refused requests per second (0 = off)")
+	}
+	if c.ClientBurst, err = strconv.Atoi(get("DSOP_CLIENT_BURST")); err != nil || c.ClientBurst < 1 {
+		bad("DSOP_CLIENT_BURST", "must be a positive number")
+	}
+	c.ClientAddressHeader = get("DSOP_CLIENT_ADDRESS_HEADER")
+	if c.AuditMinFree, err = ParseSize(get("DSOP_AUDIT_MIN_FREE")); err != nil {
+		bad("DSOP_AUDIT_MIN_FREE", "%v", err)
+	}
+	if c.ConsoleReadTimeout, err = time.ParseDuration(get("DSOP_CONSOLE_READ_TIMEOUT")); err != nil || c.ConsoleReadTimeout <= 0 {
+		bad("DSOP_CONSOLE_READ_TIMEOUT", "must be a positive duration such as 10s")
+	}
+	if c.ConsoleSearchLimit, err = strconv.Atoi(get("DSOP_CONSOLE_SEARCH_LIMIT")); err != nil || c.ConsoleSearchLimit < 1 {
+		bad("DSOP_CONSOLE_SEARCH_LIMIT", "must be a positive number")
+	}
 	if c.AuditTimeout, err = time.ParseDuration(get("DSOP_AUDIT_TIMEOUT")); err != nil || c.AuditTimeout <= 0 {
 		bad("DSOP_AUDIT_TIMEOUT", "must be a positive duration")
 	}
@@ -593,4 +622,26 @@ func exposedSecret(fi os.FileInfo) bool {
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return !ok || int(st.Gid) != os.Getgid()
+}
+
+// ParseSize reads a size in bytes: a number, optionally with KiB, MiB, GiB or TiB (or kB, MB, GB,
+// TB, powers of ten).
+func ParseSize(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := uint64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB or 2GiB", s)
+	}
+	return n * mult, nil
 }

@@ -7,6 +7,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/compliance"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 )
 
@@ -48,6 +50,14 @@ type Deps struct {
 	// Sync is the Konkursvarsel poller's state in this process; nil when it polls nowhere.
 	Sync func() konkursvarsel.SyncStatus
 	Now  func() time.Time
+	// Loc is where times are shown (default Europe/Oslo); exports are in UTC.
+	Loc *time.Location
+	// ReadTimeout bounds each page's reads of the audit log (DSOP_CONSOLE_READ_TIMEOUT, default
+	// 10 s); VerifyTimeout the officer's "verify now" (default 10 min).
+	ReadTimeout, VerifyTimeout time.Duration
+	// SearchLimit is how many searches by party number one user may make an hour
+	// (DSOP_CONSOLE_SEARCH_LIMIT, default 20); more are refused and flagged.
+	SearchLimit int
 }
 
 // Console serves the pages.
@@ -59,6 +69,11 @@ type Console struct {
 	cookies signer
 	oidc    *provider
 	pages   map[string]*template.Template
+	present *compliance.Presenter
+	loc     *time.Location
+
+	readTimeout, verifyTimeout time.Duration
+	searchLimit                int
 }
 
 // New checks the configuration and parses the templates.
@@ -84,10 +99,21 @@ func New(d Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Console{
+	present, err := compliance.NewPresenter(d.Secret, d.Loc)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{
 		Deps: d, logger: logger, base: strings.TrimRight(d.BaseURL, "/"), secure: u.Scheme == "https",
-		cookies: newSigner(d.Secret), oidc: &provider{cfg: d.OIDC}, pages: pages,
-	}, nil
+		cookies: newSigner(d.Secret), oidc: &provider{cfg: d.OIDC}, pages: pages, present: present,
+		readTimeout: cmp.Or(d.ReadTimeout, 10*time.Second), verifyTimeout: cmp.Or(d.VerifyTimeout, 10*time.Minute),
+		searchLimit: cmp.Or(d.SearchLimit, 20),
+	}
+	c.loc = d.Loc
+	if c.loc == nil {
+		c.loc, _ = time.LoadLocation("Europe/Oslo")
+	}
+	return c, nil
 }
 
 func (c *Console) now() time.Time {

@@ -268,8 +268,12 @@ func TestConsole_IdentityNumbersAreMaskedUntilAnOfficerRevealsOne(t *testing.T) 
 		require.NoError(t, err)
 		body, _ := io.ReadAll(res.Body)
 		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Contains(t, string(body), "37f86010-2163-43e8-95a9-c9721e8da769", "the lookup found the notice")
 		require.NotContains(t, string(body), person, "the lookup shows the debtor masked")
+		if user == "dev-officer" {
+			require.Contains(t, string(body), `id="notices"`, "the officer's lookup found the notice")
+		} else {
+			require.NotContains(t, string(body), `id="notices"`, "a viewer cannot look a number up")
+		}
 	}
 
 	viewer := w.login(t, "dev-viewer")
@@ -308,22 +312,60 @@ func TestConsole_IdentityNumbersAreMaskedUntilAnOfficerRevealsOne(t *testing.T) 
 	require.Contains(t, page, "console.reveal", "the case page lists the reveal among the accesses")
 }
 
-func TestConsole_SearchKeepsTheIdentityNumberOutOfTheAddress(t *testing.T) {
+func TestConsole_SearchKeepsTheIdentityNumberOutOfTheAddressAndIsRecordedAsAHash(t *testing.T) {
 	w := newWorld(t)
-	b := w.login(t, "dev-viewer")
+	b := w.login(t, "dev-officer")
 	_, page := get(t, b, w.url+"/")
 	res, err := b.PostForm(w.url+"/", url.Values{"csrf": {csrf(t, page)}, "party": {person}})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	loc := res.Header.Get("Location")
 	require.NotContains(t, loc, person)
+	require.NotContains(t, loc, "080860", "not even the mask's digits travel in the address")
 	_, body := get(t, b, w.url+loc)
 	require.Contains(t, body, caseID, "the case of the party is found")
-	_, body = get(t, b, w.url+"/?partyref=not-a-reference")
+	last := w.audit.Records()[len(w.audit.Records())-1]
+	require.Equal(t, "console.search-party", last.Operation)
+	require.Contains(t, last.Detail, "hmac-sha256:")
+	require.NotContains(t, string(last.Raw), person, "the search record holds a keyed hash, not the number")
+	res, body = get(t, b, w.url+"/?party=not-a-reference")
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
 	require.NotContains(t, body, "/cases/"+caseID, "an unknown reference finds nothing")
 	res, err = b.PostForm(w.url+"/", url.Values{"csrf": {csrf(t, page)}, "party": {"12345678901"}})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusBadRequest, res.StatusCode, "an invalid number is refused with a message")
+}
+
+// The attack of issue #26, finding 1, replayed: a viewer who knows the mask 080860***** tries the
+// candidates the check digits leave. Nothing a viewer is answered may depend on the hidden
+// digits: the case search and the Konkursvarsel lookup answer the right number exactly as they
+// answer a wrong one, and each try is recorded.
+func TestConsole_AViewerCannotTellWhichNumberIsBehindAMask(t *testing.T) {
+	w := newWorld(t)
+	b := w.login(t, "dev-viewer")
+	csrfStrip := regexp.MustCompile(`name="csrf" value="[^"]+"`)
+	answer := func(path, number string) (int, string, string) {
+		_, page := get(t, b, w.url+path)
+		res, err := b.PostForm(w.url+path, url.Values{"csrf": {csrf(t, page)}, "party": {number}})
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("Location"), csrfStrip.ReplaceAllString(string(body), "")
+	}
+	const wrong = "08086000000" // another candidate of the same mask (check digits aside)
+	for _, path := range []string{"/", "/konkursvarsel"} {
+		before := len(w.audit.Records())
+		s1, l1, b1 := answer(path, person)
+		s2, l2, b2 := answer(path, wrong)
+		require.Equal(t, s1, s2, "%s: the status tells the numbers apart", path)
+		require.Equal(t, l1, l2, "%s: the redirect tells the numbers apart", path)
+		require.Equal(t, b1, b2, "%s: the page tells the numbers apart", path)
+		require.NotContains(t, b1, "37f86010-2163-43e8-95a9-c9721e8da769\"></td>", path)
+		recs := w.audit.Records()[before:]
+		require.Len(t, recs, 2, "%s: every try is recorded", path)
+		for _, r := range recs {
+			require.Equal(t, "console.refused", r.Operation)
+		}
+	}
 }
 
 func TestConsole_OfficerAcknowledgesAndVerifies(t *testing.T) {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -83,10 +85,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusBadGateway, "error", pageData{Title: "Sign-in unavailable", Error: "The bank's sign-in service cannot be reached. Try again in a minute; if it persists, tell the platform team."})
 		return
 	}
-	ret := r.URL.Query().Get("return")
-	if !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") || strings.ContainsAny(ret, "\\\r\n") {
-		ret = "/" // only paths of the console: never an open redirect
-	}
+	ret := returnPath(r.URL.Query().Get("return"))
 	st := loginState{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Return: ret, Expires: c.now().Add(loginTTL)}
 	v, err := c.cookies.seal(st)
 	if err != nil {
@@ -193,4 +192,30 @@ func displayName(claims map[string]any, sub string) string {
 		}
 	}
 	return sub
+}
+
+// returnPath accepts a path to come back to after sign-in only if it is a path of the console
+// once decoded: one leading "/", the next character neither "/" nor "\\", and no control
+// character or white space anywhere (browsers drop a TAB, so "/\t/evil.example" would lead to
+// //evil.example, issue #26). Anything else returns to the start page.
+func returnPath(ret string) string {
+	dec, err := url.PathUnescape(ret)
+	if err != nil {
+		return "/"
+	}
+	for _, s := range []string{ret, dec} {
+		if !strings.HasPrefix(s, "/") || (len(s) > 1 && (s[1] == '/' || s[1] == '\\')) {
+			return "/"
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\\' {
+				return "/"
+			}
+		}
+	}
+	u, err := url.Parse(ret)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return ret
 }

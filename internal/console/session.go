@@ -78,11 +78,6 @@ func (s signer) mac(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// ref is an opaque, unforgeable stand-in for an identity number in a console address.
-func (s signer) ref(party string) string {
-	return s.mac("party:" + party)[:22]
-}
-
 var errBadCookie = errors.New("cookie missing, forged or expired")
 
 func (s signer) open(value string, v any) error {

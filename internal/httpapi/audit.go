@@ -36,6 +36,11 @@ type exchange struct {
 	fields       []string
 	legalMandate string
 	accountRef   string
+	accountNumbers []string // the account numbers the answer concerned
+	// Set by the outer layers.
+	client        string // the caller's address (clientAddr)
+	authenticated bool   // the token was valid and its consumer allowed
+	coalesce      bool   // a refusal recorded a second at a time (coalescer)
 }
 
 type exchangeKey struct{}
@@ -100,6 +105,7 @@ func (a *api) record(next http.Handler) http.Handler {
 		ctx := a.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := a.Tracer.Start(ctx, "dsop.request", trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
+		ex.client = a.clientAddr(r)
 		ctx = context.WithValue(ctx, exchangeKey{}, ex)
 		next.ServeHTTP(buf, r.WithContext(ctx))
 		if buf.status == 0 {
@@ -108,6 +114,21 @@ func (a *api) record(next http.Handler) http.Handler {
 		rec := ex.auditRecord(r, buf.status)
 		rec.Time = start
 		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
+		if audit.KindOf(rec) == audit.KindUnauthenticated {
+			// Anyone can send these: their record is capped (audit.Compact, issue #25).
+			audit.Compact(&rec)
+		}
+		if ex.coalesce && !a.coalesce.admit(rec) {
+			// Counted into the record of its second (ClientAdmission): answered at once.
+			for k, v := range buf.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(buf.status)
+			_, _ = w.Write(buf.body.Bytes())
+			a.Observer.Request(ctx, ex.operation, ex.code, buf.status, a.Now().Sub(start))
+			a.Observer.Record(ctx, rec.Status, audit.KindOf(rec), 0)
+			return
+		}
 		// The record is written even if the request's deadline has passed — but under a deadline
 		// of its own, so that a frozen database cannot hold the request (and its memory) forever:
 		// what is left of the request's time, and at least AuditTimeout.
@@ -166,6 +187,7 @@ func (a *api) record(next http.Handler) http.Handler {
 				releaseSealed()
 			}
 		}
+		a.Observer.Record(ctx, status, audit.KindOf(rec), len(rec.Raw))
 		span.SetName("dsop " + ex.operation)
 		span.SetAttributes(attribute.String("dsop.operation", ex.operation), attribute.Int("http.response.status_code", status),
 			attribute.String("dsop.code", code), attribute.String("dsop.correlation_id", sanitize(r.Header.Get("CorrelationID"))))
@@ -278,6 +300,8 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		Operation:                 ex.operation,
 		Method:                    audit.Field(r.Method),
 		Path:                      audit.Field(r.URL.EscapedPath()),
+		Service:                   serviceName,
+		Client:                    ex.client,
 		Consumer:                  ex.claims.ConsumerID,
 		ClientID:                  ex.claims.ClientID,
 		TokenJTI:                  ex.claims.JTI,
@@ -294,7 +318,9 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		RequesterID:               audit.Field(h.Get("RequesterID")),
 		PageCursor:                audit.Field(q.Get("page")),
 		NoticeUUID:                ex.notice.OpeningUUID,
+		NoticeType:                noticeType(ex.notice),
 		Kjennelsesdato:            ex.notice.Kjennelsesdato.String(),
+		AccountNumbers:            ex.accountNumbers,
 		Spells:                    ex.spells,
 		Status:                    status,
 		Code:                      ex.code,
@@ -303,9 +329,33 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		Transactions:              ex.transactions,
 		Fields:                    ex.fields,
 	}
+	if ex.notice.Status != "" && ex.notice.Status != konkursvarsel.StatusOpen && ex.notice.LastNoticeUUID != "" {
+		// The notice in force at the time of the call: the annulment or closing that ended the
+		// bankruptcy, not the opening (issue #26).
+		rec.NoticeUUID = ex.notice.LastNoticeUUID
+	}
 	if status != http.StatusOK {
 		// Only a delivered answer has delivered content.
 		rec.Accounts, rec.Transactions, rec.Fields, rec.Spells = nil, nil, nil, nil
 	}
 	return rec
+}
+
+// serviceName is the DSOP service this server answers (recorded on every call).
+const serviceName = "konkursbehandling"
+
+// noticeType names the notice in force for a record: aapning while the bankruptcy is open, else
+// the notice type that ended it.
+func noticeType(st konkursvarsel.DebtorState) string {
+	switch st.Status {
+	case konkursvarsel.StatusOpen:
+		return string(konkursvarsel.Aapning)
+	case konkursvarsel.StatusAnnulled:
+		return string(konkursvarsel.Sletting)
+	case konkursvarsel.StatusReversed:
+		return string(konkursvarsel.Oppheving)
+	case konkursvarsel.StatusClosed:
+		return string(konkursvarsel.Avslutning)
+	}
+	return ""
 }

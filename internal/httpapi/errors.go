@@ -98,6 +98,8 @@ var (
 	errTooManyHeaders = badRequest("too many header lines in the request", "headers")
 	errNotAcceptable  = &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)", "accept"}
 	errTooManyReqs    = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many requests from this consumer; retry after the number of seconds in Retry-After", "rate-limit"}
+	errClientRate     = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many refused requests from this address; send a valid Maskinporten token, or retry after the number of seconds in Retry-After", "client-rate"}
+	errAuditFull      = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank cannot record requests at the moment (audit storage nearly full); retry after the number of seconds in Retry-After", "audit-volume"}
 	errOverloaded     = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is overloaded; retry after the number of seconds in Retry-After", "overloaded"}
 	errWithheld       = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the answer could not be encrypted, so no data was delivered; it can be retried", "withheld"}
 	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}

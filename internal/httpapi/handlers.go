@@ -129,8 +129,9 @@ func (a *api) today() civil.Date { return civil.Today(a.Now(), a.Loc) }
 // decided keeps the legal basis and the delivery spells for the audit record.
 func (ex *exchange) decided(dec konkursbehandling.Decision, holdings ...accounts.Holding) {
 	ex.party, ex.notice = dec.Party, dec.Bankruptcy
-	ex.spells = ex.spells[:0]
+	ex.spells, ex.accountNumbers = ex.spells[:0], ex.accountNumbers[:0]
 	for _, h := range holdings {
+		ex.accountNumbers = append(ex.accountNumbers, h.Account.AccountNumber)
 		for _, s := range h.Spells {
 			ex.spells = append(ex.spells, h.Account.Reference+" "+s.String())
 		}

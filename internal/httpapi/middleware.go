@@ -72,7 +72,7 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			span.End()
 		}
 		ex := exchangeOf(r.Context())
-		ex.claims = claims
+		ex.claims, ex.authenticated = claims, err == nil
 		if te := (*validation.TokenError)(nil); errors.As(err, &te) {
 			a.Observer.TokenFailure(r.Context(), te.Reason)
 		}

@@ -68,6 +68,9 @@ type Observer interface {
 	Request(ctx context.Context, operation, code string, status int, d time.Duration)
 	TokenFailure(ctx context.Context, reason string)
 	AuditWrite(ctx context.Context, d time.Duration)
+	// Record counts an audit record by outcome and kind, and its bytes (0 for a refusal counted
+	// into the record of its second).
+	Record(ctx context.Context, status int, kind audit.Kind, bytes int)
 }
 
 type noObserver struct{}
@@ -75,6 +78,7 @@ type noObserver struct{}
 func (noObserver) Request(context.Context, string, string, int, time.Duration) {}
 func (noObserver) TokenFailure(context.Context, string)                        {}
 func (noObserver) AuditWrite(context.Context, time.Duration)                   {}
+func (noObserver) Record(context.Context, int, audit.Kind, int)                {}
 
 // Deps are everything the server needs; there are no globals.
 type Deps struct {
@@ -111,10 +115,27 @@ type Deps struct {
 	// MaxInFlight caps the requests served at once; above it requests are shed with 503 ACC-100
 	// and Retry-After (0 = no cap).
 	MaxInFlight int
+	// Clients bounds the cost of callers without a valid token, per address (nil = off).
+	Clients *ClientAdmission
+	// ClientHeader names the header in which the gateway passes the caller's address
+	// (DSOP_CLIENT_ADDRESS_HEADER); empty: the connection's address.
+	ClientHeader string
+	// AuditSpace, when set, says whether the audit volume has room; an error makes every new
+	// request a 503 (guardDisk).
+	AuditSpace func() error
 }
 
+// Server is the API's HTTP handler.
+type Server struct {
+	http.Handler
+	api *api
+}
+
+// Close writes the records still counting refusals (ClientAdmission) before the stores close.
+func (s *Server) Close(ctx context.Context) error { return s.api.coalesce.flush(ctx) }
+
 // NewServer returns the HTTP handler of the API. All routes are here.
-func NewServer(d Deps) http.Handler {
+func NewServer(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -127,7 +148,12 @@ func NewServer(d Deps) http.Handler {
 	if d.Observer == nil {
 		d.Observer = noObserver{}
 	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	a := &api{Deps: d}
+	a.coalesce = &coalescer{append: func(ctx context.Context, r *audit.Record) error { return d.Audit.Append(ctx, r) },
+		log: func(msg string, args ...any) { d.Logger.Error(msg, args...) }}
 	if d.MaxInFlight > 0 {
 		a.inFlight = make(chan struct{}, d.MaxInFlight)
 	}
@@ -140,8 +166,10 @@ func NewServer(d Deps) http.Handler {
 		StdHTTPServerOptions{BaseRouter: mux, ErrorHandlerFunc: a.fail},
 	)
 	// The middleware chain, outermost first: audit record, trace span, metrics and access log;
-	// panic recovery; header and time limits; method; route; token; admission; Accept; endpoints
-	// outside the service; then the generated binding and the handlers.
+	// panic recovery; header and time limits; the client address's admission and the audit
+	// volume's room (both before the token is read); the in-flight cap; method; route; token;
+	// admission; Accept; endpoints outside the service; then the generated binding and the
+	// handlers.
 	var h http.Handler = mux
 	h = a.refuseOutsideService(h)
 	h = a.negotiate(h)
@@ -150,15 +178,18 @@ func NewServer(d Deps) http.Handler {
 	h = a.route(mux, h)
 	h = a.onlyGET(h)
 	h = a.shed(h)
+	h = a.guardDisk(h)
+	h = a.admitClient(h)
 	h = a.limitRequest(h)
 	h = a.recoverPanics(h)
 	h = a.record(h)
-	return h
+	return &Server{Handler: h, api: a}
 }
 
 type api struct {
 	Deps
 	inFlight chan struct{} // one token per request served, when MaxInFlight caps them
+	coalesce *coalescer
 }
 
 // fail answers with the Problem for err and logs the cause of a 5xx.

@@ -5,6 +5,8 @@
 package telemetry
 
 import (
+	"github.com/dsop-bank/dsop-bank/internal/audit"
+
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +42,8 @@ type Telemetry struct {
 	latency       metric.Float64Histogram
 	tokenFailures metric.Int64Counter
 	auditWrite    metric.Float64Histogram
+	auditRecords  metric.Int64Counter
+	auditBytes    metric.Int64Counter
 	shutdown      []func(context.Context) error
 }
 
@@ -130,6 +134,12 @@ func New(ctx context.Context, exportTraces bool) (*Telemetry, error) {
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)); err != nil {
 		return nil, err
 	}
+	if t.auditRecords, err = t.Meter.Int64Counter("dsop_audit_records", metric.WithDescription("Requests recorded in the audit log by outcome (allowed, refused) and kind (call, unauthenticated); counted=true for refusals counted into the record of their second")); err != nil {
+		return nil, err
+	}
+	if t.auditBytes, err = t.Meter.Int64Counter("dsop_audit_bytes", metric.WithUnit("By"), metric.WithDescription("Bytes of audit records written by the request path")); err != nil {
+		return nil, err
+	}
 	if _, err = t.Meter.Int64ObservableGauge("dsop_build_info", metric.WithDescription("Build of the running binary (always 1)"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(1, metric.WithAttributes(attribute.String("version", version), attribute.String("revision", revision)))
@@ -165,6 +175,19 @@ func (t *Telemetry) TokenFailure(ctx context.Context, reason string) {
 // AuditWrite records the time an audit record took.
 func (t *Telemetry) AuditWrite(ctx context.Context, d time.Duration) {
 	t.auditWrite.Record(ctx, d.Seconds())
+}
+
+// Record counts one request's audit record by outcome and kind, and its bytes (0: counted into
+// the record of its second).
+func (t *Telemetry) Record(ctx context.Context, status int, kind audit.Kind, bytes int) {
+	outcome := "refused"
+	if status >= 200 && status < 300 {
+		outcome = "allowed"
+	}
+	t.auditRecords.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome), attribute.String("kind", string(kind)), attribute.Bool("counted", bytes == 0)))
+	if bytes > 0 {
+		t.auditBytes.Add(ctx, int64(bytes))
+	}
 }
 
 // Gauge registers an observed value, read at each scrape.
