@@ -28,14 +28,14 @@ type exchange struct {
 	claims    validation.Claims
 	format    format
 	// Filled by the handlers.
-	party        string
-	notice       konkursvarsel.DebtorState
-	spells       []string // "<accountReference> FROM/TO" per delivery spell
-	accounts     *int
-	transactions *int
-	fields       []string
-	legalMandate string
-	accountRef   string
+	party          string
+	notice         konkursvarsel.DebtorState
+	spells         []string // "<accountReference> FROM/TO" per delivery spell
+	accounts       *int
+	transactions   *int
+	fields         []string
+	legalMandate   string
+	accountRef     string
 	accountNumbers []string // the account numbers the answer concerned
 	// Set by the outer layers.
 	client        string // the caller's address (clientAddr)
