@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test generate check-generated lint bench load fuzz clean
+.PHONY: run build test generate check-generated lint bench bench-audit load fuzz clean
 
 ## run: start the server on the embedded default (demo bank, development token issuer, test mode)
 run:
@@ -49,6 +49,14 @@ bench:
 ## p50/p99/max, errors and the server's CPU per request. Reported, never asserted.
 load:
 	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_LOAD=1 $(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
+
+## bench-audit: the audit trail at scale (issue #25). Builds audit logs of 1 000 000 records in
+## the file store and 1 000 000 and 10 000 000 in PostgreSQL (DSOP_BENCH_AUDIT_SIZES, e.g.
+## file:1000000,postgres:10000000), then prints console pages, CLI commands and an anonymous
+## flood, each as time and peak RSS. Needs PostgreSQL and ~20 GB of disk; takes 20-40 minutes.
+## Reported, never asserted.
+bench-audit:
+	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH_AUDIT=1 $(GO) test -count=1 -timeout 3h -run '^TestBenchAuditReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

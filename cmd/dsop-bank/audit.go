@@ -30,6 +30,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) == 0 {
 		return errors.New("usage: dsop-bank audit verify|query|case|anomalies|expire [flags]")
 	}
+	command := "audit " + strings.Join(args, " ") // what a reveal or search record says was run
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,6 +79,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		fs.IntVar(&perCase, "max-per-case", 50, "calls per AccountInfoRequestID above this")
 		fs.IntVar(&perParty, "max-per-party", 100, "calls per party above this")
 		fs.IntVar(&tokenFails, "max-token-failures", 10, "token failures per address above this")
+		fs.StringVar(&since, "since", "", "only records from this time (RFC 3339 or YYYY-MM-DD); default the whole log")
 	}
 	fs.Usage = func() {
 		args := map[string]string{"case": " <AccountInfoRequestID>"}[sub]
@@ -124,7 +126,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		who = osUser()
 	}
 	if reveal || personSearch {
-		op, detail := "audit.reveal", strings.Join(os.Args[1:], " ")
+		op, detail := "audit.reveal", command
 		if !reveal {
 			op = "audit.search-party"
 		}
@@ -181,6 +183,11 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	case "anomalies":
 		t := compliance.Thresholds{PerCase: perCase, PerParty: perParty, TokenFailures: tokenFails}
+		if since != "" {
+			if t.Since, err = parseTime(since); err != nil {
+				return err
+			}
+		}
 		n := 0
 		if err := compliance.Anomalies(ctx, st, t, func(f compliance.Finding) error { n++; pr.finding(stdout, f, t); return nil }); err != nil {
 			return err

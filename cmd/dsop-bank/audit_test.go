@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,10 @@ import (
 )
 
 const caseID = "0b7a0e36-6f63-4a4f-9b1b-8f6a5d7c2e11"
+
+// elevenDigitRun is a national identity number or an account number standing alone (not inside a
+// hash or an id).
+var elevenDigitRun = regexp.MustCompile(`(^|[^0-9A-Za-z])[0-9]{11}([^0-9A-Za-z]|$)`)
 
 // call makes one API request against a running server.
 func call(t *testing.T, addr, token, path, party, correlation string) (*http.Response, []byte) {
@@ -85,6 +90,7 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	require.Equal(t, 5, strings.Count(report, "delivered:"))
 	require.NotContains(t, report, "08086001471", "identity numbers are masked")
 	require.Contains(t, report, "080860*****")
+	require.NotRegexp(t, elevenDigitRun, report, "no full identity or account number without --reveal (issue #26)")
 
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"audit", "verify"}, getenv, &out, stderr))
@@ -105,14 +111,21 @@ func TestAuditCommands_CaseReportVerifyQueryAndReveal(t *testing.T) {
 	require.Error(t, run(ctx, []string{"audit", "query", "--reveal"}, getenv, &out, stderr))
 	require.NoError(t, srv.stop())
 	out.Reset()
-	require.NoError(t, run(context.Background(), []string{"audit", "query", "--reveal", "--party", "08086001471"}, getenv, &out, stderr))
+	require.NoError(t, run(context.Background(), []string{"audit", "query", "--reveal", "--as", "Olivia Officer", "--party", "08086001471"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), "08086001471")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"audit", "case", "--reveal", "--as", "Olivia Officer", caseID}, getenv, &out, stderr))
+	require.Contains(t, out.String(), "08086001471", "revealed")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"audit", "case", caseID}, getenv, &out, stderr))
+	require.NotRegexp(t, elevenDigitRun, out.String(), "masked again, the reveal record's own detail too")
+	require.Contains(t, out.String(), "audit.reveal by Olivia Officer")
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"audit", "query", "--format", "json"}, getenv, &out, stderr))
 	require.Contains(t, out.String(), `"operation":"audit.reveal"`)
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"audit", "verify"}, getenv, &out, stderr))
-	require.Contains(t, out.String(), "audit chain OK: 7 records")
+	require.Contains(t, out.String(), "audit chain OK: 8 records")
 }
 
 // A server killed with SIGKILL while answering a stream of requests: after a restart the chain

@@ -11,6 +11,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/console"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/postgres"
 )
 
 // startConsole opens the compliance console's listener (DSOP_CONSOLE_ADDR) and returns the
@@ -49,6 +50,10 @@ func startConsole(cfg *config.Config, secret []byte, st *stores, poller *konkurs
 		Audit: st.audit, Signer: audit.NewSigner(secret), Retention: cfg.AuditRetention,
 		Notices: st.notices, Outbox: st.outbox, Loc: cfg.Timezone,
 		ReadTimeout: cfg.ConsoleReadTimeout, SearchLimit: cfg.ConsoleSearchLimit,
+		IdleTimeout: cfg.ConsoleIdleTimeout, SessionTimeout: cfg.ConsoleSessionTimeout, RoleRecheck: cfg.ConsoleRoleRecheck,
+	}
+	if st.pool != nil {
+		d.Sessions = &postgres.Sessions{Pool: st.pool} // every replica knows every session
 	}
 	if poller != nil {
 		d.Sync = poller.Status

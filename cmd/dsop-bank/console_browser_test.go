@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
@@ -185,9 +187,32 @@ func TestConsole_InARealBrowser(t *testing.T) {
 	do(chromedp.Click(css(`#verify`)), chromedp.WaitVisible(css(`#last-verify .bad`)))
 	require.Contains(t, text(`#last-verify`), "BROKEN at record 1")
 
-	// Sign out, and in again as the viewer: no reveal, and a forged reveal form is refused.
-	do(chromedp.Click(css(`header form button`)), chromedp.WaitVisible(css(`main a.button`)),
-		chromedp.Navigate(consoleURL+"/"), chromedp.WaitVisible(css(`#signin-dev-viewer`)),
+	// Sign out. A copy of the session cookie taken before (issue #26) is worth nothing after:
+	// the session ended on the server.
+	jar, err := chromedp.Run(tctx, chromedp.Action[*network.GetCookiesResult](func(ctx context.Context, tg *chromedp.Target) (*network.GetCookiesResult, error) {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{consoleURL + "/"}})
+		return &res, err
+	}))
+	require.NoError(t, err)
+	var copied *network.Cookie
+	for _, c := range jar.Cookies {
+		if c.Name == "dsop_console" {
+			copied = c
+		}
+	}
+	require.NotNil(t, copied, "the session cookie")
+	require.True(t, copied.HTTPOnly)
+	require.Equal(t, network.CookieSameSiteStrict, copied.SameSite)
+	do(chromedp.Click(css(`header form button`)), chromedp.WaitVisible(css(`main a.button`)), shot("signed-out"))
+	do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		httpOnly := true
+		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: copied.Name, Value: copied.Value, URL: consoleURL + "/",
+			HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteStrict})
+		return chromedp.Void{}, err
+	}, chromedp.Navigate(consoleURL+"/activity"), chromedp.WaitVisible(css(`#signin-dev-viewer`)))
+
+	// In again as the viewer: no reveal, and a forged reveal form is refused.
+	do(chromedp.Navigate(consoleURL+"/"), chromedp.WaitVisible(css(`#signin-dev-viewer`)),
 		chromedp.Click(css(`#signin-dev-viewer`)), chromedp.WaitVisible(css(`#cases`)))
 	require.Equal(t, "viewer", strings.ToLower(text(`#role`)))
 	do(chromedp.Navigate(consoleURL+"/cases/"+caseID), chromedp.WaitVisible(css(`#summary`)))

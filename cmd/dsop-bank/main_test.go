@@ -335,6 +335,13 @@ func TestRun_ProductionConsoleNeedsOIDC(t *testing.T) {
 	require.ErrorContains(t, err, "DSOP_CONSOLE_OIDC_CLIENT_ID: required")
 
 	env["DSOP_CONSOLE_OIDC_CLIENT_ID"] = "11111111-1111-1111-1111-111111111111"
+	// No console on plain http in production (issue #26): its session cookie would not be Secure.
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_CONSOLE_URL: required in production")
+	env["DSOP_CONSOLE_URL"] = "http://console.bank.internal"
+	err = run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DSOP_CONSOLE_URL: must be an absolute https URL")
+	env["DSOP_CONSOLE_URL"] = "https://console.bank.internal"
 	srv := startServer(t, env)
 	require.Contains(t, srv.stderr.String(), "compliance console listening")
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 var _ Querier = (*FileStore)(nil)
@@ -139,7 +140,8 @@ func (s *FileStore) query(ctx context.Context, q Query) (Page, error) {
 
 // Count implements Querier: a merge of the segments' sorted index entries of one kind, so that
 // its memory is one entry per segment whatever the log's size.
-func (s *FileStore) Count(ctx context.Context, by CountBy, over int, fn func(key string, n int) error) error {
+func (s *FileStore) Count(ctx context.Context, q CountQuery, fn func(key string, n int) error) error {
+	by, over := q.By, q.Over
 	kind, err := countIndex(by)
 	if err != nil {
 		return err
@@ -149,7 +151,8 @@ func (s *FileStore) Count(ctx context.Context, by CountBy, over int, fn func(key
 	var active *segIndex
 	if a := s.active; a != nil && a.count > 0 {
 		// The active segment's entries, sorted now (at most one segment's worth).
-		active = &segIndex{path: a.path, firstSeq: a.firstSeq, count: a.count, offsets: a.offsets[:a.count:a.count], entries: memEntries(a.mem)}
+		active = &segIndex{path: a.path, firstSeq: a.firstSeq, count: a.count, offsets: a.offsets[:a.count:a.count], entries: memEntries(a.mem),
+			minTime: a.minTime, maxTime: a.maxTime, irregular: a.irregular, ordered: a.ordered}
 	}
 	s.mu.Unlock()
 	if active != nil {
@@ -159,6 +162,16 @@ func (s *FileStore) Count(ctx context.Context, by CountBy, over int, fn func(key
 	for _, ix := range ixs {
 		if ix.damaged != nil {
 			return ix.damaged
+		}
+		if !q.Since.IsZero() && ix.count > 0 && ix.maxTime < q.Since.UnixNano() {
+			continue // wholly before Since
+		}
+		if !q.Since.IsZero() && (ix.count == 0 || ix.minTime < q.Since.UnixNano() || ix == active) {
+			// A segment that straddles Since (or the active one, whose times are not kept):
+			// its entries from Since on, read from the segment itself (one segment at most).
+			if ix, err = sinceIndex(ctx, ix, kind, q.Since); err != nil {
+				return err
+			}
 		}
 		next, _, err := ix.kindEntries(kind)
 		if err != nil {
@@ -257,4 +270,50 @@ func (s *FileStore) reindex(ctx context.Context, seg string) error {
 		s.sealed[i] = nix
 	}
 	return nil
+}
+
+// sinceIndex indexes, for one kind, the records of a segment from since on.
+func sinceIndex(ctx context.Context, ix *segIndex, kind indexKind, since time.Time) (*segIndex, error) {
+	out := &segIndex{path: ix.path, firstSeq: ix.firstSeq, count: ix.count, offsets: ix.offsets, irregular: ix.irregular, ordered: ix.ordered, file: nil}
+	if ix.file != nil {
+		// Reads go through the disk index's offsets.
+		out.file, out.nEntries, out.offsets = nil, 0, nil
+		out.irregular = map[uint64]int64{}
+		for i := range int(ix.count) {
+			seq := ix.seqAt(i)
+			off, err := ix.offset(seq)
+			if err != nil {
+				return nil, err
+			}
+			out.irregular[seq] = off
+		}
+	}
+	err := scanSegment(ctx, ix.path, func(r Record) error {
+		if r.Time.Before(since) {
+			return nil
+		}
+		for _, k := range indexKeys(r) {
+			if indexKind(k>>56) == kind {
+				out.entries = append(out.entries, indexEntry{k, r.Seq})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out.entries, func(a, b indexEntry) int {
+		switch {
+		case a.key < b.key:
+			return -1
+		case a.key > b.key:
+			return 1
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
 }

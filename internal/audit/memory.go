@@ -66,11 +66,11 @@ func (m *MemoryStore) Query(ctx context.Context, q Query) (Page, error) {
 }
 
 // Count implements Querier.
-func (m *MemoryStore) Count(ctx context.Context, by CountBy, over int, fn func(key string, n int) error) error {
+func (m *MemoryStore) Count(ctx context.Context, q CountQuery, fn func(key string, n int) error) error {
 	m.mu.Lock()
 	recs := append([]Record(nil), m.records...)
 	m.mu.Unlock()
-	return countSorted(ctx, by, over, func(yield func(Record) error) error {
+	return countSorted(ctx, q, func(yield func(Record) error) error {
 		for _, r := range recs {
 			if err := yield(r); err != nil {
 				return err

@@ -96,9 +96,17 @@ type Page struct {
 // Querier answers queries from a store's indexes.
 type Querier interface {
 	Query(ctx context.Context, q Query) (Page, error)
-	// Count calls fn once for every key of grouping by that more than over records carry, in an
-	// order of the store's choosing (its index order), with memory independent of the log's size.
-	Count(ctx context.Context, by CountBy, over int, fn func(key string, n int) error) error
+	// Count calls fn once for every key of grouping q.By that more than q.Over records of
+	// q.Since or later carry, in an order of the store's choosing (its index order), with memory
+	// independent of the log's size.
+	Count(ctx context.Context, q CountQuery, fn func(key string, n int) error) error
+}
+
+// CountQuery is what Count groups.
+type CountQuery struct {
+	By    CountBy
+	Over  int
+	Since time.Time // zero: the whole log
 }
 
 // CountBy names what Count groups by.
@@ -226,10 +234,13 @@ func (p Page) cursor(q Query, seq uint64) uint64 {
 }
 
 // countSorted counts with a map: the memory store's Count (its records are in memory anyway).
-func countSorted(ctx context.Context, by CountBy, over int, each func(yield func(Record) error) error, fn func(string, int) error) error {
+func countSorted(ctx context.Context, q CountQuery, each func(yield func(Record) error) error, fn func(string, int) error) error {
 	counts := map[string]int{}
 	if err := each(func(r Record) error {
-		if k := countKey(by, r); k != "" {
+		if r.Time.Before(q.Since) {
+			return ctx.Err()
+		}
+		if k := countKey(q.By, r); k != "" {
 			counts[k]++
 		}
 		return ctx.Err()
@@ -237,7 +248,7 @@ func countSorted(ctx context.Context, by CountBy, over int, each func(yield func
 		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		if counts[k] > over {
+		if counts[k] > q.Over {
 			if err := fn(k, counts[k]); err != nil {
 				return err
 			}

@@ -59,10 +59,14 @@ var errEnough = errors.New("enough records")
 
 // LoadCase reads case id: its records, oldest first, at most MaxCaseRecords.
 func LoadCase(ctx context.Context, log Log, id string) (Case, error) {
+	return loadCase(ctx, log, id, MaxCaseRecords)
+}
+
+func loadCase(ctx context.Context, log Log, id string, most int) (Case, error) {
 	var recs []audit.Record
 	truncated := false
-	err := audit.Each(ctx, log, audit.Query{Case: id, Oldest: true, Limit: audit.MaxLimit}, func(r audit.Record) error {
-		if len(recs) == MaxCaseRecords {
+	err := audit.Each(ctx, log, audit.Query{Case: id, Oldest: true, Limit: min(audit.MaxLimit, most+1)}, func(r audit.Record) error {
+		if len(recs) == most {
 			truncated = true
 			return errEnough
 		}
@@ -142,8 +146,13 @@ type CaseFilter struct {
 // CasesPerPage is the length of a page of cases.
 const CasesPerPage = 50
 
-// maxExamined bounds the calls one page of cases reads before it returns what it has found.
-const maxExamined = 20000
+// maxExamined bounds the calls one page of cases examines before it returns what it has found
+// (a short page, with Next set): a page costs at most this, whatever the filters.
+const maxExamined = 2000
+
+// maxRowRecords bounds what one row of a list of cases reads of its case; the case report reads
+// up to MaxCaseRecords.
+const maxRowRecords = 500
 
 // CasePage is one page of cases, newest call first; Next continues it (0: no more).
 type CasePage struct {
@@ -166,6 +175,10 @@ func ListCases(ctx context.Context, log Log, f CaseFilter, before uint64) (CaseP
 		}
 		for _, r := range p.Records {
 			examined++
+			if examined > maxExamined {
+				page.Next = r.Seq + 1 // a short page: this record comes next
+				return page, nil
+			}
 			if seen[r.AccountInfoRequestID] || r.AccountInfoRequestID == "" {
 				continue
 			}
@@ -182,7 +195,7 @@ func ListCases(ctx context.Context, log Log, f CaseFilter, before uint64) (CaseP
 					continue
 				}
 			}
-			c, err := LoadCase(ctx, log, r.AccountInfoRequestID)
+			c, err := loadCase(ctx, log, r.AccountInfoRequestID, maxRowRecords)
 			if err != nil {
 				return CasePage{}, err
 			}
@@ -196,16 +209,14 @@ func ListCases(ctx context.Context, log Log, f CaseFilter, before uint64) (CaseP
 			return page, nil
 		}
 		q.Before = p.Next
-		if examined >= maxExamined {
-			page.Next = p.Next // a short page: the rest is further on
-			return page, nil
-		}
 	}
 }
 
-// Thresholds are the limits above which Anomalies reports.
+// Thresholds are the limits above which Anomalies reports, and the period it looks at.
 type Thresholds struct {
 	PerCase, PerParty, TokenFailures int
+	// Since limits the anomalies to records of this time or later (zero: the whole log).
+	Since time.Time
 }
 
 // DefaultThresholds are the CLI's and the console's defaults.
@@ -242,17 +253,17 @@ func Anomalies(ctx context.Context, log Log, t Thresholds, fn func(Finding) erro
 		{audit.CountCase, t.PerCase, func(k string, n int) Finding { return Finding{Kind: PerCase, Case: k, Count: n} }},
 		{audit.CountParty, t.PerParty, func(k string, n int) Finding { return Finding{Kind: PerParty, Party: k, Count: n} }},
 	} {
-		if err := log.Count(ctx, g.by, g.over, func(k string, n int) error { return fn(g.build(k, n)) }); err != nil {
+		if err := log.Count(ctx, audit.CountQuery{By: g.by, Over: g.over, Since: t.Since}, func(k string, n int) error { return fn(g.build(k, n)) }); err != nil {
 			return err
 		}
 	}
-	if err := audit.Each(ctx, log, audit.Query{Kind: audit.KindCall, Reason: "window", Oldest: true, Limit: audit.MaxLimit}, func(r audit.Record) error {
+	if err := audit.Each(ctx, log, audit.Query{Kind: audit.KindCall, Reason: "window", From: t.Since, Oldest: true, Limit: audit.MaxLimit}, func(r audit.Record) error {
 		rec := r
 		return fn(Finding{Kind: Window, Case: r.AccountInfoRequestID, Party: r.PartyID, Record: &rec})
 	}); err != nil {
 		return err
 	}
-	return log.Count(ctx, audit.CountTokenFailures, t.TokenFailures, func(k string, n int) error {
+	return log.Count(ctx, audit.CountQuery{By: audit.CountTokenFailures, Over: t.TokenFailures, Since: t.Since}, func(k string, n int) error {
 		return fn(Finding{Kind: TokenFailures, Client: k, Count: n})
 	})
 }

@@ -80,7 +80,9 @@ type Config struct {
 	AuditMinFree        uint64 // bytes; 0 = no check
 	ConsoleReadTimeout  time.Duration
 	ConsoleSearchLimit  int
-	ShutdownTimeout     time.Duration
+	// Console sessions (issue #26).
+	ConsoleIdleTimeout, ConsoleSessionTimeout, ConsoleRoleRecheck time.Duration
+	ShutdownTimeout                                               time.Duration
 	// DrainDelay is how long /readyz answers 503 before the listeners close on SIGTERM.
 	DrainDelay time.Duration
 	// KonkursvarselStaleAfter is when a missing successful sync is reported by /readyz (as a
@@ -198,6 +200,9 @@ func settings(raw map[string]*string) []setting {
 		s("console-viewer-value", "DSOP_CONSOLE_VIEWER_VALUE", "dsop.viewer", "value of the role claim that grants the viewer role (read)"),
 		s("console-officer-value", "DSOP_CONSOLE_OFFICER_VALUE", "dsop.officer", "value of the role claim that grants the officer role (also reveal, acknowledge, verify)"),
 		s("console-read-timeout", "DSOP_CONSOLE_READ_TIMEOUT", "10s", "the most a console page may spend reading the audit log; past it the page says so (503)"),
+		s("console-idle-timeout", "DSOP_CONSOLE_IDLE_TIMEOUT", "30m", "a console session unused this long ends"),
+		s("console-session-timeout", "DSOP_CONSOLE_SESSION_TIMEOUT", "8h", "a console session ends this long after sign-in, whatever its use"),
+		s("console-role-recheck", "DSOP_CONSOLE_ROLE_RECHECK", "10m", "how often a session's role is re-read from the identity provider (with its refresh token); a role removed there ends the session"),
 		s("console-search-limit", "DSOP_CONSOLE_SEARCH_LIMIT", "20", "searches by party number one console user may make an hour; more are refused, and the searches are flagged as an anomaly"),
 	}
 }
@@ -457,6 +462,17 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.ConsoleSearchLimit, err = strconv.Atoi(get("DSOP_CONSOLE_SEARCH_LIMIT")); err != nil || c.ConsoleSearchLimit < 1 {
 		bad("DSOP_CONSOLE_SEARCH_LIMIT", "must be a positive number")
 	}
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{"DSOP_CONSOLE_IDLE_TIMEOUT", &c.ConsoleIdleTimeout}, {"DSOP_CONSOLE_SESSION_TIMEOUT", &c.ConsoleSessionTimeout}, {"DSOP_CONSOLE_ROLE_RECHECK", &c.ConsoleRoleRecheck}} {
+		if *d.to, err = time.ParseDuration(get(d.env)); err != nil || *d.to < time.Second {
+			bad(d.env, "must be a duration such as 30m")
+		}
+	}
+	if c.ConsoleIdleTimeout > c.ConsoleSessionTimeout {
+		bad("DSOP_CONSOLE_IDLE_TIMEOUT", "must not exceed DSOP_CONSOLE_SESSION_TIMEOUT")
+	}
 	if c.AuditTimeout, err = time.ParseDuration(get("DSOP_AUDIT_TIMEOUT")); err != nil || c.AuditTimeout <= 0 {
 		bad("DSOP_AUDIT_TIMEOUT", "must be a positive duration")
 	}
@@ -517,6 +533,10 @@ func build(raw map[string]*string) (*Config, error) {
 			if u, err := url.Parse(c.ConsoleURL); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
 				bad("DSOP_CONSOLE_URL", "must be an absolute https URL (http allowed in test), got %q", c.ConsoleURL)
 			}
+		} else if prod {
+			// Without it the console would run on http, its session cookie without Secure
+			// (issue #26): production says so instead of starting that way.
+			bad("DSOP_CONSOLE_URL", "required in production when DSOP_CONSOLE_ADDR is set: the https address browsers reach the console at (behind the bank's reverse proxy); the session cookie is Secure only on https")
 		}
 		switch {
 		case c.ConsoleOIDCIssuer == "" && prod:

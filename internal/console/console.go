@@ -24,6 +24,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/compliance"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/sessions"
 )
 
 //go:embed templates/*.html
@@ -58,6 +59,10 @@ type Deps struct {
 	// SearchLimit is how many searches by party number one user may make an hour
 	// (DSOP_CONSOLE_SEARCH_LIMIT, default 20); more are refused and flagged.
 	SearchLimit int
+	// Sessions keeps the sessions (default: in this process; PostgreSQL with several replicas).
+	Sessions sessions.Store
+	// IdleTimeout, SessionTimeout and RoleRecheck bound a session (defaults 30 min, 8 h, 10 min).
+	IdleTimeout, SessionTimeout, RoleRecheck time.Duration
 }
 
 // Console serves the pages.
@@ -65,15 +70,18 @@ type Console struct {
 	Deps
 	logger  *slog.Logger
 	base    string
-	secure  bool
-	cookies signer
-	oidc    *provider
+	secure   bool
+	sessions sessions.Store
+	oidc     *provider
 	pages   map[string]*template.Template
 	present *compliance.Presenter
 	loc     *time.Location
 
 	readTimeout, verifyTimeout time.Duration
 	searchLimit                int
+	idleTimeout                time.Duration
+	sessionTimeout             time.Duration
+	roleRecheck                time.Duration
 }
 
 // New checks the configuration and parses the templates.
@@ -105,9 +113,13 @@ func New(d Deps) (*Console, error) {
 	}
 	c := &Console{
 		Deps: d, logger: logger, base: strings.TrimRight(d.BaseURL, "/"), secure: u.Scheme == "https",
-		cookies: newSigner(d.Secret), oidc: &provider{cfg: d.OIDC}, pages: pages, present: present,
+		sessions: d.Sessions, oidc: &provider{cfg: d.OIDC}, pages: pages, present: present,
 		readTimeout: cmp.Or(d.ReadTimeout, 10*time.Second), verifyTimeout: cmp.Or(d.VerifyTimeout, 10*time.Minute),
-		searchLimit: cmp.Or(d.SearchLimit, 20),
+		searchLimit: cmp.Or(d.SearchLimit, 20), idleTimeout: cmp.Or(d.IdleTimeout, DefaultIdleTimeout),
+		sessionTimeout: cmp.Or(d.SessionTimeout, DefaultSessionTimeout), roleRecheck: cmp.Or(d.RoleRecheck, DefaultRoleRecheck),
+	}
+	if c.sessions == nil {
+		c.sessions = &sessions.Memory{Now: c.now}
 	}
 	c.loc = d.Loc
 	if c.loc == nil {
@@ -196,9 +208,16 @@ func (c *Console) signedIn(officer bool, h handler) http.Handler {
 	})
 }
 
+// logout ends every session of the user, on every replica (the store is shared): a copy of the
+// cookie taken before is worth nothing afterwards.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, u User) {
+	n, err := c.sessions.DeleteUser(r.Context(), u.Sub)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	c.clearCookie(w, sessionCookie)
-	_, _ = c.record(r, u, "console.logout", "signed out", "", "")
+	_, _ = c.record(r, u, "console.logout", fmt.Sprintf("signed out (%d sessions ended)", n), "", "")
 	c.page(w, r, http.StatusOK, "signedout", pageData{Title: "Signed out"})
 }
 

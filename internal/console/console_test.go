@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +14,8 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +35,7 @@ const (
 )
 
 type world struct {
+	issuer *devissuer.Issuer
 	url    string
 	audit  *audit.MemoryStore // the embedded world's log (nil on PostgreSQL)
 	log    audit.Store
@@ -44,7 +49,10 @@ type stores struct {
 	outbox  konkursvarsel.Outbox
 	// roleClaim is the claim the console reads roles from; default "roles", which the
 	// development issuer's users carry.
-	roleClaim string
+	roleClaim   string
+	readTimeout time.Duration
+	// configure, when set, changes the console's settings.
+	configure func(*console.Deps)
 }
 
 // newWorld starts the development issuer (as the OpenID Connect provider) and a console on an
@@ -68,7 +76,7 @@ func newWorldOn(t *testing.T, st stores) *world {
 	require.NoError(t, err)
 	issuerHandler = dev.Handler()
 
-	w := &world{log: st.audit, outbox: st.outbox}
+	w := &world{log: st.audit, outbox: st.outbox, issuer: dev}
 	ctx := context.Background()
 	three, thousand := 3, 1000
 	for _, r := range []audit.Record{
@@ -94,11 +102,15 @@ func newWorldOn(t *testing.T, st stores) *world {
 	var consoleHandler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { consoleHandler.ServeHTTP(rw, r) }))
 	t.Cleanup(srv.Close)
-	c, err := console.New(console.Deps{
+	deps := console.Deps{
 		BaseURL: srv.URL, Secret: []byte(secret), Audit: w.log, Signer: audit.NewSigner([]byte(secret)),
 		OIDC:    console.OIDC{Issuer: dev.URL, ClientID: "dsop-console", RoleClaim: cmp.Or(st.roleClaim, "roles"), ViewerValue: "dsop.viewer", OfficerValue: "dsop.officer"},
-		Notices: notices, Outbox: w.outbox,
-	})
+		Notices: notices, Outbox: w.outbox, ReadTimeout: st.readTimeout,
+	}
+	if st.configure != nil {
+		st.configure(&deps)
+	}
+	c, err := console.New(deps)
 	require.NoError(t, err)
 	consoleHandler = c.Handler()
 	w.url = srv.URL
@@ -131,7 +143,8 @@ func (w *world) login(t *testing.T, user string) *http.Client {
 	res, err = b.Get(res.Header.Get("Location")) // the callback
 	require.NoError(t, err)
 	body, _ := io.ReadAll(res.Body)
-	require.Equal(t, http.StatusSeeOther, res.StatusCode, string(body))
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	require.Contains(t, string(body), `http-equiv="refresh"`, "the signed-in page moves on by itself")
 	return b
 }
 
@@ -407,24 +420,221 @@ func TestConsole_OfficerAcknowledgesAndVerifies(t *testing.T) {
 	}
 }
 
+// signIn runs a sign-in with return path ret as user and returns the callback's address and its
+// answer.
+func (w *world) signIn(t *testing.T, b *http.Client, user, ret string) (string, *http.Response, string) {
+	t.Helper()
+	res, err := b.Get(w.url + "/login?return=" + ret)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	authorize, _ := url.Parse(res.Header.Get("Location"))
+	form := authorize.Query()
+	form.Set("user", user)
+	res, err = b.PostForm(authorize.Scheme+"://"+authorize.Host+"/authorize", form)
+	require.NoError(t, err)
+	callback := res.Header.Get("Location")
+	res, body := get(t, b, callback)
+	return callback, res, body
+}
+
+var refreshTo = regexp.MustCompile(`http-equiv="refresh" content="0;url=([^"]*)"`)
+
 func TestConsole_SignInNeedsTheBrowsersOwnStateAndReturnsOnlyInsideTheConsole(t *testing.T) {
 	w := newWorld(t)
 	b := browser(t)
 	res, err := b.Get(w.url + "/callback?state=x&code=y")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusBadRequest, res.StatusCode, "a callback this browser did not start")
-	// return= never leaves the console.
-	res, err = b.Get(w.url + "/login?return=//evil.example/")
+	// return= never leaves the console (issue #26, finding 2: a TAB that browsers drop).
+	for ret, want := range map[string]string{
+		"//evil.example/":          "/",
+		"/%09/evil.example":        "/",
+		"%2F%09%2Fevil.example":    "/",
+		"/%5Cevil.example":         "/",
+		"/%2F%2Fevil.example":      "/",
+		"https://evil.example/":    "/",
+		"/%0d%0aSet-Cookie:%20x=y": "/",
+		"/cases/abc%20d":           "/",
+		"/cases/abc?x=1":           "/cases/abc?x=1",
+		"/anomalies":               "/anomalies",
+	} {
+		_, res, body := w.signIn(t, browser(t), "dev-viewer", url.QueryEscape(mustUnescape(t, ret)))
+		require.Equal(t, http.StatusOK, res.StatusCode, ret)
+		m := refreshTo.FindStringSubmatch(body)
+		require.NotNil(t, m, ret)
+		require.Equal(t, want, html.UnescapeString(m[1]), "return=%s", ret)
+	}
+}
+
+func mustUnescape(t *testing.T, s string) string {
+	t.Helper()
+	u, err := url.QueryUnescape(s)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	authorize, _ := url.Parse(res.Header.Get("Location"))
-	form := authorize.Query()
-	form.Set("user", "dev-viewer")
-	res, err = b.PostForm(authorize.Scheme+"://"+authorize.Host+"/authorize", form)
+	return u
+}
+
+// A callback is used once, whatever the identity provider does with its codes (issue #26,
+// finding 5), and a session ends with sign-out on every copy of its cookie (finding 4).
+func TestConsole_ACallbackIsUsedOnceAndSignOutEndsTheSessionEverywhere(t *testing.T) {
+	w := newWorld(t)
+	b := browser(t)
+	callback, res, _ := w.signIn(t, b, "dev-officer", "/")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	// The same callback again, with the login cookie put back as an attacker who copied it would.
+	u, _ := url.Parse(callback)
+	b.Jar.SetCookies(u, []*http.Cookie{{Name: "dsop_console_login", Value: u.Query().Get("state"), Path: "/callback"}})
+	res, _ = get(t, b, callback)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, "a replayed callback is refused")
+
+	// A copy of the session cookie, taken before sign-out.
+	base, _ := url.Parse(w.url)
+	var copied *http.Cookie
+	for _, c := range b.Jar.Cookies(base) {
+		if c.Name == "dsop_console" {
+			copied = c
+		}
+	}
+	require.NotNil(t, copied)
+	res, page := get(t, b, w.url+"/")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	res, err := b.PostForm(w.url+"/logout", url.Values{"csrf": {csrf(t, page)}})
 	require.NoError(t, err)
-	res, err = b.Get(res.Header.Get("Location"))
-	require.NoError(t, err)
-	require.Equal(t, "/", res.Header.Get("Location"))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	thief := browser(t)
+	thief.Jar.SetCookies(base, []*http.Cookie{copied})
+	res, _ = get(t, thief, w.url+"/")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "the copied cookie no longer works")
+	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/login"))
+}
+
+// The session cookie is HttpOnly and SameSite=Strict; a session ends after its idle time, and
+// when the identity provider no longer grants the role (re-read with the refresh token).
+func TestConsole_SessionsEndWhenIdleAndWhenTheRoleIsRemoved(t *testing.T) {
+	clock := time.Now()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	mem := &audit.MemoryStore{}
+	w := newWorldOn(t, stores{audit: mem, notices: konkursvarsel.NewMemoryStore(), outbox: &konkursvarsel.FileOutbox{Dir: t.TempDir()},
+		configure: func(d *console.Deps) { d.Now, d.IdleTimeout, d.RoleRecheck = now, 30*time.Minute, 10*time.Minute }})
+	// The console's clock runs ahead of the identity provider's in this test: its ID tokens
+	// stay valid for the day.
+	w.issuer.EditIDToken = func(c map[string]any) { c["exp"] = time.Now().Add(24 * time.Hour).Unix() }
+	b := browser(t)
+	_, res, _ := w.signIn(t, b, "dev-officer", "/")
+	var set string
+	for _, c := range res.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "dsop_console=") {
+			set = c
+		}
+	}
+	require.Contains(t, set, "HttpOnly")
+	require.Contains(t, set, "SameSite=Strict")
+
+	advance(29 * time.Minute)
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusOK, res.StatusCode, "used within the idle time")
+	advance(29 * time.Minute)
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusOK, res.StatusCode, "each use renews the idle time")
+	advance(31 * time.Minute)
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "idle too long")
+	require.Contains(t, mem.Records()[len(mem.Records())-1].Detail, "idle timeout")
+
+	b = browser(t)
+	w.signIn(t, b, "dev-officer", "/")
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	w.issuer.SetRole("dev-officer", "") // removed at the identity provider
+	advance(5 * time.Minute)
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusOK, res.StatusCode, "not re-checked yet")
+	advance(6 * time.Minute)
+	res, _ = get(t, b, w.url+"/activity")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "the role re-read at renewal is gone")
+	require.Contains(t, mem.Records()[len(mem.Records())-1].Detail, "no longer grants")
+
+	w.issuer.SetRole("dev-officer", "dsop.viewer") // demoted, not removed
+	b = browser(t)
+	w.signIn(t, b, "dev-officer", "/")
+	w.issuer.SetRole("dev-officer", "dsop.officer")
+	advance(11 * time.Minute)
+	_, page := get(t, b, w.url+"/")
+	require.Contains(t, page, `id="role">officer`, "a role granted since is read at renewal")
+}
+
+// ID tokens are checked as the API checks tokens (issue #26, finding 5): exp as a JSON string,
+// or an aud with several values and no azp, are refused.
+func TestConsole_IDTokensAreCheckedAsStrictlyAsAccessTokens(t *testing.T) {
+	for name, edit := range map[string]func(map[string]any){
+		"exp as a string":            func(c map[string]any) { c["exp"] = fmt.Sprint(c["exp"]) },
+		"several audiences, no azp":  func(c map[string]any) { c["aud"] = []string{"other", c["aud"].(string)} },
+		"several audiences, bad azp": func(c map[string]any) { c["aud"], c["azp"] = []string{"other", c["aud"].(string)}, "other" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			w.issuer.EditIDToken = edit
+			_, res, body := w.signIn(t, browser(t), "dev-officer", "/")
+			require.Equal(t, http.StatusBadRequest, res.StatusCode, body)
+			require.Contains(t, body, "ID token was not valid")
+		})
+	}
+	w := newWorld(t)
+	w.issuer.EditIDToken = func(c map[string]any) { c["aud"], c["azp"] = []string{"other", c["aud"].(string)}, "dsop-console" }
+	_, res, _ := w.signIn(t, browser(t), "dev-officer", "/")
+	require.Equal(t, http.StatusOK, res.StatusCode, "several audiences with azp naming the console are fine: the refusals above are the checks'")
+}
+
+// A link on another site must not make an officer's browser write records (issue #26,
+// finding 5): a view is recorded only for a navigation from the console itself or typed.
+func TestConsole_ACrossSiteNavigationRecordsNoView(t *testing.T) {
+	w := newWorld(t)
+	b := w.login(t, "dev-officer")
+	count := func() int {
+		n := 0
+		for _, r := range w.audit.Records() {
+			if r.Operation == "console.view-case" {
+				n++
+			}
+		}
+		return n
+	}
+	for site, recorded := range map[string]bool{"cross-site": false, "same-site": false, "same-origin": true, "none": true, "": true} {
+		before := count()
+		req, _ := http.NewRequest(http.MethodGet, w.url+"/cases/"+caseID, nil)
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		res, err := b.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, recorded, count() == before+1, "Sec-Fetch-Site %q", site)
+	}
+}
+
+// Anyone can send a refused API call naming a case id of their choosing (issue #26, findings 3
+// and 6): such calls make no case, and an id is path material only after escaping.
+func TestConsole_IdsAreNeverPathMaterial(t *testing.T) {
+	mem := &audit.MemoryStore{}
+	w := newWorldOn(t, stores{audit: mem, notices: konkursvarsel.NewMemoryStore(), outbox: &konkursvarsel.FileOutbox{Dir: t.TempDir()}})
+	evil := "../login?return=%2F%09%2Fevil.example"
+	ctx := context.Background()
+	require.NoError(t, mem.Append(ctx, &audit.Record{Time: time.Now(), Operation: "listAccounts", AccountInfoRequestID: evil, Status: 401, Reason: "token:missing"}))
+	require.NoError(t, mem.Append(ctx, &audit.Record{Time: time.Now(), Operation: "listAccounts", AccountInfoRequestID: evil, Consumer: "0192:999999999",
+		PartyID: "910000000", Status: 403, Reason: "token:consumer"}))
+	b := w.login(t, "dev-officer")
+	_, page := get(t, b, w.url+"/")
+	require.NotContains(t, page, "evil.example", "refused calls of anyone make no case")
+	_, page = get(t, b, w.url+"/cases/"+caseID)
+	require.NotContains(t, page, "910000000", "another client's refused call adds no party to a real case")
+
+	require.NoError(t, mem.Append(ctx, &audit.Record{Time: time.Now(), Operation: "listAccounts", AccountInfoRequestID: evil, Consumer: "0192:974760673",
+		PartyID: "910336819", Status: 200}))
+	_, page = get(t, b, w.url+"/")
+	require.Contains(t, page, `href="/cases/..%2Flogin%3Freturn=%252F%2509%252Fevil.example"`)
+	require.NotContains(t, page, `href="/cases/../login`)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -454,4 +664,19 @@ func TestConsole_SignInNeedsARole(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, "no session was given")
 
 	newWorld(t).login(t, "dev-officer") // with the roles claim, the same user signs in
+}
+
+// A case report exports as CSV: a row a call, times in UTC, numbers masked as on the page.
+func TestConsole_CaseReportExportsAsCSV(t *testing.T) {
+	w := newWorld(t)
+	b := w.login(t, "dev-viewer")
+	res, body := get(t, b, w.url+"/cases/"+caseID+"?format=csv")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "text/csv; charset=utf-8", res.Header.Get("Content-Type"))
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	require.Len(t, lines, 3, "a header and the two calls")
+	require.True(t, strings.HasPrefix(lines[0], "case,kind,audit_seq,time_utc"))
+	require.Regexp(t, `,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z,`, lines[1])
+	require.NotContains(t, body, person)
+	require.Contains(t, body, "080860***** ~")
 }

@@ -1,9 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/dsop-bank/dsop-bank/internal/sessions"
 )
 
 // OIDC is how the console signs users in: the bank's single sign-on, through OpenID Connect's
@@ -67,7 +72,9 @@ func (c *Console) oauth(pr *oidc.Provider) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID: c.oidc.cfg.ClientID, ClientSecret: c.oidc.cfg.ClientSecret,
 		Endpoint: pr.Endpoint(), RedirectURL: c.base + "/callback",
-		Scopes: []string{oidc.ScopeOpenID, "profile"},
+		// offline_access asks for the refresh token the role re-check uses; a provider that gives
+		// none leaves the role as read at sign-in until the session's absolute timeout.
+		Scopes: []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess},
 	}
 }
 
@@ -85,28 +92,32 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusBadGateway, "error", pageData{Title: "Sign-in unavailable", Error: "The bank's sign-in service cannot be reached. Try again in a minute; if it persists, tell the platform team."})
 		return
 	}
-	ret := returnPath(r.URL.Query().Get("return"))
-	st := loginState{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Return: ret, Expires: c.now().Add(loginTTL)}
-	v, err := c.cookies.seal(st)
-	if err != nil {
+	st := sessions.Login{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Return: returnPath(r.URL.Query().Get("return")), Expires: c.now().Add(loginTTL)}
+	if err := c.sessions.PutLogin(r.Context(), st); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.setCookie(w, loginCookie, v, loginTTL)
+	c.setLoginCookie(w, st.State)
 	http.Redirect(w, r, c.oauth(pr).AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusSeeOther)
 }
 
-// callback finishes the sign-in: the code is exchanged with the PKCE verifier, the ID token is
-// verified (signature, issuer, audience, expiry, nonce), and the role is read from its claim.
+// callback finishes the sign-in: the state must be this browser's (its login cookie) and unused
+// (taken from the store once: a replayed callback finds nothing, whatever the identity provider
+// does with codes), the code is exchanged with the PKCE verifier, the ID token is verified
+// (signature, issuer, audience, expiry, nonce, and as the API checks tokens: a numeric exp, and
+// azp when aud has several values), and the role is read from its claim.
 func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
-	var st loginState
 	ck, err := r.Cookie(loginCookie)
-	if err == nil {
-		err = c.cookies.open(ck.Value, &st)
-	}
 	c.clearCookie(w, loginCookie)
-	if err != nil || c.now().After(st.Expires) || r.URL.Query().Get("state") != st.State {
-		c.page(w, r, http.StatusBadRequest, "error", pageData{Title: "Sign-in failed", Error: "The sign-in could not be matched to this browser (it expired or was started elsewhere). Sign in again."})
+	state := r.URL.Query().Get("state")
+	var st sessions.Login
+	if err == nil && state != "" && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) == 1 {
+		st, err = c.sessions.TakeLogin(r.Context(), state)
+	} else if err == nil {
+		err = errors.New("state does not match")
+	}
+	if err != nil || c.now().After(st.Expires) {
+		c.page(w, r, http.StatusBadRequest, "error", pageData{Title: "Sign-in failed", Error: "The sign-in could not be matched to this browser (it expired, was used already, or was started elsewhere). Sign in again."})
 		return
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
@@ -125,22 +136,15 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusBadRequest, "error", pageData{Title: "Sign-in failed", Error: "The identity provider did not accept the sign-in code. Sign in again."})
 		return
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := pr.Verifier(&oidc.Config{ClientID: c.oidc.cfg.ClientID, Now: c.now}).Verify(ctx, raw)
-	if err == nil && idt.Nonce != st.Nonce {
-		err = errors.New("nonce does not match")
-	}
+	claims, err := c.verifyIDToken(ctx, pr, tok, st.Nonce)
 	if err != nil {
 		c.logger.Warn("console sign-in: ID token refused", "error", err)
 		c.page(w, r, http.StatusBadRequest, "error", pageData{Title: "Sign-in failed", Error: "The identity provider's ID token was not valid for this console."})
 		return
 	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	u := User{Sub: idt.Subject, Name: displayName(claims, idt.Subject), Role: c.roleOf(claims[c.oidc.cfg.RoleClaim]), CSRF: random(), Expires: c.now().Add(sessionTTL)}
+	sub, _ := claims["sub"].(string)
+	now := c.now()
+	u := User{Sub: sub, Name: displayName(claims, sub), Role: c.roleOf(claims[c.oidc.cfg.RoleClaim]), CSRF: random(), Expires: now.Add(c.sessionTimeout)}
 	if u.Role == "" {
 		_, _ = c.record(r, u, "console.login", "refused: no console role in claim "+c.oidc.cfg.RoleClaim, "", "")
 		c.page(w, r, http.StatusForbidden, "error", pageData{Title: "No access", Error: fmt.Sprintf("You are signed in as %s, but your account has no role for this console. Ask for the %q or %q role.", u.Name, c.oidc.cfg.ViewerValue, c.oidc.cfg.OfficerValue)})
@@ -150,13 +154,84 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	v, err := c.cookies.seal(u)
-	if err != nil {
+	cookie := random() + random()
+	if err := c.sessions.Create(r.Context(), sessions.Session{ID: sessions.Key(cookie), Sub: u.Sub, Name: u.Name, Role: string(u.Role), CSRF: u.CSRF,
+		Created: now, Seen: now, RoleChecked: now, RefreshToken: tok.RefreshToken, Expires: u.Expires}); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.setCookie(w, sessionCookie, v, sessionTTL)
-	http.Redirect(w, r, st.Return, http.StatusSeeOther)
+	c.setCookie(w, sessionCookie, cookie, c.sessionTimeout)
+	// The browser arrived from the identity provider's site: a redirect from here would still
+	// be that site's navigation, and a SameSite=Strict cookie would not go with it. A page of
+	// our own that moves on (no script: a meta refresh, and a link) makes the next request ours.
+	c.page(w, r, http.StatusOK, "signedin", pageData{Title: "Signed in", Return: st.Return})
+}
+
+// verifyIDToken checks an ID token as the API checks access tokens, beyond go-oidc's checks
+// (signature, issuer, audience, expiry): exp and iat must be JSON numbers, and an aud with
+// several values needs azp naming this console. It returns the token's claims.
+func (c *Console) verifyIDToken(ctx context.Context, pr *oidc.Provider, tok *oauth2.Token, nonce string) (map[string]any, error) {
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := pr.Verifier(&oidc.Config{ClientID: c.oidc.cfg.ClientID, Now: c.now}).Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if nonce != "" && idt.Nonce != nonce {
+		return nil, errors.New("nonce does not match")
+	}
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(payloadOf(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("ID token claims: %w", err)
+	}
+	for _, k := range []string{"exp", "iat"} {
+		if _, ok := claims[k].(json.Number); !ok {
+			return nil, fmt.Errorf("ID token claim %s must be a number", k)
+		}
+	}
+	if aud, ok := claims["aud"].([]any); ok && len(aud) > 1 {
+		if azp, _ := claims["azp"].(string); azp != c.oidc.cfg.ClientID {
+			return nil, errors.New("ID token with several audiences and no azp naming this console")
+		}
+	}
+	if sub, _ := claims["sub"].(string); sub == "" {
+		return nil, errors.New("ID token without sub")
+	}
+	return claims, nil
+}
+
+// payloadOf is the decoded payload of a compact JWT (already verified by the caller).
+func payloadOf(raw string) []byte {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	return b
+}
+
+// recheckRole asks the identity provider for a new ID token with the session's refresh token
+// and returns the role it grants now ("" for none) and the refresh token to keep.
+func (c *Console) recheckRole(ctx context.Context, refresh string) (Role, string, error) {
+	ctx = oidc.ClientContext(ctx, c.oidc.client())
+	pr, err := c.oidc.get(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	tok, err := c.oauth(pr).TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token()
+	if err != nil {
+		return "", "", fmt.Errorf("refresh: %w", err)
+	}
+	claims, err := c.verifyIDToken(ctx, pr, tok, "")
+	if err != nil {
+		return "", "", err
+	}
+	next := tok.RefreshToken
+	if next == "" {
+		next = refresh
+	}
+	return c.roleOf(claims[c.oidc.cfg.RoleClaim]), next, nil
 }
 
 // roleOf grants officer if any value of the claim is the officer value, else viewer if any is

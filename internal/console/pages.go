@@ -40,6 +40,8 @@ type pageData struct {
 	Notices  []noticeRow
 	Party    string // the party looked up (masked)
 	Activity []accessRow
+	Return   string // where the signed-in page moves on to
+	Days     int    // the period of the anomalies page
 }
 
 type caseRow struct {
@@ -125,7 +127,7 @@ type noticeRow struct {
 	UUID, Type, Kjennelsesdato, Registered, Debitor, Associated string
 }
 
-var pageNames = []string{"cases", "case", "anomalies", "health", "konkursvarsel", "activity", "error", "signedout"}
+var pageNames = []string{"cases", "case", "anomalies", "health", "konkursvarsel", "activity", "error", "signedout", "signedin"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{"pathEscape": url.PathEscape}
@@ -506,7 +508,22 @@ func (c *Console) anomalies(w http.ResponseWriter, r *http.Request, u User) {
 	ctx, cancel := c.readCtx(r)
 	defer cancel()
 	t := compliance.DefaultThresholds()
-	d := pageData{User: &u, Title: "Anomalies", Nav: "anomalies"}
+	d := pageData{User: &u, Title: "Anomalies", Nav: "anomalies", Query: r.URL.Query()}
+	// The page looks at the last 90 days unless asked for more (?days=N): what an officer follows
+	// up is recent, and the cost grows with the period, not with the log (the CLI looks at the
+	// whole log by default).
+	days := 90
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 36500 {
+			d.Error = "days must be a number of days from 1"
+			c.page(w, r, http.StatusBadRequest, "anomalies", d)
+			return
+		}
+		days = n
+	}
+	t.Since = c.now().AddDate(0, 0, -days)
+	d.Days = days
 	errFull := errors.New("page full")
 	err := compliance.Anomalies(ctx, c.Audit, t, func(f compliance.Finding) error {
 		if len(d.Findings) == maxFindings {
@@ -608,7 +625,7 @@ func (c *Console) health(w http.ResponseWriter, r *http.Request, u User) {
 
 // verify walks the chain now and records the result, which the health page then shows. It reads
 // the whole log (a record at a time) and so has its own, longer deadline
-// (DSOP_CONSOLE_VERIFY_TIMEOUT).
+// (console.Deps.VerifyTimeout, 10 minutes).
 func (c *Console) verify(w http.ResponseWriter, r *http.Request, u User) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.verifyTimeout)
 	defer cancel()

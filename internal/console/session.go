@@ -1,19 +1,17 @@
 package console
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
+	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/sessions"
 )
 
-// Sessions and the login's state are cookies the server signs (HMAC-SHA-256 with a key derived
-// from DSOP_SECRET_FILE), so that every replica with the same secret accepts them and nothing is
-// kept on the server. They hold no identity number.
+// Sessions and sign-ins under way are kept on the server (internal/sessions): the cookie holds
+// only a random id. Every replica that shares the store (PostgreSQL) knows every session, and
+// signing out ends it everywhere.
 
 // Role is what a console user may do.
 type Role string
@@ -26,11 +24,12 @@ const (
 
 // User is a signed-in user.
 type User struct {
-	Sub     string    `json:"sub"`
-	Name    string    `json:"name"`
-	Role    Role      `json:"role"`
-	CSRF    string    `json:"csrf"` // the token every form of this session carries
-	Expires time.Time `json:"exp"`
+	Sub     string
+	Name    string
+	Role    Role
+	CSRF    string // the token every form of this session carries
+	Expires time.Time
+	session string // the store's id of the session
 }
 
 // Actor names the user in audit records.
@@ -39,80 +38,95 @@ func (u User) Actor() string { return u.Name + " <" + u.Sub + ">" }
 // Officer reports whether the user may reveal, acknowledge and verify.
 func (u User) Officer() bool { return u.Role == Officer }
 
-// loginState is kept between the redirect to the identity provider and its callback.
-type loginState struct {
-	State    string    `json:"state"`
-	Nonce    string    `json:"nonce"`
-	Verifier string    `json:"verifier"`
-	Return   string    `json:"return"`
-	Expires  time.Time `json:"exp"`
-}
-
 const (
 	sessionCookie = "dsop_console"
 	loginCookie   = "dsop_console_login"
-	sessionTTL    = 8 * time.Hour
 	loginTTL      = 10 * time.Minute
+	// seenEvery is how often a session's last use is written (the idle timeout's resolution).
+	seenEvery = time.Minute
 )
 
-type signer struct{ key []byte }
+// Session timeouts (README "Compliance console", sessions; DSOP_CONSOLE_IDLE_TIMEOUT,
+// DSOP_CONSOLE_SESSION_TIMEOUT, DSOP_CONSOLE_ROLE_RECHECK).
+const (
+	DefaultIdleTimeout    = 30 * time.Minute
+	DefaultSessionTimeout = 8 * time.Hour
+	DefaultRoleRecheck    = 10 * time.Minute
+)
 
-func newSigner(secret []byte) signer {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("dsop-bank console cookies v1"))
-	return signer{key: m.Sum(nil)}
-}
-
-func (s signer) seal(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + s.mac(payload), nil
-}
-
-func (s signer) mac(payload string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-var errBadCookie = errors.New("cookie missing, forged or expired")
-
-func (s signer) open(value string, v any) error {
-	payload, mac, ok := strings.Cut(value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(s.mac(payload))) {
-		return errBadCookie
-	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return errBadCookie
-	}
-	return json.Unmarshal(b, v)
-}
-
+// setCookie sets the session cookie: HttpOnly, Secure behind https, SameSite=Strict (a request
+// from another site never carries it: no side effect can be caused from elsewhere).
 func (c *Console) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
-	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: int(ttl.Seconds()), HttpOnly: true,
-		// Lax: the identity provider's redirect back is a cross-site navigation that must carry
-		// the login cookie. Forms are protected by their CSRF token, not by the cookie's scope.
-		SameSite: http.SameSiteLaxMode, Secure: c.secure,
-	})
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(ttl.Seconds()), HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: c.secure})
+}
+
+// setLoginCookie binds a sign-in to the browser that started it. It is Lax: the identity
+// provider's redirect back is a navigation from another site, and must carry it.
+func (c *Console) setLoginCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: value, Path: "/callback", MaxAge: int(loginTTL.Seconds()), HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: c.secure})
 }
 
 func (c *Console) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure})
+	path := "/"
+	if name == loginCookie {
+		path = "/callback"
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.secure})
 }
 
-// user returns the session's user, if a valid unexpired session cookie came with r.
+// user returns the user of the request's session, if it has a live one: known to the store (not
+// signed out), used within the idle timeout, younger than the absolute timeout, and with a role
+// the identity provider still grants (re-read every DSOP_CONSOLE_ROLE_RECHECK). A session that
+// fails any of these is ended.
 func (c *Console) user(r *http.Request) (User, bool) {
 	ck, err := r.Cookie(sessionCookie)
-	if err != nil {
+	if err != nil || ck.Value == "" {
 		return User{}, false
 	}
-	var u User
-	if c.cookies.open(ck.Value, &u) != nil || c.now().After(u.Expires) || (u.Role != Viewer && u.Role != Officer) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.readTimeout)
+	defer cancel()
+	s, err := c.sessions.Get(ctx, sessions.Key(ck.Value))
+	if err != nil {
+		if !errors.Is(err, sessions.ErrNotFound) {
+			c.logger.Error("console session store", "error", err.Error())
+		}
+		return User{}, false
+	}
+	now := c.now()
+	end := func(why string) (User, bool) {
+		_ = c.sessions.Delete(ctx, s.ID)
+		u := User{Sub: s.Sub, Name: s.Name, Role: Role(s.Role)}
+		_, _ = c.record(r, u, "console.logout", "session ended: "+why, "", "")
+		return User{}, false
+	}
+	switch {
+	case now.After(s.Expires):
+		return end("absolute timeout")
+	case now.Sub(s.Seen) > c.idleTimeout:
+		return end("idle timeout")
+	}
+	changed := false
+	if s.RefreshToken != "" && now.Sub(s.RoleChecked) >= c.roleRecheck {
+		role, refresh, err := c.recheckRole(ctx, s.RefreshToken)
+		if err != nil {
+			c.logger.Warn("console: the role could not be re-read; the session ends", "error", err.Error())
+			return end("the role could not be re-read from the identity provider")
+		}
+		if role == "" {
+			return end("the identity provider no longer grants a console role")
+		}
+		s.Role, s.RefreshToken, s.RoleChecked, changed = string(role), refresh, now, true
+	}
+	if changed || now.Sub(s.Seen) >= seenEvery {
+		s.Seen = now
+		if err := c.sessions.Update(ctx, s); err != nil {
+			return User{}, false
+		}
+	}
+	u := User{Sub: s.Sub, Name: s.Name, Role: Role(s.Role), CSRF: s.CSRF, Expires: s.Expires, session: s.ID}
+	if u.Role != Viewer && u.Role != Officer {
 		return User{}, false
 	}
 	return u, true

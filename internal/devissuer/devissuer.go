@@ -34,6 +34,9 @@ type Issuer struct {
 	key      jwk.Key
 	public   jwk.Set
 	oidc     oidcState
+	// EditIDToken, when set, changes the claims of every ID token before it is signed: tests of
+	// the console's ID token checks use it to make the tokens a careless provider would.
+	EditIDToken func(claims map[string]any)
 }
 
 // Open loads the key from dir (creating it on first use) and returns the issuer.

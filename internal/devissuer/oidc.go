@@ -40,8 +40,51 @@ type grant struct {
 }
 
 type oidcState struct {
-	mu     sync.Mutex
-	grants map[string]grant // code → grant
+	mu       sync.Mutex
+	grants   map[string]grant  // code → grant
+	refresh  map[string]grant  // refresh token → the grant it renews
+	roles    map[string]string // sub → role value, where SetRole changed it
+}
+
+// SetRole changes the role value a development user's tokens carry from now on ("" removes it):
+// what an administrator does at the bank's identity provider. The console notices it at its next
+// role re-check (issue #26).
+func (is *Issuer) SetRole(sub, role string) {
+	is.oidc.mu.Lock()
+	defer is.oidc.mu.Unlock()
+	if is.oidc.roles == nil {
+		is.oidc.roles = map[string]string{}
+	}
+	is.oidc.roles[sub] = role
+}
+
+// role is sub's current role value.
+func (o *oidcState) role(g grant) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r, ok := o.roles[g.sub]; ok {
+		return r
+	}
+	return g.role
+}
+
+func (o *oidcState) putRefresh(g grant) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refresh == nil {
+		o.refresh = map[string]grant{}
+	}
+	t := randomString()
+	o.refresh[t] = g
+	return t
+}
+
+func (o *oidcState) takeRefresh(t string) (grant, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	g, ok := o.refresh[t]
+	delete(o.refresh, t) // rotated: a refresh token is used once
+	return g, ok
 }
 
 func (o *oidcState) put(g grant) string {
@@ -101,7 +144,7 @@ func (is *Issuer) oidcHandlers(mux *http.ServeMux) {
 			"authorization_endpoint": iss + "authorize", "token_endpoint": iss + "oidc/token",
 			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
-			"scopes_supported": []string{"openid", "profile"},
+			"scopes_supported": []string{"openid", "profile", "offline_access"}, "grant_types_supported": []string{"authorization_code", "refresh_token"},
 		})
 	})
 	params := []string{"response_type", "client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method", "scope"}
@@ -146,21 +189,43 @@ func (is *Issuer) oidcHandlers(mux *http.ServeMux) {
 		if id, _, ok := r.BasicAuth(); ok {
 			clientID, _ = url.QueryUnescape(id)
 		}
-		g, ok := is.oidc.take(r.PostForm.Get("code"))
-		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-		challenge := base64.RawURLEncoding.EncodeToString(sum[:])
-		if r.PostForm.Get("grant_type") != "authorization_code" || !ok || g.clientID != clientID || g.redirect != r.PostForm.Get("redirect_uri") ||
-			subtle.ConstantTimeCompare([]byte(challenge), []byte(g.challenge)) != 1 {
+		var (
+			g  grant
+			ok bool
+		)
+		switch r.PostForm.Get("grant_type") {
+		case "authorization_code":
+			g, ok = is.oidc.take(r.PostForm.Get("code"))
+			sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+			challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+			ok = ok && g.clientID == clientID && g.redirect == r.PostForm.Get("redirect_uri") && subtle.ConstantTimeCompare([]byte(challenge), []byte(g.challenge)) == 1
+		case "refresh_token":
+			// The console re-reads the role with it (issue #26): the new ID token carries the
+			// user's role as it is now.
+			g, ok = is.oidc.takeRefresh(r.PostForm.Get("refresh_token"))
+			ok = ok && g.clientID == clientID
+			g.nonce = ""
+		}
+		if !ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
 			return
 		}
 		now := time.Now()
-		claims, _ := json.Marshal(map[string]any{
-			"iss": oidcIssuer(r), "aud": g.clientID, "sub": g.sub, "name": g.name, "roles": []string{g.role},
-			"nonce": g.nonce, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
-		})
+		c := map[string]any{
+			"iss": oidcIssuer(r), "aud": g.clientID, "sub": g.sub, "name": g.name, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+		}
+		if role := is.oidc.role(g); role != "" {
+			c["roles"] = []string{role}
+		}
+		if g.nonce != "" {
+			c["nonce"] = g.nonce
+		}
+		if is.EditIDToken != nil {
+			is.EditIDToken(c)
+		}
+		claims, _ := json.Marshal(c)
 		hdr := jws.NewHeaders()
 		kid, _ := is.key.KeyID()
 		_ = hdr.Set(jws.KeyIDKey, kid)
@@ -174,6 +239,7 @@ func (is *Issuer) oidcHandlers(mux *http.ServeMux) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		writeJSON(w, map[string]any{"access_token": randomString(), "token_type": "Bearer", "expires_in": 600, "id_token": string(idToken)})
+		writeJSON(w, map[string]any{"access_token": randomString(), "token_type": "Bearer", "expires_in": 600, "id_token": string(idToken),
+			"refresh_token": is.oidc.putRefresh(g)})
 	})
 }

@@ -199,3 +199,27 @@ func TestAudit_RecordsTheDeliverySpells(t *testing.T) {
 	require.Equal(t, []string{h.ref(endedAccount) + " " + clipFrom + "/2026-11-02"}, r.Spells)
 	require.Equal(t, openOrg, r.PartyID)
 }
+
+// A call refused because the bankruptcy was annulled records the notice in force at the time of
+// the call — the sletting — not the opening it ended (issue #26, finding 8); an open bankruptcy
+// records its opening, with the account numbers the answer concerned.
+func TestAudit_RecordsTheNoticeInForceAndTheAccountNumbers(t *testing.T) {
+	h := newHarness(t)
+	before := len(h.audit.Records())
+	rec := h.do("GET", accountsURL(earliest, today), h.headers(annulledOrg))
+	require.Equal(t, 403, rec.Code)
+	r := h.lastRecord(before)
+	require.Equal(t, "not-bankrupt:annulled", r.Reason)
+	require.Equal(t, "sletting", r.NoticeType)
+	require.Equal(t, "f85ba68a-9b47-4328-aec9-e1411a0bff1f", r.NoticeUUID, "the annulment, not the opening f5d61b1c-…")
+
+	before = len(h.audit.Records())
+	rec = h.do("GET", accountsURL(earliest, today), h.headers(openOrg))
+	require.Equal(t, 200, rec.Code)
+	r = h.lastRecord(before)
+	require.Equal(t, "aapning", r.NoticeType)
+	require.Equal(t, "a2141fbb-812e-4550-8cc3-2a907a841261", r.NoticeUUID)
+	require.NotEmpty(t, r.AccountNumbers)
+	require.Equal(t, "konkursbehandling", r.Service)
+	require.Equal(t, "192.0.2.1", r.Client)
+}

@@ -94,22 +94,27 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 
 // Count implements audit.Querier with a GROUP BY the database answers from a partial index in
 // key order: nothing of the log is held in this process.
-func (s *AuditStore) Count(ctx context.Context, by audit.CountBy, over int, fn func(key string, n int) error) error {
+func (s *AuditStore) Count(ctx context.Context, q audit.CountQuery, fn func(key string, n int) error) error {
+	since := "true"
+	args := []any{q.Over}
+	if !q.Since.IsZero() {
+		since, args = "recorded_at >= $2", append(args, q.Since)
+	}
 	var sql string
-	switch by {
+	switch q.By {
 	case audit.CountCase:
-		sql = `SELECT account_info_request_id, count(*) FROM audit_records WHERE kind = 'call' AND account_info_request_id <> ''
+		sql = `SELECT account_info_request_id, count(*) FROM audit_records WHERE kind = 'call' AND account_info_request_id <> '' AND ` + since + `
 			GROUP BY account_info_request_id HAVING count(*) > $1 ORDER BY account_info_request_id`
 	case audit.CountParty:
-		sql = `SELECT party_id, count(*) FROM audit_records WHERE kind = 'call' AND party_id <> ''
+		sql = `SELECT party_id, count(*) FROM audit_records WHERE kind = 'call' AND party_id <> '' AND ` + since + `
 			GROUP BY party_id HAVING count(*) > $1 ORDER BY party_id`
 	case audit.CountTokenFailures:
-		sql = `SELECT coalesce(nullif(client, ''), '(address not recorded)'), count(*) FROM audit_records WHERE reason LIKE 'token:%'
+		sql = `SELECT coalesce(nullif(client, ''), '(address not recorded)'), count(*) FROM audit_records WHERE reason LIKE 'token:%' AND ` + since + `
 			GROUP BY 1 HAVING count(*) > $1 ORDER BY 1`
 	default:
-		return fmt.Errorf("audit count by %q: unknown grouping", by)
+		return fmt.Errorf("audit count by %q: unknown grouping", q.By)
 	}
-	rows, err := s.Pool.Query(ctx, sql, over)
+	rows, err := s.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("count audit records: %w", err)
 	}

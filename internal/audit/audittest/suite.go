@@ -264,9 +264,17 @@ func runQueries(t *testing.T, open Factory) {
 		require.Zero(t, n)
 	})
 	t.Run("counts agree with the records", func(t *testing.T) {
-		for _, by := range []audit.CountBy{audit.CountCase, audit.CountParty, audit.CountTokenFailures} {
+		for _, c := range []struct {
+			by    audit.CountBy
+			since time.Time
+		}{{audit.CountCase, time.Time{}}, {audit.CountParty, time.Time{}}, {audit.CountTokenFailures, time.Time{}},
+			{audit.CountCase, start.Add(100 * time.Minute)}, {audit.CountTokenFailures, start.Add(37 * time.Minute)}} {
+			by := c.by
 			want := map[string]int{}
 			for _, r := range recs {
+				if r.Time.Before(c.since) {
+					continue
+				}
 				switch by {
 				case audit.CountCase:
 					if audit.KindOf(r) == audit.KindCall {
@@ -289,8 +297,8 @@ func runQueries(t *testing.T, open Factory) {
 			}
 			got := map[string]int{}
 			var keys []string
-			require.NoError(t, st.Count(ctx, by, 5, func(k string, n int) error { got[k] = n; keys = append(keys, k); return nil }))
-			require.Equal(t, want, got, "count by %s", by)
+			require.NoError(t, st.Count(ctx, audit.CountQuery{By: by, Over: 5, Since: c.since}, func(k string, n int) error { got[k] = n; keys = append(keys, k); return nil }))
+			require.Equal(t, want, got, "count by %s since %s", by, c.since)
 			require.Len(t, keys, len(got), "each key once")
 		}
 	})
