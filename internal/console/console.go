@@ -68,14 +68,14 @@ type Deps struct {
 // Console serves the pages.
 type Console struct {
 	Deps
-	logger  *slog.Logger
-	base    string
+	logger   *slog.Logger
+	base     string
 	secure   bool
 	sessions sessions.Store
 	oidc     *provider
-	pages   map[string]*template.Template
-	present *compliance.Presenter
-	loc     *time.Location
+	pages    map[string]*template.Template
+	present  *compliance.Presenter
+	loc      *time.Location
 
 	readTimeout, verifyTimeout time.Duration
 	searchLimit                int

@@ -40,10 +40,10 @@ type grant struct {
 }
 
 type oidcState struct {
-	mu       sync.Mutex
-	grants   map[string]grant  // code → grant
-	refresh  map[string]grant  // refresh token → the grant it renews
-	roles    map[string]string // sub → role value, where SetRole changed it
+	mu      sync.Mutex
+	grants  map[string]grant  // code → grant
+	refresh map[string]grant  // refresh token → the grant it renews
+	roles   map[string]string // sub → role value, where SetRole changed it
 }
 
 // SetRole changes the role value a development user's tokens carry from now on ("" removes it):
