@@ -19,37 +19,32 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
-// exchange is what the layers learn about one request; record turns it into the audit record.
-type exchange struct {
-	operation string
-	route     string // the path template, e.g. /v2/accounts/{accountReference}
-	code      string
-	reason    string
-	claims    validation.Claims
-	format    format
-	// Filled by the handlers.
-	party          string
-	notice         konkursvarsel.DebtorState
-	spells         []string // "<accountReference> FROM/TO" per delivery spell
-	accounts       *int
-	transactions   *int
-	fields         []string
-	legalMandate   string
-	accountRef     string
-	accountNumbers []string // the account numbers the answer concerned
-	// Set by the outer layers.
+// An audit record is built from three explicit parts (buildRecord): the request as received
+// (read from the *http.Request the server was handed), what the layers in front of the handlers
+// established about it (call: its operation, its caller, the format asked for, its address), and
+// what the handler decided and delivered (decisionFacts, which the handler returns with its answer
+// or its error). The outcome — status, ACC code, reason — is the answer itself.
+
+// call is what the layers in front of the handlers establish about a request, each setting its
+// own fields once: the route its operation, authenticate its caller, negotiate its format, the
+// record layer its address. Inner layers read it (admission by consumer, the encrypter's
+// consumer); the handlers never write it.
+type call struct {
+	operation     string
+	route         string // the path template, e.g. /v2/accounts/{accountReference}
+	claims        validation.Claims
+	authenticated bool // the token was valid and its consumer allowed
+	format        format
 	client        string // the caller's address (clientAddr)
-	authenticated bool   // the token was valid and its consumer allowed
-	coalesce      bool   // a refusal recorded a second at a time (coalescer)
 }
 
-type exchangeKey struct{}
+type callKey struct{}
 
-func exchangeOf(ctx context.Context) *exchange {
-	if e, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
-		return e
+func callOf(ctx context.Context) *call {
+	if c, ok := ctx.Value(callKey{}).(*call); ok {
+		return c
 	}
-	return &exchange{}
+	return &call{}
 }
 
 // bufferedWriter holds the answer until its audit record is durable.
@@ -63,18 +58,24 @@ type bufferedWriter struct {
 	delivered []byte
 	seal      encryption.Seal
 	release   func()
+	// facts are the handler's decision, handed over with its answer (deliver) or its refusal
+	// (api.fail); problem is the refusal written, coalesce marks one recorded a second at a time.
+	facts    decisionFacts
+	problem  *Problem
+	coalesce bool
 }
 
-// deliver keeps body as the delivered JSON of a 200 answer; the caller gives up body.
-func (b *bufferedWriter) deliver(body []byte, seal encryption.Seal, release func()) {
+// deliver keeps body as the delivered JSON of a 200 answer, with the handler's decision; the
+// caller gives up body.
+func (b *bufferedWriter) deliver(body []byte, seal encryption.Seal, release func(), facts decisionFacts) {
 	b.status = http.StatusOK
-	b.delivered, b.seal, b.release = body, seal, release
+	b.delivered, b.seal, b.release, b.facts = body, seal, release, facts
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }
 
 func (b *bufferedWriter) reset() {
-	b.header, b.status, b.delivered, b.seal, b.release = http.Header{}, 0, nil, nil, nil
+	b.header, b.status, b.delivered, b.seal, b.release, b.problem = http.Header{}, 0, nil, nil, nil, nil
 	b.body.Reset()
 }
 
@@ -100,32 +101,32 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 func (a *api) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := a.Now()
-		ex := &exchange{}
+		ex := &call{}
 		buf := &bufferedWriter{header: http.Header{}}
 		ctx := a.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := a.Tracer.Start(ctx, "dsop.request", trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		ex.client = a.clientAddr(r)
-		ctx = context.WithValue(ctx, exchangeKey{}, ex)
+		ctx = context.WithValue(ctx, callKey{}, ex)
 		next.ServeHTTP(buf, r.WithContext(ctx))
 		if buf.status == 0 {
 			buf.status = http.StatusOK
 		}
-		rec := ex.auditRecord(r, buf.status)
+		rec := buildRecord(r, ex, buf.facts, outcomeOf(buf))
 		rec.Time = start
 		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
 		if audit.KindOf(rec) == audit.KindUnauthenticated {
 			// Anyone can send these: their record is capped (audit.Compact, issue #25).
 			audit.Compact(&rec)
 		}
-		if ex.coalesce && !a.coalesce.admit(rec) {
+		if buf.coalesce && !a.coalesce.admit(rec) {
 			// Counted into the record of its second (ClientAdmission): answered at once.
 			for k, v := range buf.header {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(buf.body.Bytes())
-			a.Observer.Request(ctx, ex.operation, ex.code, buf.status, a.Now().Sub(start))
+			a.Observer.Request(ctx, ex.operation, rec.Code, buf.status, a.Now().Sub(start))
 			a.Observer.Record(ctx, rec.Status, audit.KindOf(rec), 0)
 			return
 		}
@@ -143,7 +144,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			a.Observer.AuditWrite(ctx, time.Since(auditStart))
 			return err
 		}
-		body, status, code := buf.body.Bytes(), buf.status, ex.code
+		body, status, code := buf.body.Bytes(), buf.status, rec.Code
 		if buf.delivered != nil {
 			body = buf.delivered
 		}
@@ -168,7 +169,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			writeProblem(w, errAuditWrite)
 		case sealErr != nil:
 			status, code = errWithheld.Status, errWithheld.Code
-			a.withhold(ctx, r, ex, &rec, sealErr)
+			a.withhold(ctx, r, ex, buf.facts, &rec, sealErr)
 			writeProblem(w, errWithheld)
 		default:
 			for k, v := range buf.header {
@@ -195,7 +196,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			span.SetStatus(codes.Error, code)
 		}
 		a.Observer.Request(ctx, ex.operation, code, status, a.Now().Sub(start))
-		a.logAccess(ctx, r, ex, status, code, rec.LatencyMS, rec.Seq)
+		a.logAccess(ctx, r, ex, rec.Reason, status, code, rec.LatencyMS, rec.Seq)
 	})
 }
 
@@ -225,11 +226,10 @@ func sealBody(ctx context.Context, fn encryption.Seal, plain []byte) (out []byte
 // consumer's certificate was found before, so only a fault of the encryption itself gets here):
 // nothing leaves, and a second record says that the answer of the first was withheld, so that the
 // log never shows a delivery without saying it did not happen.
-func (a *api) withhold(ctx context.Context, r *http.Request, ex *exchange, delivered *audit.Record, cause error) {
+func (a *api) withhold(ctx context.Context, r *http.Request, ex *call, facts decisionFacts, delivered *audit.Record, cause error) {
 	a.Logger.ErrorContext(ctx, "answer could not be encrypted after its audit record was written; answer withheld",
 		"error", cause.Error(), "audit_seq", delivered.Seq, "correlation_id", sanitize(r.Header.Get("CorrelationID")))
-	ex.code, ex.reason = errWithheld.Code, errWithheld.Reason
-	rec := ex.auditRecord(r, errWithheld.Status)
+	rec := buildRecord(r, ex, facts, errWithheld)
 	rec.Time, rec.LatencyMS, rec.Withholds = a.Now(), delivered.LatencyMS, delivered.Seq
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.auditTimeout(ctx))
 	defer cancel()
@@ -253,14 +253,14 @@ func (a *api) auditTimeout(ctx context.Context) time.Duration {
 
 // logAccess writes one access-log line: the route, the outcome and why, the caller and the case,
 // the trace — never the token or a full identity number.
-func (a *api) logAccess(ctx context.Context, r *http.Request, ex *exchange, status int, code string, ms float64, seq uint64) {
+func (a *api) logAccess(ctx context.Context, r *http.Request, ex *call, reason string, status int, code string, ms float64, seq uint64) {
 	attrs := []any{
 		"method", sanitize(r.Method),
 		"route", ex.route,
 		"operation", ex.operation,
 		"status", status,
 		"code", code,
-		"reason", ex.reason,
+		"reason", reason,
 		"consumer", ex.claims.ConsumerID,
 		"correlation_id", sanitize(r.Header.Get("CorrelationID")),
 		"account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")),
@@ -277,14 +277,23 @@ func (a *api) logAccess(ctx context.Context, r *http.Request, ex *exchange, stat
 	a.Logger.InfoContext(ctx, "request", attrs...)
 }
 
-// auditRecord builds the record from the request as received (r is the request the server was
-// handed, never the normalised copy the router passes on; the path keeps its percent-encoding)
-// and what the layers learned.
-func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
+// outcomeOf is the answer a request got: the refusal written (api.fail), or the status written.
+func outcomeOf(buf *bufferedWriter) *Problem {
+	if buf.problem != nil {
+		return buf.problem
+	}
+	return &Problem{Status: buf.status}
+}
+
+// buildRecord is the audit record of a request: the request as received (r is the request the
+// server was handed, never the normalised copy the router passes on; the path keeps its
+// percent-encoding), what the front layers established (c), the handler's decision (d) and the
+// outcome (out).
+func buildRecord(r *http.Request, c *call, d decisionFacts, out *Problem) audit.Record {
 	h := r.Header
 	q, _ := url.ParseQuery(r.URL.RawQuery)
 	onlyPrimary, _, _ := validation.OnlyPrimaryOwner(q)
-	mandate := ex.legalMandate
+	mandate := d.legalMandate
 	if mandate == "" && h.Get("Legal-Mandate") != "" {
 		if dec, err := validation.DecodeMandate(h.Get("Legal-Mandate")); err == nil {
 			mandate = dec
@@ -292,24 +301,24 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 			mandate = h.Get("Legal-Mandate")
 		}
 	}
-	party := ex.party
+	party := d.party
 	if party == "" {
 		party = h.Get("PartyID")
 	}
 	rec := audit.Record{
-		Operation:                 ex.operation,
+		Service:                   serviceName,
+		Operation:                 c.operation,
 		Method:                    audit.Field(r.Method),
 		Path:                      audit.Field(r.URL.EscapedPath()),
-		Service:                   serviceName,
-		Client:                    ex.client,
-		Consumer:                  ex.claims.ConsumerID,
-		ClientID:                  ex.claims.ClientID,
-		TokenJTI:                  ex.claims.JTI,
+		Client:                    c.client,
+		Consumer:                  c.claims.ConsumerID,
+		ClientID:                  c.claims.ClientID,
+		TokenJTI:                  c.claims.JTI,
 		AccountInfoRequestID:      audit.Field(h.Get("AccountInfoRequestID")),
 		CorrelationID:             audit.Field(h.Get("CorrelationID")),
 		LegalMandate:              audit.Field(mandate),
 		PartyID:                   audit.Field(party),
-		AccountReference:          audit.Field(ex.accountRef),
+		AccountReference:          audit.Field(d.accountRef),
 		FromDate:                  audit.Field(q.Get("fromDate")),
 		ToDate:                    audit.Field(q.Get("toDate")),
 		OnlyPrimaryOwner:          audit.Field(onlyPrimary),
@@ -317,24 +326,24 @@ func (ex *exchange) auditRecord(r *http.Request, status int) audit.Record {
 		AdditionalReferenceIDType: audit.Field(h.Get("AdditionalReferenceIDType")),
 		RequesterID:               audit.Field(h.Get("RequesterID")),
 		PageCursor:                audit.Field(q.Get("page")),
-		NoticeUUID:                ex.notice.OpeningUUID,
-		NoticeType:                noticeType(ex.notice),
-		Kjennelsesdato:            ex.notice.Kjennelsesdato.String(),
-		AccountNumbers:            ex.accountNumbers,
-		Spells:                    ex.spells,
-		Status:                    status,
-		Code:                      ex.code,
-		Reason:                    ex.reason,
-		Accounts:                  ex.accounts,
-		Transactions:              ex.transactions,
-		Fields:                    ex.fields,
+		NoticeUUID:                d.notice.OpeningUUID,
+		NoticeType:                noticeType(d.notice),
+		Kjennelsesdato:            d.notice.Kjennelsesdato.String(),
+		AccountNumbers:            d.accountNumbers,
+		Spells:                    d.spells,
+		Status:                    out.Status,
+		Code:                      out.Code,
+		Reason:                    out.Reason,
+		Accounts:                  d.accounts,
+		Transactions:              d.transactions,
+		Fields:                    d.fields,
 	}
-	if ex.notice.Status != "" && ex.notice.Status != konkursvarsel.StatusOpen && ex.notice.LastNoticeUUID != "" {
+	if d.notice.Status != "" && d.notice.Status != konkursvarsel.StatusOpen && d.notice.LastNoticeUUID != "" {
 		// The notice in force at the time of the call: the annulment or closing that ended the
 		// bankruptcy, not the opening (issue #26).
-		rec.NoticeUUID = ex.notice.LastNoticeUUID
+		rec.NoticeUUID = d.notice.LastNoticeUUID
 	}
-	if status != http.StatusOK {
+	if out.Status != http.StatusOK {
 		// Only a delivered answer has delivered content.
 		rec.Accounts, rec.Transactions, rec.Fields, rec.Spells = nil, nil, nil, nil
 	}

@@ -135,22 +135,22 @@ func hostOnly(s string) string {
 
 // admitClient applies ClientAdmission before the token is read.
 func (a *api) admitClient(next http.Handler) http.Handler {
-	c := a.Clients
-	if c == nil || c.Rate <= 0 {
+	cl := a.Clients
+	if cl == nil || cl.Rate <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ex := exchangeOf(r.Context())
-		addr := ex.client
-		if c.throttled(addr) {
+		c := callOf(r.Context())
+		addr := c.client
+		if cl.throttled(addr) {
 			release, ok := func() (func(), bool) {
 				if r.Header.Get("Authorization") == "" {
 					return nil, false
 				}
-				return c.reserve(r.Context())
+				return cl.reserve(r.Context())
 			}()
 			if !ok {
-				ex.coalesce = true
+				markCoalesced(w)
 				w.Header().Set("Retry-After", "1")
 				a.fail(w, r, errClientRate)
 				return
@@ -158,8 +158,8 @@ func (a *api) admitClient(next http.Handler) http.Handler {
 			defer release()
 		}
 		next.ServeHTTP(w, r)
-		if !ex.authenticated {
-			c.charge(addr)
+		if !c.authenticated {
+			cl.charge(addr)
 		}
 	})
 }
@@ -174,13 +174,20 @@ func (a *api) guardDisk(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.AuditSpace(); err != nil {
-			exchangeOf(r.Context()).coalesce = true
+			markCoalesced(w)
 			w.Header().Set("Retry-After", "60")
 			a.fail(w, r, errAuditFull)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// markCoalesced marks the refusal being written as one recorded a second at a time.
+func markCoalesced(w http.ResponseWriter) {
+	if bw, ok := w.(*bufferedWriter); ok {
+		bw.coalesce = true
+	}
 }
 
 // coalescer counts identical refusals (same address, status and reason) into one record a

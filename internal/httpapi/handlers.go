@@ -13,6 +13,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
+	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -30,54 +31,54 @@ func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (
 	if err != nil {
 		return nil, err
 	}
-	exchangeOf(ctx).legalMandate = r.LegalMandate
+	facts := decisionFacts{legalMandate: r.LegalMandate}
 	dec, holdings, err := a.Decide.ForParty(ctx, r.PartyID, r.Period)
-	exchangeOf(ctx).decided(dec, holdings...)
+	facts.decided(dec, holdings...)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	body, err := a.Accounts.ListAccounts(ctx, holdings)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	q := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {r.Period.From.String()}, "toDate": {r.Period.To.String()}}
 	body.Links = &[]dsop.Link{{Rel: "self", Href: a.LinkBase + "/accounts?" + q.Encode()}}
-	return a.encode(ctx, filter.EndpointAccounts, &body)
+	return a.encode(ctx, facts, filter.EndpointAccounts, &body)
 }
 
 // ShowAccountById is step 2b: one account with its balances.
 func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObject) (ShowAccountByIdResponseObject, error) {
 	p := req.Params
-	r, h, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
+	r, h, facts, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	body, err := a.Accounts.Details(ctx, h, r.Period.To)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
-	return a.encode(ctx, filter.EndpointAccount, &body)
+	return a.encode(ctx, facts, filter.EndpointAccount, &body)
 }
 
 // ListTransactions is step 2b: the account's transactions in the period, a page at a time.
 func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestObject) (ListTransactionsResponseObject, error) {
 	p := req.Params
-	r, h, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
+	r, h, facts, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	ref := h.Account.Reference
 	var after *accounts.Position
 	if p.Page != nil {
 		pos, err := a.Cursors.Decode(ref, r.Period.From, r.Period.To, *p.Page)
 		if err != nil {
-			return nil, err
+			return nil, facts.refusal(err)
 		}
 		after = &pos
 	}
 	page, err := a.Accounts.Transactions(ctx, h, after)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	links := []dsop.Link{{Rel: "self", Href: a.transactionsHref(ref, r.Period, deref(p.Page))}}
 	if page.Next != nil {
@@ -86,9 +87,9 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 	}
 	page.Body.Links = &links
 	if page.Delivered != nil {
-		return a.encodeDelivered(ctx, page)
+		return a.encodeDelivered(ctx, facts, page)
 	}
-	return a.encode(ctx, filter.EndpointTransactions, &page.Body)
+	return a.encode(ctx, facts, filter.EndpointTransactions, &page.Body)
 }
 
 // ListCards is not part of Konkursbehandling; refuseOutsideService answers it before binding.
@@ -102,22 +103,22 @@ func (a *api) ListRoles(context.Context, ListRolesRequestObject) (ListRolesRespo
 }
 
 // decideAccount is what the two step 2b handlers share: the request check, then the decision
-// for the account (the party is re-derived from it).
-func (a *api) decideAccount(ctx context.Context, ref string, in validation.Input) (validation.Request, accounts.Holding, error) {
-	ex := exchangeOf(ctx)
-	ex.accountRef = ref
+// for the account (the party is re-derived from it). The facts are what the record says of it,
+// whatever the outcome.
+func (a *api) decideAccount(ctx context.Context, ref string, in validation.Input) (validation.Request, accounts.Holding, decisionFacts, error) {
+	facts := decisionFacts{accountRef: ref}
 	r, err := a.Rules.CheckAccount(in, a.today())
 	if err != nil {
-		return r, accounts.Holding{}, err
+		return r, accounts.Holding{}, facts, err
 	}
-	ex.legalMandate = r.LegalMandate
+	facts.legalMandate = r.LegalMandate
 	dec, h, err := a.Decide.ForAccount(ctx, ref, r.Period)
 	if err != nil {
-		ex.decided(dec)
-		return r, accounts.Holding{}, err
+		facts.decided(dec)
+		return r, accounts.Holding{}, facts, err
 	}
-	ex.decided(dec, h)
-	return r, h, nil
+	facts.decided(dec, h)
+	return r, h, facts, nil
 }
 
 func input(aid, cid, mandate string, from, to *string) validation.Input {
@@ -126,17 +127,43 @@ func input(aid, cid, mandate string, from, to *string) validation.Input {
 
 func (a *api) today() civil.Date { return civil.Today(a.Now(), a.Loc) }
 
-// decided keeps the legal basis and the delivery spells for the audit record.
-func (ex *exchange) decided(dec konkursbehandling.Decision, holdings ...accounts.Holding) {
-	ex.party, ex.notice = dec.Party, dec.Bankruptcy
-	ex.spells, ex.accountNumbers = ex.spells[:0], ex.accountNumbers[:0]
+// decisionFacts are what a handler tells the audit record about its request: the legal basis
+// it found, the party and accounts it concerned, and what it delivered. They travel back with the
+// handler's answer (okResponse) or its error (refusal), never through the context; the record
+// layer joins them to the request as received and to the outcome (record.go).
+type decisionFacts struct {
+	legalMandate   string // decoded
+	accountRef     string
+	party          string
+	notice         konkursvarsel.DebtorState
+	spells         []string // "<accountReference> FROM/TO" per delivery spell
+	accountNumbers []string
+	accounts       *int
+	transactions   *int
+	fields         []string
+}
+
+// decided keeps the legal basis, the party, the accounts and the delivery spells.
+func (f *decisionFacts) decided(dec konkursbehandling.Decision, holdings ...accounts.Holding) {
+	f.party, f.notice = dec.Party, dec.Bankruptcy
+	f.spells, f.accountNumbers = nil, nil
 	for _, h := range holdings {
-		ex.accountNumbers = append(ex.accountNumbers, h.Account.AccountNumber)
+		f.accountNumbers = append(f.accountNumbers, h.Account.AccountNumber)
 		for _, s := range h.Spells {
-			ex.spells = append(ex.spells, h.Account.Reference+" "+s.String())
+			f.spells = append(f.spells, h.Account.Reference+" "+s.String())
 		}
 	}
 }
+
+// refusal is a handler's error with what the handler had decided when it refused.
+type refusal struct {
+	facts decisionFacts
+	err   error
+}
+
+func (f decisionFacts) refusal(err error) error { return &refusal{facts: f, err: err} }
+func (r *refusal) Error() string                { return r.err.Error() }
+func (r *refusal) Unwrap() error                { return r.err }
 
 func (a *api) transactionsHref(ref string, p civil.Period, page string) string {
 	q := url.Values{"fromDate": {p.From.String()}, "toDate": {p.To.String()}}
@@ -147,36 +174,36 @@ func (a *api) transactionsHref(ref string, p civil.Period, page string) string {
 }
 
 // encode filters the body and turns it into the answer.
-func (a *api) encode(ctx context.Context, endpoint string, body any) (*okResponse, error) {
+func (a *api) encode(ctx context.Context, facts decisionFacts, endpoint string, body any) (*okResponse, error) {
 	fields, err := a.Policy.Apply(endpoint, body)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
 	b, err := marshal(body)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", endpoint, err)
+		return nil, facts.refusal(fmt.Errorf("encode %s: %w", endpoint, err))
 	}
-	ex := exchangeOf(ctx)
 	switch v := body.(type) {
 	case *dsop.Accounts:
-		ex.accounts = ptr(len(deref(v.Accounts)))
+		facts.accounts = ptr(len(deref(v.Accounts)))
 	case *dsop.AccountDetails:
-		ex.accounts = ptr(1)
+		facts.accounts = ptr(1)
 	case *dsop.Transactions:
-		ex.transactions = ptr(len(deref(v.Transactions)))
+		facts.transactions = ptr(len(deref(v.Transactions)))
 	}
-	return a.answer(ctx, b, fields)
+	facts.fields = fields
+	return a.answer(ctx, facts, b)
 }
 
 // encodeDelivered is encode for a transactions page read in delivered form: the stored bytes,
 // already filtered by the same policy, are spliced into the page (filter.Policy.TransactionsPage).
-func (a *api) encodeDelivered(ctx context.Context, page accounts.Page) (*okResponse, error) {
+func (a *api) encodeDelivered(ctx context.Context, facts decisionFacts, page accounts.Page) (*okResponse, error) {
 	b, fields, n, err := a.Policy.TransactionsPage(page.Body, page.Delivered)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
-	exchangeOf(ctx).transactions = ptr(n)
-	r, err := a.answer(ctx, b, fields)
+	facts.transactions, facts.fields = ptr(n), fields
+	r, err := a.answer(ctx, facts, b)
 	if err != nil {
 		return nil, err
 	}
@@ -188,17 +215,16 @@ func (a *api) encodeDelivered(ctx context.Context, page accounts.Page) (*okRespo
 // is clear JSON in test mode, encrypts it for the consumer while the record is written. The
 // consumer's certificate is found here, before anything is recorded: without one nothing leaves,
 // and the refusal is recorded as such.
-func (a *api) answer(ctx context.Context, b []byte, fields []string) (*okResponse, error) {
-	ex := exchangeOf(ctx)
-	ex.fields = fields
-	if ex.format == formatJSON && a.Mode == ModeTest {
-		return &okResponse{body: b, contentType: "application/json"}, nil
+func (a *api) answer(ctx context.Context, facts decisionFacts, b []byte) (*okResponse, error) {
+	call := callOf(ctx)
+	if call.format == formatJSON && a.Mode == ModeTest {
+		return &okResponse{body: b, contentType: "application/json", facts: facts}, nil
 	}
-	seal, err := a.Encrypter.For(ctx, ex.claims.ConsumerID)
+	seal, err := a.Encrypter.For(ctx, call.claims.ConsumerID)
 	if err != nil {
-		return nil, err
+		return nil, facts.refusal(err)
 	}
-	return &okResponse{body: b, seal: seal, contentType: "application/jose"}, nil
+	return &okResponse{body: b, seal: seal, contentType: "application/jose", facts: facts}, nil
 }
 
 // okResponse is a 200 answer; it satisfies the response interface of every operation. body is
@@ -209,6 +235,7 @@ type okResponse struct {
 	seal        encryption.Seal
 	release     func()
 	contentType string
+	facts       decisionFacts
 }
 
 func (o *okResponse) write(w http.ResponseWriter) error {
@@ -220,7 +247,7 @@ func (o *okResponse) write(w http.ResponseWriter) error {
 		// and encrypts it.
 		return errors.New("a 200 answer outside the record layer")
 	}
-	bw.deliver(o.body, o.seal, o.release) // the body is ours: hand it over instead of copying it
+	bw.deliver(o.body, o.seal, o.release, o.facts) // the body is ours: hand it over instead of copying it
 	return nil
 }
 

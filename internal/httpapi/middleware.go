@@ -71,8 +71,8 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			claims, err = a.Tokens.Validate(ctx, r.Header.Get("Authorization"))
 			span.End()
 		}
-		ex := exchangeOf(r.Context())
-		ex.claims, ex.authenticated = claims, err == nil
+		c := callOf(r.Context())
+		c.claims, c.authenticated = claims, err == nil
 		if te := (*validation.TokenError)(nil); errors.As(err, &te) {
 			a.Observer.TokenFailure(r.Context(), te.Reason)
 		}
@@ -88,7 +88,7 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 // read: they are not part of Konkursbehandling (konkursbehandling-rules.md §2).
 func (a *api) refuseOutsideService(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch exchangeOf(r.Context()).operation {
+		switch callOf(r.Context()).operation {
 		case "listCards":
 			a.fail(w, r, errNotInService("Cards"))
 			return
@@ -115,15 +115,15 @@ const (
 func (a *api) negotiate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		jose, js, wildcard := acceptable(r.Header.Values("Accept"))
-		ex := exchangeOf(r.Context())
+		c := callOf(r.Context())
 		switch {
 		case !jose && !js && !wildcard:
 			a.fail(w, r, errNotAcceptable)
 			return
 		case a.Mode == ModeTest && js && !jose:
-			ex.format = formatJSON
+			c.format = formatJSON
 		default:
-			ex.format = formatJOSE
+			c.format = formatJOSE
 		}
 		next.ServeHTTP(w, r)
 	})

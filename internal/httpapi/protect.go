@@ -111,7 +111,7 @@ func (a *api) admit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		consumer := exchangeOf(r.Context()).claims.ConsumerID
+		consumer := callOf(r.Context()).claims.ConsumerID
 		wait, ok, retry := l.reserve(consumer)
 		if !ok {
 			a.tooMany(w, r, retry)

@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"errors"
 	"context"
 	"log/slog"
 	"net/http"
@@ -199,8 +200,14 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.Logger.ErrorContext(r.Context(), "request failed", "error", err.Error(),
 			"correlation_id", sanitize(r.Header.Get("CorrelationID")), "account_info_request_id", sanitize(r.Header.Get("AccountInfoRequestID")))
 	}
-	ex := exchangeOf(r.Context())
-	ex.code, ex.reason = p.Code, p.Reason
+	if bw, ok := w.(*bufferedWriter); ok {
+		// The outcome, and what the handler had decided when it refused, for the record.
+		bw.problem = p
+		var rf *refusal
+		if errors.As(err, &rf) {
+			bw.facts = rf.facts
+		}
+	}
 	writeProblem(w, p)
 }
 
@@ -240,8 +247,8 @@ func (a *api) route(mux *http.ServeMux, next http.Handler) http.Handler {
 			a.fail(w, r, errRoute)
 			return
 		}
-		ex := exchangeOf(r.Context())
-		ex.operation, ex.route = operationOf(pattern), strings.TrimPrefix(pattern, "GET ")
+		c := callOf(r.Context())
+		c.operation, c.route = operationOf(pattern), strings.TrimPrefix(pattern, "GET ")
 		next.ServeHTTP(w, r)
 	})
 }
