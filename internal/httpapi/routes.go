@@ -7,8 +7,8 @@
 package httpapi
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
