@@ -58,8 +58,6 @@ type FileStore struct {
 	// in-memory index of the segment being written (fileindex.go). Both under mu.
 	sealed []*segIndex
 	active *segIndex
-	// written counts the bytes of records written (the audit_bytes metric).
-	written atomic.Uint64
 }
 
 // FileOptions are the file store's settings.
@@ -306,7 +304,6 @@ func (s *FileStore) write(r *Record) (uint64, error) {
 		return 0, s.fail(err)
 	}
 	s.active.add(rec, s.curSize, int64(len(line)))
-	s.written.Add(uint64(len(line)))
 	s.curSize += int64(len(line))
 	s.lastSeq, s.lastHash = rec.Seq, rec.Hash
 	*r = rec
@@ -404,9 +401,6 @@ func (s *FileStore) sealActive() {
 	}
 	s.sealed = append(s.sealed, ix)
 }
-
-// BytesWritten is how many bytes of records this store has written since it was opened.
-func (s *FileStore) BytesWritten() uint64 { return s.written.Load() }
 
 // Scan implements Store.
 func (s *FileStore) Scan(ctx context.Context, fn func(Record) error) error {

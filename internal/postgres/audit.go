@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,11 +31,7 @@ type AuditStore struct {
 	queue   []*pendingAppend
 	writing bool
 	writer  sync.WaitGroup
-	written atomic.Uint64 // bytes of records committed (the audit_bytes metric)
 }
-
-// BytesWritten is how many bytes of records this store has committed since it was created.
-func (s *AuditStore) BytesWritten() uint64 { return s.written.Load() }
 
 var _ audit.Store = (*AuditStore)(nil)
 
@@ -191,7 +186,6 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 		batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(rec.Raw), rec.Hash)
-		s.written.Add(uint64(len(rec.Raw)))
 		linked[i] = rec
 		last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
 	}
