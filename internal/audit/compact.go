@@ -41,7 +41,7 @@ func Compact(r *Record) {
 // cut keeps s if it encodes (appendString) in at most n bytes; else as many of its first
 // characters as leave room for "…#" and 8 hex digits of its SHA-256.
 func cut(s string, n int) string {
-	if encodedLen(s) <= n {
+	if len(s) <= n && encodedLen(s) <= n { // a value encodes in at least its length
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))

@@ -7,6 +7,7 @@ import (
 	"html"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,4 +75,45 @@ func TestConsole_PagesReadPagesOfTheLogAndHaveADeadline(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.Contains(t, body, "did not answer within 300ms")
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// slowCounts delays the grouped counts, as PostgreSQL does over millions of calls.
+type slowCounts struct {
+	audit.Store
+	release chan struct{}
+}
+
+func (s *slowCounts) Count(ctx context.Context, q audit.CountQuery, fn func(string, int) error) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.Count(ctx, q, fn)
+}
+
+// Anomalies that take longer than a page may are computed in the background: the page answers
+// within its read deadline saying so, reloads by itself, and then shows the findings and when
+// they were computed.
+func TestConsole_SlowAnomaliesAreComputedInTheBackground(t *testing.T) {
+	mem := &audit.MemoryStore{}
+	slow := &slowCounts{Store: mem, release: make(chan struct{})}
+	w := newWorldOn(t, stores{audit: slow, notices: konkursvarsel.NewMemoryStore(), outbox: &konkursvarsel.FileOutbox{Dir: t.TempDir()}, readTimeout: 200 * time.Millisecond})
+	for i := range 60 {
+		require.NoError(t, mem.Append(context.Background(), &audit.Record{Time: time.Now(), Operation: "listAccounts", Consumer: "0192:974760673",
+			AccountInfoRequestID: "00000000-0000-4000-8000-000000000099", PartyID: "910336819", Status: 200, CorrelationID: fmt.Sprint(i)}))
+	}
+	b := w.login(t, "dev-officer")
+	start := time.Now()
+	res, body := get(t, b, w.url+"/anomalies")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, body, `id="computing"`)
+	require.Contains(t, body, `http-equiv="refresh" content="5;url=/anomalies"`)
+	require.Less(t, time.Since(start), 3*time.Second)
+	close(slow.release)
+	require.Eventually(t, func() bool {
+		_, body = get(t, b, w.url+"/anomalies")
+		return strings.Contains(body, `id="as-of"`)
+	}, 5*time.Second, 50*time.Millisecond)
+	require.Contains(t, body, "60 calls in one case")
 }

@@ -82,6 +82,7 @@ type Console struct {
 	idleTimeout                time.Duration
 	sessionTimeout             time.Duration
 	roleRecheck                time.Duration
+	anomalyCache               anomalyCache
 }
 
 // New checks the configuration and parses the templates.

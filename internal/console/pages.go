@@ -42,6 +42,10 @@ type pageData struct {
 	Activity []accessRow
 	Return   string // where the signed-in page moves on to
 	Days     int    // the period of the anomalies page
+	AsOf     string // when the anomalies shown were computed
+	// Computing says the anomalies are being computed; the page reloads after RefreshAfter s.
+	Computing    bool
+	RefreshAfter int
 }
 
 type caseRow struct {
@@ -503,47 +507,6 @@ func (c *Console) reveal(w http.ResponseWriter, r *http.Request, u User) {
 
 // maxFindings bounds the anomalies page; the CLI lists them all.
 const maxFindings = 200
-
-func (c *Console) anomalies(w http.ResponseWriter, r *http.Request, u User) {
-	ctx, cancel := c.readCtx(r)
-	defer cancel()
-	t := compliance.DefaultThresholds()
-	d := pageData{User: &u, Title: "Anomalies", Nav: "anomalies", Query: r.URL.Query()}
-	// The page looks at the last 90 days unless asked for more (?days=N): what an officer follows
-	// up is recent, and the cost grows with the period, not with the log (the CLI looks at the
-	// whole log by default).
-	days := 90
-	if v := r.URL.Query().Get("days"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 36500 {
-			d.Error = "days must be a number of days from 1"
-			c.page(w, r, http.StatusBadRequest, "anomalies", d)
-			return
-		}
-		days = n
-	}
-	t.Since = c.now().AddDate(0, 0, -days)
-	d.Days = days
-	errFull := errors.New("page full")
-	err := compliance.Anomalies(ctx, c.Audit, t, func(f compliance.Finding) error {
-		if len(d.Findings) == maxFindings {
-			d.Error = fmt.Sprintf("More than %d findings: the first %d are shown; `dsop-bank audit anomalies` lists them all.", maxFindings, maxFindings)
-			return errFull
-		}
-		d.Findings = append(d.Findings, c.finding(f, t))
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFull) {
-		c.readFailed(w, r, u, err)
-		return
-	}
-	// Searches by party number above the hourly limit are anomalies of the bank's own users.
-	if err := c.searchFindings(ctx, &d); err != nil {
-		c.readFailed(w, r, u, err)
-		return
-	}
-	c.page(w, r, http.StatusOK, "anomalies", d)
-}
 
 // searchFindings flags users who searched by party number more often than the hourly limit
 // within any hour of the last 30 days.

@@ -112,24 +112,29 @@ func (a *api) record(next http.Handler) http.Handler {
 		if buf.status == 0 {
 			buf.status = http.StatusOK
 		}
-		rec := buildRecord(r, ex, buf.facts, outcomeOf(buf))
-		rec.Time = start
-		rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
-		if audit.KindOf(rec) == audit.KindUnauthenticated {
-			// Anyone can send these: their record is capped (audit.Compact, issue #25).
-			audit.Compact(&rec)
+		build := func() audit.Record {
+			rec := buildRecord(r, ex, buf.facts, outcomeOf(buf))
+			rec.Time = start
+			rec.LatencyMS = float64(a.Now().Sub(start).Microseconds()) / 1000
+			if audit.KindOf(rec) == audit.KindUnauthenticated {
+				// Anyone can send these: their record is capped (audit.Compact, issue #25).
+				audit.Compact(&rec)
+			}
+			return rec
 		}
-		if buf.coalesce && !a.coalesce.admit(rec) {
-			// Counted into the record of its second (ClientAdmission): answered at once.
+		if out := outcomeOf(buf); buf.coalesce && !a.coalesce.admit(ex.client+"\x00"+out.Code+"\x00"+out.Reason, start, build) {
+			// Counted into the record of its second (ClientAdmission): answered at once, and
+			// cheaply — a flood's requests build no record of their own.
 			for k, v := range buf.header {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(buf.body.Bytes())
-			a.Observer.Request(ctx, ex.operation, rec.Code, buf.status, a.Now().Sub(start))
-			a.Observer.Record(ctx, rec.Status, audit.KindOf(rec), 0)
+			a.Observer.Request(ctx, ex.operation, out.Code, buf.status, a.Now().Sub(start))
+			a.Observer.Record(ctx, out.Status, audit.KindUnauthenticated, 0)
 			return
 		}
+		rec := build()
 		// The record is written even if the request's deadline has passed — but under a deadline
 		// of its own, so that a frozen database cannot hold the request (and its memory) forever:
 		// what is left of the request's time, and at least AuditTimeout.

@@ -208,10 +208,10 @@ type refusals struct {
 	timer  *time.Timer
 }
 
-// admit reports whether rec must be written now (the first of its second); otherwise it is
-// counted into the record written at the end of the second.
-func (c *coalescer) admit(rec audit.Record) bool {
-	key := rec.Client + "\x00" + rec.Code + "\x00" + rec.Reason
+// admit reports whether the refusal key (address, code, reason) at must be recorded now (the
+// first of its second); otherwise it is counted into the record written at the end of the
+// second, which build makes from the first one counted.
+func (c *coalescer) admit(key string, at time.Time, build func() audit.Record) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.open == nil {
@@ -227,7 +227,7 @@ func (c *coalescer) admit(rec audit.Record) bool {
 		return true
 	}
 	if w.count == 0 {
-		w.first = rec
+		w.first = build()
 		w.timer = time.AfterFunc(time.Until(w.opened.Add(time.Second)), func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -235,7 +235,7 @@ func (c *coalescer) admit(rec audit.Record) bool {
 		})
 	}
 	w.count++
-	w.last = rec.Time
+	w.last = at
 	return false
 }
 
