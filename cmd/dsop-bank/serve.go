@@ -285,6 +285,7 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 		Keys:             keys,
 		Issuer:           cfg.MaskinportenIssuer,
 		Audience:         cfg.BaseURL,
+		Audiences:        cfg.Audiences,
 		AllowedConsumers: cfg.AllowedConsumers,
 		Skew:             cfg.TokenSkew,
 	}

@@ -27,8 +27,9 @@ type Config struct {
 	Env                 string // test | production
 	BankData            string // file; empty = embedded demo bank
 	StateDir            string
-	BaseURL             string // the registered base URL; the token audience
-	LinkBase            string // path before /accounts/… in paging hrefs; "" = relative to the registered base URL
+	BaseURL             string   // the registered base URL; the token audience
+	LinkBase            string   // path before /accounts/… in paging hrefs; "" = relative to the registered base URL
+	Audiences           []string // aud values accepted; DSOP_BASE_URL alone by default
 	MaskinportenIssuer  string
 	MaskinportenJWKSURL string
 	MaskinportenCA      string // PEM bundle trusted for the JWKS, besides the system roots
@@ -140,6 +141,7 @@ func settings(raw map[string]*string) []setting {
 		s("bank-data", "DSOP_BANK_DATA", "", "bank data file (JSON, see openapi/bank-data.yaml); empty = embedded demo bank (test only)"),
 		s("state-dir", "DSOP_STATE_DIR", ".dsop-state", "directory for local state (secret, dev issuer key)"),
 		s("base-url", "DSOP_BASE_URL", "", "the bank's registered base URL, also the token audience; default http://<addr>/v2 in test"),
+		s("audiences", "DSOP_AUDIENCES", "", "comma-separated aud values accepted in access tokens, while the bank's URL moves (old and new side by side); default DSOP_BASE_URL alone"),
 		s("link-base", "DSOP_LINK_BASE", "", "path put before /accounts/… in links[].href; empty = relative to the registered base URL, as the real consumer resolves them"),
 		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer"),
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
@@ -453,6 +455,15 @@ func build(raw map[string]*string) (*Config, error) {
 		bad("DSOP_CLIENT_BURST", "must be a positive number")
 	}
 	c.ClientAddressHeader = get("DSOP_CLIENT_ADDRESS_HEADER")
+	for _, a := range strings.Split(get("DSOP_AUDIENCES"), ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if u, err := url.Parse(a); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+			bad("DSOP_AUDIENCES", "each value must be an absolute https URL (http allowed in test), got %q", a)
+		}
+		c.Audiences = append(c.Audiences, a)
+	}
 	if c.AuditMinFree, err = ParseSize(get("DSOP_AUDIT_MIN_FREE")); err != nil {
 		bad("DSOP_AUDIT_MIN_FREE", "%v", err)
 	}

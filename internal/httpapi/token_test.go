@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
 // A-01…A-07 and the attacks an attacker tries: every row is refused with its status and code,
@@ -95,16 +97,27 @@ func TestToken_Refusals(t *testing.T) {
 		{"BRREG only as supplier", bearer(h.token(devissuer.Options{Consumer: "0192:889640782",
 			Claims: map[string]any{"supplier": map[string]any{"authority": "iso6523-actorid-upis", "ID": "0192:974760673"}}})), forbidden},
 		{"BRREG only in the deprecated client_orgno", bearer(h.token(devissuer.Options{Consumer: "0192:889640782", Claims: map[string]any{"client_orgno": "974760673"}})), forbidden},
+		// Issue #29: consumer.authority, scopes on single spaces, one spelling of a token.
+		{"consumer under another authority", bearer(h.token(devissuer.Options{Claims: map[string]any{"consumer": map[string]any{"authority": "other", "ID": "0192:974760673"}}})), forbidden},
+		{"consumer without authority", bearer(h.token(devissuer.Options{Claims: map[string]any{"consumer": map[string]any{"ID": "0192:974760673"}}})), forbidden},
+		{"scope separated by a TAB", bearer(h.token(devissuer.Options{Scope: "bits:kontoinformasjon\tbits:kundeforhold"})), forbidden},
+		{"scope separated by a newline", bearer(h.token(devissuer.Options{Scope: "openid\nbits:kontoinformasjon"})), forbidden},
+		{"signature in the standard base64 alphabet", bearer(stdAlphabet(valid)), unauthorized},
+		{"signature with padding", bearer(valid + "=="), unauthorized},
+		{"claims with stray bits", bearer(parts[0] + "." + strayBits(parts[1]) + "." + parts[2]), unauthorized},
 	}
 	// The reason the audit record gives, where a row's reason is pinned.
 	reasons := map[string]string{
-		"alg none":                        "token:alg",
-		"HS256 with the public key":       "token:alg",
-		"alg not a string":                "token:malformed",
-		"kid not a string":                "token:malformed",
-		"no kid":                          "token:kid",
-		"unknown key":                     "token:unknown_kid",
-		"crit names an unknown extension": "token:crit",
+		"alg none":                                  "token:alg",
+		"HS256 with the public key":                 "token:alg",
+		"alg not a string":                          "token:malformed",
+		"kid not a string":                          "token:malformed",
+		"no kid":                                    "token:kid",
+		"unknown key":                               "token:unknown_kid",
+		"crit names an unknown extension":           "token:crit",
+		"consumer under another authority":          "token:consumer",
+		"scope separated by a TAB":                  "token:scope",
+		"signature in the standard base64 alphabet": "token:malformed",
 	}
 	require.GreaterOrEqual(t, len(cases), 40)
 	ok := h.headers(openOrg)
@@ -174,4 +187,45 @@ func TestToken_NeverLogged(t *testing.T) {
 	require.NotContains(t, h.logs.String(), tok[len(tok)-20:])
 	require.NotContains(t, h.logs.String(), openPerson)
 	require.NotContains(t, h.logs.String(), openPerson[:10]+"9")
+}
+
+// stdAlphabet spells a token's signature in the standard base64 alphabet: the same bytes, a
+// second spelling. A test token's signature has a '-' or '_' in it nearly always; one that has
+// neither is re-minted by the caller's luck, so the helper makes sure the spelling differs.
+func stdAlphabet(tok string) string {
+	i := strings.LastIndexByte(tok, '.')
+	sig := strings.NewReplacer("-", "+", "_", "/").Replace(tok[i+1:])
+	if sig == tok[i+1:] {
+		sig += "=" // no '-' or '_': padding is the other spelling
+	}
+	return tok[:i+1] + sig
+}
+
+// strayBits changes the unused low bits of a base64url part's last character: the decoded bytes
+// stay the same, the spelling does not.
+func strayBits(part string) string {
+	if len(part)%4 == 0 {
+		return part + "A" // no spare bits: an extra character is not canonical either
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, part[len(part)-1])
+	return part[:len(part)-1] + string(alphabet[last^1])
+}
+
+// During a move of the bank's URL, tokens for the old and the new one are both accepted when
+// DSOP_AUDIENCES names both; without it, only the registered base URL (issue #29).
+func TestToken_SeveralAudiencesDuringAMove(t *testing.T) {
+	const moved = "https://api.bank.example/dsop/v2"
+	for _, accept := range []bool{false, true} {
+		h := newHarness(t, func(d *httpapi.Deps) {
+			if accept {
+				d.Tokens.(*validation.TokenValidator).Audiences = []string{baseURL, moved}
+			}
+		})
+		hd := h.headers(openOrg)
+		hd.Set("Authorization", "Bearer "+h.token(devissuer.Options{Audience: moved}))
+		want := map[bool]int{false: http.StatusUnauthorized, true: http.StatusOK}[accept]
+		require.Equal(t, want, h.do(http.MethodGet, accountsURL(earliest, today), hd).Code, "DSOP_AUDIENCES set: %v", accept)
+		require.Equal(t, http.StatusOK, h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg)).Code, "the registered URL's tokens still work")
+	}
 }

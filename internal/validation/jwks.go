@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -130,6 +131,11 @@ func (j *JWKS) startLocked() chan struct{} {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		set, err := jwk.Fetch(ctx, j.URL, jwk.WithHTTPClient(j.Client))
 		cancel()
+		if err == nil && !usableKeys(set) {
+			// An empty or unusable answer (a misconfigured proxy, a key rotation gone wrong)
+			// must never replace keys that verify tokens (issue #29): it counts as a failure.
+			err = errors.New("the key set has no RSA signing key")
+		}
 		j.mu.Lock()
 		now := j.now()
 		if err != nil {
@@ -249,4 +255,19 @@ func (j *JWKS) Ensure(ctx context.Context) error {
 		return j.lastErr
 	}
 	return errors.New("JWKS not loaded yet")
+}
+
+// usableKeys reports whether set has a key tokens can be verified with: RSA, for signing.
+func usableKeys(set jwk.Set) bool {
+	for i := range set.Len() {
+		k, ok := set.Key(i)
+		if !ok || k.KeyType() != jwa.RSA() {
+			continue
+		}
+		if use, ok := k.KeyUsage(); ok && use != "" && use != "sig" {
+			continue
+		}
+		return true
+	}
+	return false
 }

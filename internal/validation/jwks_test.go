@@ -22,6 +22,8 @@ type jwksServer struct {
 	hits    atomic.Int32
 	hang    atomic.Bool
 	fail    atomic.Bool
+	empty   atomic.Bool // answer 200 with a key set of no keys
+	hmac    atomic.Bool // answer 200 with a key set of one symmetric key
 	release chan struct{}
 }
 
@@ -45,7 +47,14 @@ func newJWKSServer(t *testing.T) *jwksServer {
 			http.Error(w, "down", http.StatusBadGateway)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(set)
+		switch {
+		case s.empty.Load():
+			_, _ = w.Write([]byte(`{"keys":[]}`))
+		case s.hmac.Load():
+			_, _ = w.Write([]byte(`{"keys":[{"kty":"oct","kid":"k1","k":"c2VjcmV0"}]}`))
+		default:
+			_ = json.NewEncoder(w).Encode(set)
+		}
 	}))
 	t.Cleanup(func() {
 		select {
@@ -154,4 +163,32 @@ func TestJWKS_FailuresBackOffAndKeepTheCachedKeys(t *testing.T) {
 		require.ErrorContains(t, err, "not loaded")
 	}
 	require.Equal(t, before, srv.hits.Load(), "backing off: no fetch per request")
+}
+
+// An empty or unusable key set in a 200 answer never replaces keys that verify tokens: it counts
+// as a failed fetch, and the cached keys stay in use (issue #29: 50 of 50 valid tokens were
+// refused after one).
+func TestJWKS_AnEmptyOrUnusableKeySetNeverReplacesUsableKeys(t *testing.T) {
+	for name, bad := range map[string]func(s *jwksServer){
+		"empty":     func(s *jwksServer) { s.empty.Store(true) },
+		"symmetric": func(s *jwksServer) { s.hmac.Store(true) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newJWKSServer(t)
+			clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+			j := &JWKS{URL: srv.URL, Client: srv.Client(), TTL: time.Hour, MinRefresh: 10 * time.Second, Now: func() time.Time { return clock }}
+			ctx := context.Background()
+			_, err := j.Key(ctx, "k1")
+			require.NoError(t, err)
+			bad(srv)
+			clock = clock.Add(2 * time.Hour)
+			<-func() chan struct{} { j.mu.Lock(); defer j.mu.Unlock(); return j.startLocked() }()
+			k, err := j.Key(ctx, "k1")
+			require.NoError(t, err, "the cached RSA key is still used")
+			require.NotNil(t, k)
+			st := j.Status()
+			require.Positive(t, st.Failures)
+			require.Contains(t, st.LastError, "no RSA signing key")
+		})
+	}
 }

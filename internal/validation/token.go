@@ -43,9 +43,12 @@ type KeySource interface {
 
 // TokenValidator checks Maskinporten access tokens locally (kontrollinformasjon-api.md §9.1).
 type TokenValidator struct {
-	Keys             KeySource
-	Issuer           string   // exact iss
-	Audience         string   // the bank's registered base URL
+	Keys     KeySource
+	Issuer   string // exact iss
+	Audience string // the bank's registered base URL
+	// Audiences, when set, are every aud value accepted (DSOP_AUDIENCES): during a move of the
+	// bank's URL, Maskinporten issues tokens for the old and the new one side by side (issue #29).
+	Audiences        []string
 	AllowedConsumers []string // consumer.ID values, e.g. 0192:974760673
 	Skew             time.Duration
 	Now              func() time.Time
@@ -99,7 +102,6 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 		jwt.WithKey(jwa.RS256(), key),
 		jwt.WithValidate(true),
 		jwt.WithIssuer(v.Issuer),
-		jwt.WithAudience(v.Audience),
 		jwt.WithAcceptableSkew(v.Skew),
 		jwt.WithClock(jwt.ClockFunc(now)),
 		jwt.WithRequiredClaim("exp"),
@@ -107,15 +109,21 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 	if err != nil {
 		return Claims{}, tokenParseError(err)
 	}
+	if !v.audienceOK(tok) {
+		return Claims{}, unauthorized("aud", "access token audience is not this bank's registered base URL")
+	}
 	c := Claims{ClientID: stringClaim(tok, "client_id")}
 	c.JTI, _ = tok.JwtID()
-	scope := stringClaim(tok, "scope")
-	c.Scopes = strings.Fields(scope)
+	// Scopes are separated by single spaces (RFC 6749 §3.3): a TAB or any other white space is
+	// part of a scope, so "bits:kontoinformasjon\tx" is not our scope (issue #29).
+	c.Scopes = strings.Split(stringClaim(tok, "scope"), " ")
 	var cons map[string]any
+	authority := ""
 	if tok.Get("consumer", &cons) == nil {
 		if id, ok := cons["ID"].(string); ok {
 			c.ConsumerID = id
 		}
+		authority, _ = cons["authority"].(string)
 	}
 	if !slices.Contains(c.Scopes, Scope) {
 		return c, &TokenError{Forbidden: true, Reason: "scope", Message: fmt.Sprintf("access token lacks scope %s", Scope)}
@@ -123,10 +131,33 @@ func (v *TokenValidator) Validate(ctx context.Context, authorization string) (Cl
 	if c.ConsumerID == "" {
 		return c, &TokenError{Forbidden: true, Reason: "consumer", Message: "access token has no consumer.ID claim"}
 	}
+	if authority != ConsumerAuthority {
+		// The ID is an organisation number only under this authority (Maskinporten's consumer
+		// claim; kontrollinformasjon-api.md §9.1).
+		return c, &TokenError{Forbidden: true, Reason: "consumer", Message: fmt.Sprintf("access token consumer.authority must be %s", ConsumerAuthority)}
+	}
 	if !slices.Contains(v.AllowedConsumers, c.ConsumerID) {
 		return c, &TokenError{Forbidden: true, Reason: "consumer", Message: fmt.Sprintf("consumer %s is not entitled to Konkursbehandling", c.ConsumerID)}
 	}
 	return c, nil
+}
+
+// ConsumerAuthority is the authority of Maskinporten's consumer claim: ISO 6523 actor ids.
+const ConsumerAuthority = "iso6523-actorid-upis"
+
+// audienceOK reports whether one of the token's aud values is an accepted audience.
+func (v *TokenValidator) audienceOK(tok jwt.Token) bool {
+	accepted := v.Audiences
+	if len(accepted) == 0 {
+		accepted = []string{v.Audience}
+	}
+	aud, _ := tok.Audience()
+	for _, a := range aud {
+		if slices.Contains(accepted, a) {
+			return true
+		}
+	}
+	return false
 }
 
 func tokenParseError(err error) error {
@@ -168,8 +199,16 @@ func checkCompact(raw string) (joseHeader, error) {
 	if len(parts) != 3 {
 		return none, unauthorized("malformed", "access token is not a signed JWT in compact serialization")
 	}
+	// Each part in canonical base64url (no padding, no other alphabet, no stray bits): a token has
+	// one spelling, so that no second spelling of it passes where the first is refused or
+	// recorded (issue #29).
+	for i, part := range parts {
+		if _, err := strictB64.DecodeString(part); err != nil {
+			return none, unauthorized("malformed", "access token %s is not canonical base64url", []string{"header", "claims", "signature"}[i])
+		}
+	}
 	var hdr map[string]json.RawMessage
-	b, err := base64.RawURLEncoding.DecodeString(parts[0])
+	b, err := strictB64.DecodeString(parts[0])
 	if err != nil || json.Unmarshal(b, &hdr) != nil {
 		return none, unauthorized("malformed", "access token header is not base64url-encoded JSON")
 	}
@@ -184,7 +223,7 @@ func checkCompact(raw string) (joseHeader, error) {
 		return none, unauthorized("malformed", "access token header kid is not a string")
 	}
 	var claims map[string]json.RawMessage
-	b, err = base64.RawURLEncoding.DecodeString(parts[1])
+	b, err = strictB64.DecodeString(parts[1])
 	if err != nil || json.Unmarshal(b, &claims) != nil {
 		return none, unauthorized("malformed", "access token claims are not base64url-encoded JSON")
 	}
@@ -200,6 +239,8 @@ func checkCompact(raw string) (joseHeader, error) {
 	}
 	return h, nil
 }
+
+var strictB64 = base64.RawURLEncoding.Strict()
 
 // joseHeader is what Validate reads from a token's protected header before it verifies it: the
 // header is decoded once, here, and jwt.Parse then verifies the signature as RS256 with the key
