@@ -76,7 +76,10 @@ func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encry
 		}},
 	}
 	if pinger, ok := st.audit.(interface{ Ping(context.Context) error }); ok {
-		checks = append(checks, admin.Check{Name: "audit", Func: pinger.Ping})
+		// The file store refuses every record after a failed fsync until a restart reads what
+		// is on disk: then the process is not alive in any useful sense, and /livez says so.
+		// (A PostgreSQL that does not answer is not mended by a restart: readiness only.)
+		checks = append(checks, admin.Check{Name: "audit", Func: pinger.Ping, Live: st.volume != nil})
 	}
 	if st.volume != nil && st.volume.MinFree > 0 {
 		checks = append(checks, admin.Check{Name: "audit-volume", Func: func(context.Context) error { return st.volume.Room() }})

@@ -20,6 +20,9 @@ type Check struct {
 	// Decisive checks run first; if one fails the answer is 503 at once, without the others
 	// (shutting down: the load balancer must hear it now, not after a slow dependency).
 	Decisive bool
+	// Live checks also decide /livez: a failure that only a restart mends (the file audit log
+	// after a failed fsync, issue #29), so that the orchestrator restarts the process.
+	Live bool
 }
 
 // checkTimeout bounds each check, so that a frozen dependency makes /readyz say so instead of
@@ -38,6 +41,18 @@ func Handler(metrics http.Handler, checks []Check, spec ...[]byte) http.Handler 
 		})
 	}
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range checks {
+			if !c.Live {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+			err := run(ctx, c.Func)
+			cancel()
+			if err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "dead", "failed": map[string]string{c.Name: err.Error()}})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -135,3 +135,32 @@ func TestAdmission_SustainedFloodIsRefusedWith429AndRetryAfter(t *testing.T) {
 	}
 	require.Equal(t, refused, reasons["rate-limit"])
 }
+
+// A transactions page is never refused for rate (issue #29): the same flood that gets 429 on the
+// account details is served whole on the transactions pages, which wait for a slot instead.
+func TestAdmission_TransactionsPagesAreNeverRefusedForRate(t *testing.T) {
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.Admission = &httpapi.Admission{Rate: 5, Burst: 10, Concurrency: 4, MaxWait: time.Second}
+	})
+	ref := h.ref(demoAccount(t, openOrg, dsop.BusinessAccount))
+	var targets []string
+	for range 40 {
+		targets = append(targets, accountURL(ref, "/transactions", earliest, today))
+	}
+	statuses, _ := burst(t, h, targets)
+	for i, s := range statuses {
+		require.Equal(t, 200, s, "transactions page %d", i)
+	}
+	details := make([]string, 40)
+	for i := range details {
+		details[i] = accountURL(ref, "", earliest, today)
+	}
+	statuses, _ = burst(t, h, details)
+	refused := 0
+	for _, s := range statuses {
+		if s == 429 {
+			refused++
+		}
+	}
+	require.Positive(t, refused, "the details requests of the same flood are refused: the pages' exemption is what served them")
+}

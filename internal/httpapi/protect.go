@@ -104,6 +104,29 @@ func (l *Admission) acquire(ctx context.Context, key string) (release func(), ok
 	}
 }
 
+// acquireUntilDeadline takes one of key's concurrency slots, waiting as long as ctx allows.
+func (l *Admission) acquireUntilDeadline(ctx context.Context, key string) (release func(), ok bool) {
+	if l.Concurrency <= 0 {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	if l.slots == nil {
+		l.slots = map[string]chan struct{}{}
+	}
+	sem, found := l.slots[key]
+	if !found {
+		sem = make(chan struct{}, l.Concurrency)
+		l.slots[key] = sem
+	}
+	l.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
 // admit applies the per-consumer admission after the token is validated.
 func (a *api) admit(next http.Handler) http.Handler {
 	l := a.Admission
@@ -111,7 +134,23 @@ func (a *api) admit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		consumer := callOf(r.Context()).claims.ConsumerID
+		c := callOf(r.Context())
+		consumer := c.claims.ConsumerID
+		if c.operation == "listTransactions" {
+			// A transactions page is never refused for rate (issue #29): the real client reads an
+			// account's pages one after another and, after a refused page, starts the debtor over
+			// and then drops its accounts (kontrollinformasjon-api.md §7.2). The pages of one
+			// account come one at a time, so they cannot flood; they take a concurrency slot, and
+			// wait for one as long as the request's deadline allows.
+			release, ok := l.acquireUntilDeadline(r.Context(), consumer)
+			if !ok {
+				a.fail(w, r, r.Context().Err())
+				return
+			}
+			defer release()
+			next.ServeHTTP(w, r)
+			return
+		}
 		wait, ok, retry := l.reserve(consumer)
 		if !ok {
 			a.tooMany(w, r, retry)

@@ -64,10 +64,17 @@ func (c *Client) Updated(ctx context.Context, since time.Time) ([]json.RawMessag
 		u += "/oppdatert/" + url.PathEscape(since.UTC().Format(TimeFormat))
 	}
 	var all []json.RawMessage
+	// A next link to a page already read is a loop (issue #29: a page whose next link was itself
+	// made 47 679 requests in 10 s): the sync stops with an error, and the cursor stays.
+	seen := map[string]bool{}
 	for page := 0; u != ""; page++ {
 		if page > 10000 {
 			return nil, errors.New("konkursvarsel: too many pages")
 		}
+		if seen[u] {
+			return nil, fmt.Errorf("konkursvarsel: the next link loops back to %s, a page already read; the sync stops and its cursor stays", u)
+		}
+		seen[u] = true
 		b, err := c.get(ctx, u)
 		if err != nil {
 			return nil, err
