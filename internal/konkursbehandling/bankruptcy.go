@@ -79,9 +79,12 @@ func (g *Gate) onDemand(ctx context.Context) bool {
 	}
 	g.lastDemand = time.Now()
 	g.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return g.OnDemand(ctx) == nil
+	err := g.OnDemand(sctx)
+	// A sync cut off by the request's own deadline reports as run: the caller then sees the
+	// deadline and answers 503.
+	return err == nil || ctx.Err() != nil
 }
 
 // CheckNotices is Check with the party's notices already read (NoticeStore.NoticesFor's list).
@@ -91,6 +94,11 @@ func (g *Gate) CheckNotices(ctx context.Context, party string, notices []konkurs
 	st, err := g.derive(party, notices)
 	var re *RefusedError
 	if errors.As(err, &re) && re.State.Status == konkursvarsel.StatusNone && g.onDemand(ctx) {
+		if ctx.Err() != nil {
+			// The request's deadline passed while the sync ran or waited for another (issue
+			// #29): a clean 503, not a refusal decided on notices the sync may have changed.
+			return konkursvarsel.DebtorState{}, fmt.Errorf("on-demand Konkursvarsel sync: %w", ctx.Err())
+		}
 		if notices, err = g.read(ctx, party); err != nil {
 			return konkursvarsel.DebtorState{}, err
 		}

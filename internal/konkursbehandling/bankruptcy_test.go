@@ -75,3 +75,20 @@ func TestGate_OnDemandSyncBeforeRefusingAnUnknownParty(t *testing.T) {
 	require.Error(t, err, "rate limited: at most one on-demand sync per OnDemandEvery")
 	require.EqualValues(t, 1, syncs.Load())
 }
+
+// An unknown party's on-demand sync that outlasts the request gives up at the request's
+// deadline with the deadline's error (a 503), not a refusal (issue #29).
+func TestGate_TheOnDemandSyncIsBoundedByTheRequestsDeadline(t *testing.T) {
+	g := &Gate{Store: konkursvarsel.NewMemoryStore(), OnDemandEvery: time.Hour, OnDemand: func(ctx context.Context) error {
+		<-ctx.Done() // a stuck sync, or one waiting behind another
+		return ctx.Err()
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := g.Check(ctx, "910000001")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var re *RefusedError
+	require.False(t, errors.As(err, &re), "not refused as not bankrupt: the sync never finished")
+	require.Less(t, time.Since(start), 2*time.Second)
+}

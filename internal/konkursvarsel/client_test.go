@@ -33,3 +33,34 @@ func TestClient_ANextLinkThatLoopsStopsTheSync(t *testing.T) {
 	require.ErrorContains(t, err, "loops back")
 	require.EqualValues(t, 2, hits.Load(), "each page read once")
 }
+
+// While a sync hangs on a slow Konkursvarsel, a second sync (the on-demand check of a request)
+// gives up at its own deadline, and the status (/metrics, /readyz) is read without waiting
+// (issue #29: 59 s behind a stuck sync; /metrics silent for 20 s).
+func TestPoller_ASecondSyncWaitsNoLongerThanItsDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		_, _ = w.Write([]byte(`{"_embedded":{"konkursvarsler":[]}}`))
+	}))
+	defer srv.Close()
+	defer close(release)
+	p := &Poller{Client: &Client{BaseURL: srv.URL, HTTP: srv.Client(), Attempts: 1}, Store: NewMemoryStore(), Outbox: &FileOutbox{Dir: t.TempDir()}}
+	go func() { _, _ = p.Sync(context.Background()) }() // hangs until release
+	require.Eventually(t, func() bool { return !p.Status().LastAttempt.IsZero() }, 5*time.Second, 5*time.Millisecond)
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err := p.Sync(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 2*time.Second, "bounded by its deadline, not by the sync it waited for")
+
+	done := make(chan struct{})
+	go func() { p.Status(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Status waited for the running sync")
+	}
+}

@@ -40,9 +40,25 @@ type Poller struct {
 	// registered until its date.
 	MaxSkew time.Duration
 
-	mu     sync.Mutex // one sync at a time
-	status SyncStatus
-	future map[string]bool // future-dated notices already reported
+	// One sync at a time: a token in syncing, taken by a caller that waits no longer than its
+	// context (issue #29: an on-demand check queued behind a stuck sync for 59 s). statusMu
+	// guards status only, held for a copy or an update, never across a sync, so /metrics and
+	// /readyz never wait for one.
+	syncOnce sync.Once
+	syncing  chan struct{}
+	statusMu sync.Mutex
+	status   SyncStatus
+	future   map[string]bool // future-dated notices already reported (under syncing)
+}
+
+// update changes the status under its lock.
+func (p *Poller) update(f func(s *SyncStatus)) {
+	p.statusMu.Lock()
+	defer p.statusMu.Unlock()
+	if p.status.Applied == nil {
+		p.status.Applied = map[Type]int{}
+	}
+	f(&p.status)
 }
 
 // SyncStatus is what operations watch.
@@ -82,8 +98,8 @@ func (p *Poller) logger() *slog.Logger {
 
 // Status returns a copy of the status.
 func (p *Poller) Status() SyncStatus {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.statusMu.Lock()
+	defer p.statusMu.Unlock()
 	s := p.status
 	s.Applied = map[Type]int{}
 	for k, v := range p.status.Applied {
@@ -93,30 +109,38 @@ func (p *Poller) Status() SyncStatus {
 }
 
 // Sync fetches and applies what BRREG has registered since the cursor.
+// A caller that cannot start a sync before its context ends gets an error wrapping ctx.Err().
 func (p *Poller) Sync(ctx context.Context) (SyncResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.syncOnce.Do(func() { p.syncing = make(chan struct{}, 1) })
+	select {
+	case p.syncing <- struct{}{}:
+		defer func() { <-p.syncing }()
+	case <-ctx.Done():
+		return SyncResult{}, fmt.Errorf("konkursvarsel sync: another sync is running: %w", ctx.Err())
+	}
 	if p.Tracer != nil {
 		var span trace.Span
 		ctx, span = p.Tracer.Start(ctx, "konkursvarsel.sync")
 		defer span.End()
 	}
-	p.status.LastAttempt = p.now()
+	p.update(func(s *SyncStatus) { s.LastAttempt = p.now() })
 	res, err := p.sync(ctx)
 	if err != nil {
-		p.status.Errors++
-		p.status.LastError = err.Error()
+		p.update(func(s *SyncStatus) { s.Errors++; s.LastError = err.Error() })
 		p.logger().Error("konkursvarsel sync failed", "error", err.Error())
 		return res, err
 	}
-	p.status.LastSuccess, p.status.LastError, p.status.Cursor = p.now(), "", res.Cursor
-	if !res.Cursor.IsZero() {
-		p.status.Lag = p.status.LastSuccess.Sub(res.Cursor)
-	}
+	p.update(func(s *SyncStatus) {
+		s.LastSuccess, s.LastError, s.Cursor = p.now(), "", res.Cursor
+		if !res.Cursor.IsZero() {
+			s.Lag = s.LastSuccess.Sub(res.Cursor)
+		}
+	})
+	st := p.Status()
 	p.logger().Info("konkursvarsel sync", "fetched", res.Fetched, "applied", res.Applied, "rejected", res.Rejected,
-		"actions", res.Actions, "cursor", res.Cursor.Format(TimeFormat), "lag_seconds", int(p.status.Lag.Seconds()),
-		"applied_total_by_type", p.status.Applied, "rejected_total", p.status.Rejected, "errors_total", p.status.Errors,
-		"last_success", p.status.LastSuccess.UTC().Format(time.RFC3339))
+		"actions", res.Actions, "cursor", res.Cursor.Format(TimeFormat), "lag_seconds", int(st.Lag.Seconds()),
+		"applied_total_by_type", st.Applied, "rejected_total", st.Rejected, "errors_total", st.Errors,
+		"last_success", st.LastSuccess.UTC().Format(time.RFC3339))
 	return res, nil
 }
 
@@ -163,7 +187,7 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 		}
 	}
 	for _, e := range rejected {
-		p.status.Rejected++
+		p.update(func(s *SyncStatus) { s.Rejected++ })
 		res.Rejected++
 		p.logger().Error("konkursvarsel notice rejected", "error", e.Error())
 	}
@@ -217,7 +241,7 @@ func (p *Poller) reportFuture(raw json.RawMessage, at time.Time) {
 		return
 	}
 	p.future[id] = true
-	p.status.FutureDated++
+	p.update(func(s *SyncStatus) { s.FutureDated++ })
 	p.logger().Warn("konkursvarsel notice registered in the future: stored and applied, but the cursor stays at this server's clock",
 		"notice", id, "registreringstidspunkt", at.UTC().Format(TimeFormat), "server_time", p.now().UTC().Format(TimeFormat))
 }
@@ -225,9 +249,6 @@ func (p *Poller) reportFuture(raw json.RawMessage, at time.Time) {
 // apply stores the batch; if one notice conflicts with a stored one, the others still go in
 // and the conflicting one is reported.
 func (p *Poller) apply(ctx context.Context, notices []Notice, res *SyncResult) (int, error) {
-	if p.status.Applied == nil {
-		p.status.Applied = map[Type]int{}
-	}
 	total := 0
 	store := func(batch []Notice) error {
 		var fresh []Notice
@@ -243,9 +264,11 @@ func (p *Poller) apply(ctx context.Context, notices []Notice, res *SyncResult) (
 			return err
 		}
 		total += added
-		for _, n := range fresh {
-			p.status.Applied[n.Type]++
-		}
+		p.update(func(s *SyncStatus) {
+			for _, n := range fresh {
+				s.Applied[n.Type]++
+			}
+		})
 		return nil
 	}
 	err := store(notices)
@@ -258,7 +281,7 @@ func (p *Poller) apply(ctx context.Context, notices []Notice, res *SyncResult) (
 	for _, n := range notices {
 		switch err := store([]Notice{n}); {
 		case errors.Is(err, ErrNoticeConflict):
-			p.status.Rejected++
+			p.update(func(s *SyncStatus) { s.Rejected++ })
 			res.Rejected++
 			p.logger().Error("konkursvarsel notice rejected", "error", err.Error())
 		case err != nil:
