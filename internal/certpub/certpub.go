@@ -140,8 +140,43 @@ type Client struct {
 	HTTP       *http.Client
 }
 
-// Fetch returns the consumer's DSOP certificate from its publisher.
+// Fetch returns the consumer's DSOP certificate from its publisher: of the several a publisher
+// may list during a rollover, the one with the latest expiry among those valid now.
 func (c *Client) Fetch(ctx context.Context, consumerID string) (*x509.Certificate, error) {
+	certs, err := c.FetchAll(ctx, consumerID)
+	if err != nil {
+		return nil, err
+	}
+	return Best(certs, Checker{}, consumerID)
+}
+
+// Best picks, of several certificates, the one with the latest expiry among those ch accepts
+// for consumerID (issue #29: CertPub may publish several during a rollover).
+func Best(certs []*x509.Certificate, ch Checker, consumerID string) (*x509.Certificate, error) {
+	var best *x509.Certificate
+	var firstErr error
+	for _, c := range certs {
+		if err := ch.Check(c, consumerID); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if best == nil || c.NotAfter.After(best.NotAfter) {
+			best = c
+		}
+	}
+	if best == nil {
+		if firstErr == nil {
+			firstErr = errors.New("no certificate")
+		}
+		return nil, firstErr
+	}
+	return best, nil
+}
+
+// FetchAll returns every certificate the consumer's publisher lists for the DSOP process.
+func (c *Client) FetchAll(ctx context.Context, consumerID string) ([]*x509.Certificate, error) {
 	participant := "iso6523-actorid-upis::" + consumerID
 	var loc map[string]any
 	if err := c.get(ctx, strings.TrimRight(c.LocatorURL, "/")+"/lookup/v2/"+participant, func(r io.Reader) error {
@@ -153,15 +188,23 @@ func (c *Client) Fetch(ctx context.Context, consumerID string) (*x509.Certificat
 	if publisher == "" {
 		return nil, fmt.Errorf("CertPub locator has no publisher (difi-bcp-v1) for %s", consumerID)
 	}
-	var der []byte
+	var ders [][]byte
 	if err := c.get(ctx, strings.TrimRight(publisher, "/")+"/api/v1/"+participant+"/"+ProcessID, func(r io.Reader) error {
 		var err error
-		der, err = certificateFromXML(r)
+		ders, err = certificatesFromXML(r)
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("CertPub publisher: %w", err)
 	}
-	return x509.ParseCertificate(der)
+	var out []*x509.Certificate
+	for _, der := range ders {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("CertPub publisher: %w", err)
+		}
+		out = append(out, cert)
+	}
+	return out, nil
 }
 
 func (c *Client) get(ctx context.Context, url string, read func(io.Reader) error) error {
@@ -184,13 +227,13 @@ func (c *Client) get(ctx context.Context, url string, read func(io.Reader) error
 	return read(io.LimitReader(resp.Body, 1<<20))
 }
 
-// certificateFromXML finds the base64 DER of the Certificate element inside the DSOP Process
+// certificatesFromXML finds the base64 DER of every Certificate element inside the DSOP Process
 // element of a publisher answer (element names are matched without namespace).
-func certificateFromXML(r io.Reader) ([]byte, error) {
+func certificatesFromXML(r io.Reader) ([][]byte, error) {
 	dec := xml.NewDecoder(r)
 	var stack []string
 	var process, ident string
-	var found []byte
+	var found [][]byte
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -227,7 +270,7 @@ func certificateFromXML(r io.Reader) ([]byte, error) {
 				if err != nil {
 					return nil, fmt.Errorf("publisher XML: certificate is not base64: %w", err)
 				}
-				found = der
+				found = append(found, der)
 			}
 		}
 	}
@@ -237,9 +280,14 @@ func certificateFromXML(r io.Reader) ([]byte, error) {
 	return found, nil
 }
 
-// CachedSource serves certificates from CertPub through a cache: fresh for TTL, then fetched
-// again; if CertPub cannot be reached, a cached certificate is used until it expires. Refresh runs
-// in the background (Run) so that requests rarely wait for CertPub.
+// CachedSource serves certificates from CertPub through a cache (issue #29):
+//   - a usable cached certificate is served at once, also past TTL: a stale one starts a refresh
+//     in the background, and the request does not wait for it (CertPub hung past the TTL made every
+//     request refetch: 15–17 s, and 429s);
+//   - a request waits only when no usable certificate is cached, and all such requests for a
+//     consumer share one fetch (single flight);
+//   - after a failed fetch the next is tried only after a back-off (1 s doubling to 5 min);
+//   - a certificate is never used past its own validity (Checker).
 type CachedSource struct {
 	Client  *Client
 	Checker Checker
@@ -248,12 +296,16 @@ type CachedSource struct {
 	Now     func() time.Time
 
 	mu    sync.Mutex
-	cache map[string]cached
+	cache map[string]*cached
 }
 
 type cached struct {
 	cert      *x509.Certificate
 	fetchedAt time.Time
+	inflight  chan struct{} // closed when the fetch under way ends
+	lastErr   error
+	failures  int
+	nextTry   time.Time
 }
 
 // ErrNoCertificate means no usable certificate for the consumer is known (500 ACC-100).
@@ -266,40 +318,98 @@ func (s *CachedSource) now() time.Time {
 	return time.Now()
 }
 
+func (s *CachedSource) entry(consumerID string) *cached {
+	if s.cache == nil {
+		s.cache = map[string]*cached{}
+	}
+	e, ok := s.cache[consumerID]
+	if !ok {
+		e = &cached{}
+		s.cache[consumerID] = e
+	}
+	return e
+}
+
 // Certificate implements Source.
 func (s *CachedSource) Certificate(ctx context.Context, consumerID string) (*x509.Certificate, error) {
 	s.mu.Lock()
-	entry, ok := s.cache[consumerID]
-	s.mu.Unlock()
-	if ok && s.now().Sub(entry.fetchedAt) < s.TTL {
-		if err := s.Checker.Check(entry.cert, consumerID); err == nil {
-			return entry.cert, nil
-		}
-	}
-	cert, err := s.refresh(ctx, consumerID)
-	if err == nil {
+	e := s.entry(consumerID)
+	usable := e.cert != nil && s.Checker.Check(e.cert, consumerID) == nil
+	now := s.now()
+	if usable && now.Sub(e.fetchedAt) < s.TTL {
+		cert := e.cert
+		s.mu.Unlock()
 		return cert, nil
 	}
-	if ok && s.Checker.Check(entry.cert, consumerID) == nil {
-		s.logger().Warn("CertPub unavailable; using the cached certificate", "consumer", consumerID, "error", err.Error(), "cached_at", entry.fetchedAt)
-		return entry.cert, nil
+	done := s.startLocked(consumerID, e, now)
+	if usable {
+		cert := e.cert
+		s.mu.Unlock()
+		return cert, nil // stale: served while it is fetched again
+	}
+	s.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w %s: %w", ErrNoCertificate, consumerID, ctx.Err())
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.cert != nil && s.Checker.Check(e.cert, consumerID) == nil {
+		return e.cert, nil
+	}
+	err := e.lastErr
+	if err == nil {
+		err = errors.New("not fetched yet")
 	}
 	return nil, fmt.Errorf("%w %s: %w", ErrNoCertificate, consumerID, err)
 }
 
+// startLocked starts a fetch for consumerID unless one runs or the back-off holds; it returns
+// the channel of the fetch under way, if any. Under mu.
+func (s *CachedSource) startLocked(consumerID string, e *cached, now time.Time) chan struct{} {
+	if e.inflight != nil {
+		return e.inflight
+	}
+	if now.Before(e.nextTry) {
+		return nil
+	}
+	done := make(chan struct{})
+	e.inflight = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := s.refresh(ctx, consumerID)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e.inflight = nil
+		close(done)
+		if err != nil {
+			e.lastErr, e.failures = err, e.failures+1
+			backoff := min(time.Second<<min(e.failures-1, 20), 5*time.Minute)
+			e.nextTry = s.now().Add(backoff)
+			s.logger().Warn("CertPub fetch failed; a usable cached certificate stays in use", "consumer", consumerID, "error", err.Error(),
+				"retry_in", backoff.String(), "cached", e.cert != nil)
+		}
+	}()
+	return done
+}
+
+// refresh fetches consumerID's certificates and keeps the best usable one.
 func (s *CachedSource) refresh(ctx context.Context, consumerID string) (*x509.Certificate, error) {
-	cert, err := s.Client.Fetch(ctx, consumerID)
+	certs, err := s.Client.FetchAll(ctx, consumerID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Checker.Check(cert, consumerID); err != nil {
+	cert, err := Best(certs, s.Checker, consumerID)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	if s.cache == nil {
-		s.cache = map[string]cached{}
-	}
-	s.cache[consumerID] = cached{cert: cert, fetchedAt: s.now()}
+	e := s.entry(consumerID)
+	e.cert, e.fetchedAt, e.lastErr, e.failures, e.nextTry = cert, s.now(), nil, 0, time.Time{}
 	s.mu.Unlock()
 	return cert, nil
 }
@@ -333,7 +443,10 @@ func (s *CachedSource) Age(consumerID string) (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.cache[consumerID]
-	return s.now().Sub(e.fetchedAt), ok
+	if !ok || e.cert == nil {
+		return 0, false
+	}
+	return s.now().Sub(e.fetchedAt), true
 }
 
 func (s *CachedSource) logger() *slog.Logger {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,22 +49,38 @@ func TestChecker_RefusesUnusableCertificates(t *testing.T) {
 type fakeCertPub struct {
 	locator, publisher *httptest.Server
 	down               atomic.Bool
+	hang               atomic.Bool // the publisher answers only when release is closed
+	release            chan struct{}
 	fetches            atomic.Int32
 }
 
-func newFakeCertPub(t *testing.T, cert *x509.Certificate) *fakeCertPub {
-	f := &fakeCertPub{}
+func newFakeCertPub(t *testing.T, certs ...*x509.Certificate) *fakeCertPub {
+	f := &fakeCertPub{release: make(chan struct{})}
 	f.publisher = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.hang.Load() {
+			<-f.release
+		}
 		if f.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
 		f.fetches.Add(1)
 		require.Equal(t, "/bcp/api/v1/iso6523-actorid-upis::0192:974760673/"+ProcessID, r.URL.Path)
+		var own string
+		for _, c := range certs {
+			own += "<Certificate>" + base64.StdEncoding.EncodeToString(c.Raw) + "</Certificate>"
+		}
 		fmt.Fprintf(w, `<?xml version="1.0"?><ServiceMetadata xmlns="urn:difi:bcp"><Participant><Identifier>iso6523-actorid-upis::0192:974760673</Identifier>
 		<Process><Identifier>bdx-procid-other::x</Identifier><Certificate>AAAA</Certificate></Process>
-		<Process><Identifier>%s</Identifier><Certificate>%s</Certificate></Process></Participant></ServiceMetadata>`, ProcessID, base64.StdEncoding.EncodeToString(cert.Raw))
+		<Process><Identifier>%s</Identifier>%s</Process></Participant></ServiceMetadata>`, ProcessID, own)
 	}))
+	t.Cleanup(func() {
+		select {
+		case <-f.release:
+		default:
+			close(f.release)
+		}
+	})
 	f.locator = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
@@ -106,11 +123,59 @@ func TestCachedSource_LookupCacheAndOutage(t *testing.T) {
 	_, err = cold.Certificate(ctx, brreg)
 	require.ErrorIs(t, err, ErrNoCertificate)
 
-	// Back up: refreshed.
+	// Back up: after the back-off, refreshed in the background while the cached one serves.
 	f.down.Store(false)
-	_, err = src.Certificate(ctx, brreg)
+	require.Eventually(t, func() bool {
+		clock = clock.Add(2 * time.Second)
+		_, err := src.Certificate(ctx, brreg)
+		require.NoError(t, err)
+		return f.fetches.Load() == 2
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+// CertPub that hangs past the cache's TTL does not hold requests: the cached certificate is
+// served at once while one refresh runs in the background (issue #29: 15–17 s per request).
+func TestCachedSource_ServesTheCachedCertificateWhileCertPubHangs(t *testing.T) {
+	ca, err := certpubtest.NewTestCA()
 	require.NoError(t, err)
-	require.EqualValues(t, 2, f.fetches.Load())
+	cert, _, err := ca.Issue("974760673", time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0), x509.KeyUsageKeyEncipherment)
+	require.NoError(t, err)
+	f := newFakeCertPub(t, cert)
+	var mu sync.Mutex
+	clock := time.Now()
+	src := &CachedSource{Client: &Client{LocatorURL: f.locator.URL}, TTL: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }}
+	_, err = src.Certificate(context.Background(), brreg)
+	require.NoError(t, err)
+	f.hang.Store(true)
+	mu.Lock()
+	clock = clock.Add(2 * time.Hour)
+	mu.Unlock()
+	start := time.Now()
+	for range 20 {
+		got, err := src.Certificate(context.Background(), brreg)
+		require.NoError(t, err)
+		require.Equal(t, cert.Raw, got.Raw)
+	}
+	require.Less(t, time.Since(start), time.Second, "no request waited for CertPub")
+	close(f.release)
+	require.Eventually(t, func() bool { return f.fetches.Load() == 2 }, 5*time.Second, 5*time.Millisecond, "one refresh for twenty requests")
+}
+
+// During a rollover the publisher lists several certificates: the valid one that expires last
+// is used, never an expired or not yet valid one (issue #29).
+func TestCachedSource_PicksTheValidCertificateThatExpiresLast(t *testing.T) {
+	ca, err := certpubtest.NewTestCA()
+	require.NoError(t, err)
+	now, enc := time.Now(), x509.KeyUsageKeyEncipherment
+	old, _, _ := ca.Issue("974760673", now.AddDate(-1, 0, 0), now.AddDate(0, 1, 0), enc)
+	rolled, _, _ := ca.Issue("974760673", now.Add(-time.Hour), now.AddDate(2, 0, 0), enc)
+	expired, _, _ := ca.Issue("974760673", now.AddDate(-3, 0, 0), now.AddDate(-1, 0, 0), enc)
+	notYet, _, _ := ca.Issue("974760673", now.Add(24*time.Hour), now.AddDate(5, 0, 0), enc)
+	f := newFakeCertPub(t, old, expired, notYet, rolled)
+	src := &CachedSource{Client: &Client{LocatorURL: f.locator.URL}, TTL: time.Hour}
+	got, err := src.Certificate(context.Background(), brreg)
+	require.NoError(t, err)
+	require.Equal(t, rolled.Raw, got.Raw)
 }
 
 func TestCachedSource_RefusesAPublishedCertificateForAnotherOrganisation(t *testing.T) {
