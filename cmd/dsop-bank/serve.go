@@ -302,6 +302,10 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 	if st.volume != nil && st.volume.MinFree > 0 {
 		auditSpace = st.volume.Room
 	}
+	var answers *httpapi.AnswerBudget
+	if cfg.AnswerMemory > 0 {
+		answers = httpapi.NewAnswerBudget(int64(cfg.AnswerMemory))
+	}
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:    logger,
 		Tokens:    tokens,
@@ -328,6 +332,7 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 		Clients:        &httpapi.ClientAdmission{Rate: cfg.ClientRate, Burst: float64(cfg.ClientBurst)},
 		ClientHeader:   cfg.ClientAddressHeader,
 		AuditSpace:     auditSpace,
+		Answers:        answers,
 	})
 	return h, dev, nil
 }

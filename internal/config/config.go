@@ -79,6 +79,7 @@ type Config struct {
 	ClientBurst         int
 	ClientAddressHeader string
 	AuditMinFree        uint64 // bytes; 0 = no check
+	AnswerMemory        uint64 // bytes; 0 = no bound
 	ConsoleReadTimeout  time.Duration
 	ConsoleSearchLimit  int
 	// Console sessions (issue #26).
@@ -186,6 +187,7 @@ func settings(raw map[string]*string) []setting {
 		s("client-rate", "DSOP_CLIENT_RATE", "20", "refused requests a second one client address may send (no valid token, wrong path or method) before its requests are refused with 429 before the token is read; 0 = off"),
 		s("client-burst", "DSOP_CLIENT_BURST", "100", "refused requests one client address may send at once before DSOP_CLIENT_RATE applies"),
 		s("client-address-header", "DSOP_CLIENT_ADDRESS_HEADER", "", "header in which the gateway passes the caller's address (its last value is used, e.g. X-Forwarded-For); empty = the connection's address"),
+		s("answer-memory", "DSOP_ANSWER_MEMORY", "256MiB", "memory that answers may hold while they are written to their callers (e.g. 256MiB); beyond it a new answer gets 503 ACC-100 and Retry-After (0 = no bound)"),
 		s("audit-min-free", "DSOP_AUDIT_MIN_FREE", "512MiB", "file store: below this much free space on the audit volume, new requests get 503 and /readyz fails (e.g. 512MiB, 2GiB; 0 = off)"),
 		s("audit-timeout", "DSOP_AUDIT_TIMEOUT", "5s", "the least time an audit write is given, even past the request deadline; beyond it the answer is withheld (500 ACC-100)"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
@@ -466,6 +468,11 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.AuditMinFree, err = ParseSize(get("DSOP_AUDIT_MIN_FREE")); err != nil {
 		bad("DSOP_AUDIT_MIN_FREE", "%v", err)
+	}
+	if c.AnswerMemory, err = ParseSize(get("DSOP_ANSWER_MEMORY")); err != nil {
+		bad("DSOP_ANSWER_MEMORY", "%v", err)
+	} else if c.AnswerMemory != 0 && c.AnswerMemory < 16<<20 {
+		bad("DSOP_ANSWER_MEMORY", "must be 0 (no bound) or at least 16MiB: a 1 000-transaction page with its JWE takes about 1 MB")
 	}
 	if c.ConsoleReadTimeout, err = time.ParseDuration(get("DSOP_CONSOLE_READ_TIMEOUT")); err != nil || c.ConsoleReadTimeout <= 0 {
 		bad("DSOP_CONSOLE_READ_TIMEOUT", "must be a positive duration such as 10s")

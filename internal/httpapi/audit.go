@@ -134,6 +134,21 @@ func (a *api) record(next http.Handler) http.Handler {
 			a.Observer.Record(ctx, out.Status, audit.KindUnauthenticated, 0)
 			return
 		}
+		if buf.delivered != nil && a.Answers != nil {
+			// The answer's share of the memory budget, taken before its record is written: over
+			// the budget it is refused (and recorded as refused), never half delivered.
+			release, ok := a.Answers.Acquire(ctx, answerWeight(len(buf.delivered), buf.seal != nil))
+			if !ok {
+				if buf.release != nil {
+					buf.release()
+				}
+				buf.reset()
+				buf.header.Set("Retry-After", "1")
+				a.fail(buf, r, errAnswerMemory)
+			} else {
+				defer release() // after the answer has been written
+			}
+		}
 		rec := build()
 		// The record is written even if the request's deadline has passed — but under a deadline
 		// of its own, so that a frozen database cannot hold the request (and its memory) forever:

@@ -100,6 +100,7 @@ var (
 	errTooManyReqs    = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many requests from this consumer; retry after the number of seconds in Retry-After", "rate-limit"}
 	errClientRate     = &Problem{http.StatusTooManyRequests, CodeTooManyRequests, "too many refused requests from this address; send a valid Maskinporten token, or retry after the number of seconds in Retry-After", "client-rate"}
 	errAuditFull      = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank cannot record requests at the moment (audit storage nearly full); retry after the number of seconds in Retry-After", "audit-volume"}
+	errAnswerMemory   = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is answering too much data at once; retry after the number of seconds in Retry-After", "answer-memory"}
 	errOverloaded     = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is overloaded; retry after the number of seconds in Retry-After", "overloaded"}
 	errWithheld       = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the answer could not be encrypted, so no data was delivered; it can be retried", "withheld"}
 	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}

@@ -136,3 +136,25 @@ func TestAuditVolume_NearlyFullRefusesWith503(t *testing.T) {
 	last := h.audit.Records()[len(h.audit.Records())-1]
 	require.Equal(t, "audit-volume", last.Reason)
 }
+
+// Answers in flight hold at most the budget (DSOP_ANSWER_MEMORY): while slow readers hold all of
+// it, a new answer waits its MaxWait and is then refused 503 with Retry-After — recorded as
+// refused, nothing delivered — and is served once the memory is given back (issue #29).
+func TestAnswerBudget_ANewAnswerBeyondTheBudgetIsRefusedNotHeld(t *testing.T) {
+	budget := httpapi.NewAnswerBudget(16 << 20)
+	budget.MaxWait = 50 * time.Millisecond
+	h := newHarness(t, func(d *httpapi.Deps) { d.Answers = budget })
+	held, ok := budget.Acquire(context.Background(), 16<<20) // slow readers hold it all
+	require.True(t, ok)
+	before := len(h.audit.Records())
+	rec := h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg))
+	requireProblem(t, rec, http.StatusServiceUnavailable, "ACC-100")
+	require.Equal(t, "1", rec.Header().Get("Retry-After"))
+	r := h.lastRecord(before)
+	require.Equal(t, 503, r.Status)
+	require.Equal(t, "answer-memory", r.Reason)
+	require.Nil(t, r.Accounts, "nothing delivered")
+	held()
+	rec = h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg))
+	require.Equal(t, http.StatusOK, rec.Code, "served once the memory is back: the refusal above was the budget's")
+}

@@ -124,6 +124,8 @@ type Deps struct {
 	// AuditSpace, when set, says whether the audit volume has room; an error makes every new
 	// request a 503 (guardDisk).
 	AuditSpace func() error
+	// Answers bounds the memory of answers in flight (DSOP_ANSWER_MEMORY; nil = no bound).
+	Answers *AnswerBudget
 }
 
 // Server is the API's HTTP handler.
