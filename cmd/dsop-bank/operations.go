@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,7 +128,7 @@ func registerJWKSMetrics(tel *telemetry.Telemetry, keys *validation.JWKS) error 
 }
 
 // registerGauges exposes the state of module A and of CertPub as metrics.
-func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvarsel.Poller, out konkursvarsel.Outbox, enc *encryption.Encrypter) error {
+func registerGauges(ctx context.Context, tel *telemetry.Telemetry, cfg *config.Config, p *konkursvarsel.Poller, out konkursvarsel.Outbox, enc *encryption.Encrypter) error {
 	if p != nil {
 		if err := tel.Gauge("dsop_konkursvarsel_sync_age", "s", "Time since the last successful Konkursvarsel sync", func() (float64, bool) {
 			st := p.Status()
@@ -151,16 +152,11 @@ func registerGauges(tel *telemetry.Telemetry, cfg *config.Config, p *konkursvars
 		}); err != nil {
 			return err
 		}
-		if err := tel.Gauge("dsop_outbox_backlog", "", "Block/reopen actions not yet acknowledged", func() (float64, bool) {
-			acts, err := out.List(context.Background())
-			n := 0
-			for _, a := range acts {
-				if a.AckedAt == nil {
-					n++
-				}
-			}
-			return float64(n), err == nil
-		}); err != nil {
+		// /metrics never touches the database (issue #29: no answer for 20 s while PostgreSQL
+		// was frozen): the backlog is counted in the background, and a scrape reads the count.
+		backlog := &outboxBacklog{out: out}
+		go backlog.run(ctx, 30*time.Second)
+		if err := tel.Gauge("dsop_outbox_backlog", "", "Block/reopen actions not yet acknowledged (counted every 30 s)", backlog.read); err != nil {
 			return err
 		}
 	}
@@ -252,4 +248,51 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// outboxBacklog counts the unacknowledged actions in the background, each count under its own
+// deadline, so that a scrape of /metrics never waits for the database.
+type outboxBacklog struct {
+	out     konkursvarsel.Outbox
+	mu      sync.Mutex
+	n       int
+	counted time.Time
+}
+
+func (b *outboxBacklog) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		b.count(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *outboxBacklog) count(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	acts, err := b.out.List(cctx)
+	if err != nil {
+		return // the last count stays until it is too old to report (read)
+	}
+	n := 0
+	for _, a := range acts {
+		if a.AckedAt == nil {
+			n++
+		}
+	}
+	b.mu.Lock()
+	b.n, b.counted = n, time.Now()
+	b.mu.Unlock()
+}
+
+// read is the gauge's value: the last count, absent when it is older than two minutes.
+func (b *outboxBacklog) read() (float64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return float64(b.n), !b.counted.IsZero() && time.Since(b.counted) < 2*time.Minute
 }

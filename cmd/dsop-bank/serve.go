@@ -155,7 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := registerJWKSMetrics(tel, keys); err != nil {
 		return err
 	}
-	if err := registerGauges(tel, cfg, poller, st.outbox, enc); err != nil {
+	if err := registerGauges(ctx, tel, cfg, poller, st.outbox, enc); err != nil {
 		return err
 	}
 	first := len(servers)
