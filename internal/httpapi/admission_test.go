@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,10 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
+	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 )
 
 // manyAccounts gives openOrg n more business accounts.
@@ -163,4 +166,58 @@ func TestAdmission_TransactionsPagesAreNeverRefusedForRate(t *testing.T) {
 		}
 	}
 	require.Positive(t, refused, "the details requests of the same flood are refused: the pages' exemption is what served them")
+}
+
+// heldDecider holds every decision until release is closed: requests that a frozen database
+// keeps in their concurrency slots.
+type heldDecider struct {
+	httpapi.Decider
+	release chan struct{}
+}
+
+func (s heldDecider) ForParty(ctx context.Context, party string, p civil.Period) (konkursbehandling.Decision, []accounts.Holding, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return s.Decider.ForParty(ctx, party, p)
+}
+
+// When every slot is held by requests the bank is slow to serve, a request that cannot get one
+// is told the bank is overloaded (503, Retry-After), not that it sent too much (issue #29).
+func TestAdmission_SlotsHeldByASlowBankGive503Not429(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.Admission = &httpapi.Admission{Rate: 1000, Burst: 1000, Concurrency: 1, MaxWait: 100 * time.Millisecond}
+		d.Decide = heldDecider{Decider: d.Decide, release: release}
+	})
+	done := make(chan int)
+	go func() { done <- h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg)).Code }()
+	time.Sleep(50 * time.Millisecond) // the first holds the only slot
+	rec := h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg))
+	requireProblem(t, rec, http.StatusServiceUnavailable, "ACC-100")
+	require.NotEmpty(t, rec.Header().Get("Retry-After"))
+	close(release)
+	require.Equal(t, http.StatusOK, <-done)
+}
+
+// stuckAudit never finishes a write before its deadline (a frozen database).
+type stuckAudit struct{ *audit.MemoryStore }
+
+func (s stuckAudit) Append(ctx context.Context, r *audit.Record) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// With a frozen store the answer still comes within about twice DSOP_REQUEST_TIMEOUT: the audit
+// write's own deadline is at most the request's (issue #29: 8 s for 3 s).
+func TestAudit_AFrozenStoreIsAnsweredWithinTwiceTheRequestDeadline(t *testing.T) {
+	h := newHarness(t, func(d *httpapi.Deps) {
+		d.RequestTimeout, d.AuditTimeout = 300*time.Millisecond, 5*time.Second
+		d.Audit = stuckAudit{&audit.MemoryStore{}}
+	})
+	start := time.Now()
+	rec := h.do(http.MethodGet, accountsURL(earliest, today), h.headers(openOrg))
+	require.GreaterOrEqual(t, rec.Code, 500)
+	require.Less(t, time.Since(start), 2*time.Second, "not the 5 s audit floor")
 }

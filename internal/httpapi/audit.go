@@ -265,6 +265,11 @@ func (a *api) auditTimeout(ctx context.Context) time.Duration {
 	if floor <= 0 {
 		floor = 5 * time.Second
 	}
+	if a.RequestTimeout > 0 {
+		// The answer comes within about twice the request's deadline, whatever the store does
+		// (issue #29: 8 s for a 3 s deadline).
+		floor = min(floor, a.RequestTimeout)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		return max(time.Until(dl), floor)
 	}

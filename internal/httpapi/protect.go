@@ -168,7 +168,11 @@ func (a *api) admit(next http.Handler) http.Handler {
 		}
 		release, ok := l.acquire(r.Context(), consumer)
 		if !ok {
-			a.tooMany(w, r, l.MaxWait)
+			// Every slot is held by a request still being served: the bank is slow (a frozen
+			// database), not the consumer too fast. That is 503 with Retry-After, never a rate
+			// refusal (issue #29: 240 × 429 ACC-022 for a database fault).
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(l.MaxWait.Seconds())), 1)))
+			a.fail(w, r, errOverloaded)
 			return
 		}
 		defer release()
