@@ -93,6 +93,7 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 		Outbox:    st.outbox,
 		Customers: svc,
 		Start:     cfg.KonkursvarselSince,
+		Overlap:   cfg.KonkursvarselOverlap,
 		Interval:  cfg.KonkursvarselPollInterval,
 		Logger:    logger,
 	}

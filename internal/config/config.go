@@ -59,6 +59,7 @@ type Config struct {
 	MockKonkursvarselAddr     string
 	KonkursvarselPollInterval time.Duration
 	KonkursvarselSince        time.Time // first sync starts here; zero = whole history
+	KonkursvarselOverlap      time.Duration
 	KonkursvarselCert         string
 	KonkursvarselKey          string
 	KonkursvarselCA           string
@@ -169,6 +170,7 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-url", "DSOP_KONKURSVARSEL_URL", "", "Konkursvarsel API base URL, e.g. https://konkursvarsel.vcert.brreg.no; empty in test = built-in mock; empty in production = no polling"),
 		s("mock-konkursvarsel-addr", "DSOP_MOCK_KONKURSVARSEL_ADDR", "127.0.0.1:8082", "listen address of the built-in Konkursvarsel mock (test, when DSOP_KONKURSVARSEL_URL is empty)"),
 		s("konkursvarsel-poll-interval", "DSOP_KONKURSVARSEL_POLL_INTERVAL", "5m", "how often to poll Konkursvarsel"),
+		s("konkursvarsel-overlap", "DSOP_KONKURSVARSEL_OVERLAP", "24h", "how far before its cursor each poll asks again, so that a notice published late is still applied (once: notices are stored by uuid)"),
 		s("konkursvarsel-since", "DSOP_KONKURSVARSEL_SINCE", "", "where the first sync starts: a duration back (72h), a date or RFC 3339 time, or 'all'; default 72h (all with the built-in mock)"),
 		s("konkursvarsel-cert", "DSOP_KONKURSVARSEL_CERT", "", "PEM enterprise certificate for mutual TLS with Konkursvarsel"),
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
@@ -506,6 +508,9 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.KonkursvarselStaleAfter, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_STALE_AFTER")); err != nil || c.KonkursvarselStaleAfter <= 0 {
 		bad("DSOP_KONKURSVARSEL_STALE_AFTER", "must be a positive duration such as 2h")
+	}
+	if c.KonkursvarselOverlap, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_OVERLAP")); err != nil || c.KonkursvarselOverlap < time.Minute {
+		bad("DSOP_KONKURSVARSEL_OVERLAP", "must be a duration of at least 1m, such as 24h")
 	}
 	if c.LeaderCheck, err = time.ParseDuration(get("DSOP_LEADER_CHECK")); err != nil || c.LeaderCheck < 50*time.Millisecond {
 		bad("DSOP_LEADER_CHECK", "must be a duration such as 5s")

@@ -28,12 +28,15 @@ type Poller struct {
 	Store     Store
 	Outbox    Outbox
 	Customers Customers
-	Start     time.Time     // first sync: registered after this (zero = the whole history)
-	Overlap   time.Duration // default 1 minute
-	Interval  time.Duration // default 5 minutes
-	Logger    *slog.Logger
-	Now       func() time.Time
-	Tracer    trace.Tracer // optional
+	Start     time.Time // first sync: registered after this (zero = the whole history)
+	// Overlap is how far before the cursor each poll asks again (DSOP_KONKURSVARSEL_OVERLAP,
+	// default 24 h): a notice registered before the cursor but published late is still fetched,
+	// and applied once (notices are stored by uuid).
+	Overlap  time.Duration
+	Interval time.Duration // default 5 minutes
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Tracer   trace.Tracer // optional
 	// MaxSkew is how far ahead of this server's clock a notice may be registered and still move
 	// the cursor (default 5 minutes, for clocks that differ): a notice dated later is stored and
 	// applied, but does not move the cursor, so that it cannot make the poller skip every notice
@@ -60,6 +63,9 @@ func (p *Poller) update(f func(s *SyncStatus)) {
 	}
 	f(&p.status)
 }
+
+// DefaultOverlap is how far before its cursor a poll asks again when Overlap is not set.
+const DefaultOverlap = 24 * time.Hour
 
 // SyncStatus is what operations watch.
 type SyncStatus struct {
@@ -154,7 +160,7 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 	if !cursor.IsZero() {
 		overlap := p.Overlap
 		if overlap == 0 {
-			overlap = time.Minute
+			overlap = DefaultOverlap
 		}
 		from = cursor.Add(-overlap)
 	}
@@ -191,9 +197,13 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 		res.Rejected++
 		p.logger().Error("konkursvarsel notice rejected", "error", e.Error())
 	}
-	// The detail data set of a personal bankruptcy names its ENK/TVAM units.
+	// The detail data set of a personal bankruptcy names its ENK/TVAM units. A notice already
+	// stored (fetched again by the overlap) is not asked for again.
 	for i, n := range notices {
 		if len(n.Debitor) != 11 {
+			continue
+		}
+		if known, err := p.Store.NoticesFor(ctx, n.Debitor); err == nil && containsUUID(known, n.UUID) {
 			continue
 		}
 		detail, err := p.Client.Detail(ctx, n)

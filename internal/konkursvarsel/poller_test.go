@@ -90,6 +90,7 @@ func TestPoller_FullHistoryThenIncrementalWithOverlapAndDuplicates(t *testing.T)
 	f := newFake(t, demoNotices(t))
 	st := NewMemoryStore()
 	p := newPoller(t, f, st)
+	p.Overlap = time.Minute
 
 	res, err := p.Sync(ctx)
 	require.NoError(t, err)
@@ -322,4 +323,39 @@ func TestPoller_AFutureDatedNoticeDoesNotPoisonTheCursor(t *testing.T) {
 	require.Len(t, ns, 1)
 	require.Equal(t, 1, p.Status().FutureDated, "reported once, not at every poll")
 	require.Equal(t, 1, strings.Count(logs.String(), "registered in the future"))
+}
+
+// A notice registered before the cursor but published late (an hour after) is fetched by the
+// next poll within the overlap and applied once; with a one-minute overlap it was never applied
+// (issue #29).
+func TestPoller_ALatePublishedNoticeIsAppliedOnce(t *testing.T) {
+	for _, c := range []struct {
+		overlap time.Duration
+		applied bool
+	}{{time.Minute, false}, {0, true}} { // 0: the default, 24 h
+		ctx := context.Background()
+		f := newFake(t, demoNotices(t))
+		st := NewMemoryStore()
+		p := newPoller(t, f, st)
+		p.Overlap = c.overlap
+		_, err := p.Sync(ctx)
+		require.NoError(t, err)
+		cur, _ := st.Cursor(ctx)
+		late, err := f.Add(NewNotice{Type: Aapning, Debitor: "910000004", Kjennelsesdato: "2019-06-01", UUID: "0c1b5d7e-2a4f-4e1b-9a3c-5d6e7f809102",
+			Registreringstidspunkt: cur.Add(-time.Hour).Format(TimeFormat)})
+		require.NoError(t, err)
+		f.mu.Lock()
+		f.notices = append(f.notices, mockNotice{Notice: late})
+		f.mu.Unlock()
+		for range 2 {
+			_, err = p.Sync(ctx)
+			require.NoError(t, err)
+		}
+		ns, err := st.NoticesFor(ctx, "910000004")
+		require.NoError(t, err)
+		require.Equal(t, c.applied, containsUUID(ns, late.UUID), "overlap %s", c.overlap)
+		if c.applied {
+			require.Equal(t, 16, count(st), "applied once")
+		}
+	}
 }
