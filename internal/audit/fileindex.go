@@ -249,8 +249,8 @@ func (ix *segIndex) seqs(key uint64) ([]uint64, error) {
 	return out, rerr
 }
 
-// sorted returns the index's entries of one kind in key order, as a stream (Count).
-func (ix *segIndex) kindEntries(kind indexKind) (func() (indexEntry, bool, error), func(), error) {
+// kindEntries returns the index's entries of one kind in key order, as a stream (Count).
+func (ix *segIndex) kindEntries(kind indexKind) (func() (indexEntry, bool, error), error) {
 	lo, hi := uint64(kind)<<56, uint64(kind+1)<<56
 	if ix.file == nil {
 		es := ix.entries
@@ -264,7 +264,7 @@ func (ix *segIndex) kindEntries(kind indexKind) (func() (indexEntry, bool, error
 			}
 			i++
 			return es[i-1], true, nil
-		}, func() {}, nil
+		}, nil
 	}
 	base := int64(headerSize) + int64(ix.count)*8
 	var rerr error
@@ -277,7 +277,7 @@ func (ix *segIndex) kindEntries(kind indexKind) (func() (indexEntry, bool, error
 	}
 	start := sort.Search(int(ix.nEntries), func(i int) bool { return read(i) >= lo })
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
 	sr := io.NewSectionReader(ix.file, base+int64(start)*entrySize, int64(int(ix.nEntries)-start)*entrySize)
 	br := bufio.NewReaderSize(sr, 64<<10)
@@ -294,7 +294,7 @@ func (ix *segIndex) kindEntries(kind indexKind) (func() (indexEntry, bool, error
 			return indexEntry{}, false, nil
 		}
 		return e, true, nil
-	}, func() {}, nil
+	}, nil
 }
 
 func memEntries(mem map[uint64][]uint64) []indexEntry {

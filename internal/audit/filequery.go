@@ -173,7 +173,7 @@ func (s *FileStore) Count(ctx context.Context, q CountQuery, fn func(key string,
 				return err
 			}
 		}
-		next, _, err := ix.kindEntries(kind)
+		next, err := ix.kindEntries(kind)
 		if err != nil {
 			return err
 		}

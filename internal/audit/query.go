@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -256,9 +255,6 @@ func countSorted(ctx context.Context, q CountQuery, each func(yield func(Record)
 	}
 	return nil
 }
-
-// ErrNotQueryable is returned for a store that has no query interface.
-var ErrNotQueryable = errors.New("this audit store cannot be queried")
 
 // Each calls fn for every record that matches q, a page at a time, until fn returns an error or
 // the records run out: the CLI's streaming reads (memory bounded by one page).
