@@ -100,8 +100,10 @@ func TestCachedSource_LookupCacheAndOutage(t *testing.T) {
 	cert, _, err := ca.Issue("974760673", time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0), x509.KeyUsageKeyEncipherment)
 	require.NoError(t, err)
 	f := newFakeCertPub(t, cert)
+	var mu sync.Mutex
 	clock := time.Now()
-	src := &CachedSource{Client: &Client{LocatorURL: f.locator.URL}, TTL: time.Hour, Now: func() time.Time { return clock }}
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	src := &CachedSource{Client: &Client{LocatorURL: f.locator.URL}, TTL: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }}
 	ctx := context.Background()
 
 	got, err := src.Certificate(ctx, brreg)
@@ -113,7 +115,7 @@ func TestCachedSource_LookupCacheAndOutage(t *testing.T) {
 
 	// Outage with a warm cache: the cached certificate is used, even after the TTL.
 	f.down.Store(true)
-	clock = clock.Add(2 * time.Hour)
+	advance(2 * time.Hour)
 	got, err = src.Certificate(ctx, brreg)
 	require.NoError(t, err)
 	require.Equal(t, cert.Raw, got.Raw)
@@ -126,7 +128,7 @@ func TestCachedSource_LookupCacheAndOutage(t *testing.T) {
 	// Back up: after the back-off, refreshed in the background while the cached one serves.
 	f.down.Store(false)
 	require.Eventually(t, func() bool {
-		clock = clock.Add(2 * time.Second)
+		advance(2 * time.Second)
 		_, err := src.Certificate(ctx, brreg)
 		require.NoError(t, err)
 		return f.fetches.Load() == 2
