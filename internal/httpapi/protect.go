@@ -71,12 +71,10 @@ func (l *Admission) reserve(key string) (wait time.Duration, ok bool, retry time
 	return wait, true, 0
 }
 
-// acquire takes one of key's concurrency slots, waiting for one until ctx ends or MaxWait passes.
-func (l *Admission) acquire(ctx context.Context, key string) (release func(), ok bool) {
-	if l.Concurrency <= 0 {
-		return func() {}, true
-	}
+// slot is key's semaphore of Concurrency slots.
+func (l *Admission) slot(key string) chan struct{} {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.slots == nil {
 		l.slots = map[string]chan struct{}{}
 	}
@@ -85,7 +83,15 @@ func (l *Admission) acquire(ctx context.Context, key string) (release func(), ok
 		sem = make(chan struct{}, l.Concurrency)
 		l.slots[key] = sem
 	}
-	l.mu.Unlock()
+	return sem
+}
+
+// acquire takes one of key's concurrency slots, waiting for one until ctx ends or MaxWait passes.
+func (l *Admission) acquire(ctx context.Context, key string) (release func(), ok bool) {
+	if l.Concurrency <= 0 {
+		return func() {}, true
+	}
+	sem := l.slot(key)
 	release = func() { <-sem }
 	select {
 	case sem <- struct{}{}:
@@ -109,16 +115,7 @@ func (l *Admission) acquireUntilDeadline(ctx context.Context, key string) (relea
 	if l.Concurrency <= 0 {
 		return func() {}, true
 	}
-	l.mu.Lock()
-	if l.slots == nil {
-		l.slots = map[string]chan struct{}{}
-	}
-	sem, found := l.slots[key]
-	if !found {
-		sem = make(chan struct{}, l.Concurrency)
-		l.slots[key] = sem
-	}
-	l.mu.Unlock()
+	sem := l.slot(key)
 	select {
 	case sem <- struct{}{}:
 		return func() { <-sem }, true
