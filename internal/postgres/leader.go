@@ -2,11 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -23,6 +27,27 @@ type Leader struct {
 	Logger *slog.Logger
 
 	leading atomic.Bool
+}
+
+// tryLead takes the lock on conn if it is free. The session is then ended by PostgreSQL itself
+// when it stays idle for three checks (idle_session_timeout): the leader pings it every check, so
+// only a leader that stopped — a frozen process, whose connection stays open — loses it, and
+// another replica takes over (issue #29: a frozen leader held the lock for the whole freeze).
+// The setting is left out where the server has none (before PostgreSQL 14).
+func tryLead(ctx context.Context, conn *pgx.Conn, key int64, check time.Duration) (bool, error) {
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil || !got {
+		return false, err
+	}
+	timeout := max(3*check, time.Second)
+	if _, err := conn.Exec(ctx, "SELECT set_config('idle_session_timeout', $1, false)", strconv.FormatInt(timeout.Milliseconds(), 10)); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42704" { // undefined_object: no such setting
+			_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key)
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // IsLeader reports whether this replica holds the lock now.
@@ -51,8 +76,8 @@ func (l *Leader) Run(ctx context.Context, lead func(ctx context.Context)) {
 			}
 			continue
 		}
-		var got bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", l.Key).Scan(&got); err != nil || !got {
+		got, err := tryLead(ctx, conn.Conn(), l.Key, l.Check)
+		if err != nil || !got {
 			conn.Release()
 			if !wait() {
 				return
@@ -84,6 +109,8 @@ func (l *Leader) Run(ctx context.Context, lead func(ctx context.Context)) {
 			_ = conn.Conn().Close(uctx)
 		} else if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", l.Key); err != nil {
 			_ = conn.Conn().Close(uctx)
+		} else if _, err := conn.Exec(uctx, "RESET idle_session_timeout"); err != nil {
+			_ = conn.Conn().Close(uctx) // the pool must not keep a session PostgreSQL would end
 		}
 		ucancel()
 		conn.Release()

@@ -48,3 +48,31 @@ func TestLeader_OneAtATimeAndTakeOver(t *testing.T) {
 	require.Eventually(t, b.IsLeader, 2*time.Second, 20*time.Millisecond, "the other replica takes over")
 	require.EqualValues(t, 1, maxRunning.Load(), "never two at once")
 }
+
+// A leader that stops without closing its connection — a frozen process — loses the lock once
+// its session has been idle for three checks, and another replica takes over (issue #29: a
+// frozen leader kept it for the whole freeze).
+func TestLeader_AFrozenLeaderLosesTheLock(t *testing.T) {
+	base := testPool(t)
+	key := time.Now().UnixNano()
+	frozen, err := pgxpool.NewWithConfig(context.Background(), base.Config())
+	require.NoError(t, err)
+	t.Cleanup(frozen.Close)
+	conn, err := frozen.Acquire(context.Background())
+	require.NoError(t, err)
+	defer conn.Release()
+	got, err := tryLead(context.Background(), conn.Conn(), key, 200*time.Millisecond) // then never pings again
+	require.NoError(t, err)
+	require.True(t, got)
+
+	other, err := pgxpool.NewWithConfig(context.Background(), base.Config())
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	b := &Leader{Pool: other, Key: key, Check: 100 * time.Millisecond}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go b.Run(ctx, func(ctx context.Context) { <-ctx.Done() })
+	time.Sleep(500 * time.Millisecond)
+	require.False(t, b.IsLeader(), "not while the frozen leader's session lives")
+	require.Eventually(t, b.IsLeader, 5*time.Second, 50*time.Millisecond, "taken over after the frozen session's idle timeout")
+}
