@@ -198,12 +198,16 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 		p.logger().Error("konkursvarsel notice rejected", "error", e.Error())
 	}
 	// The detail data set of a personal bankruptcy names its ENK/TVAM units. A notice already
-	// stored (fetched again by the overlap) is not asked for again.
+	// stored with its units (fetched again by the overlap) is not asked for again; one stored
+	// without (its detail failed, or it has none) is, at every poll within the overlap, and is
+	// enriched when the detail comes (Store.Apply), so that a detail that failed once does not
+	// leave the units unlinked when the cursor moves on (issue #29).
 	for i, n := range notices {
 		if len(n.Debitor) != 11 {
 			continue
 		}
-		if known, err := p.Store.NoticesFor(ctx, n.Debitor); err == nil && containsUUID(known, n.UUID) {
+		if known, err := p.Store.NoticesFor(ctx, n.Debitor); err == nil && hasUnits(known, n.UUID) {
+			notices[i].AssociatedOrgNos = unitsOf(known, n.UUID)
 			continue
 		}
 		detail, err := p.Client.Detail(ctx, n)
@@ -299,6 +303,18 @@ func (p *Poller) apply(ctx context.Context, notices []Notice, res *SyncResult) (
 		}
 	}
 	return total, nil
+}
+
+// hasUnits reports whether the stored notice id already names associated units.
+func hasUnits(ns []Notice, id string) bool { return len(unitsOf(ns, id)) > 0 }
+
+func unitsOf(ns []Notice, id string) []string {
+	for _, n := range ns {
+		if n.UUID == id {
+			return n.AssociatedOrgNos
+		}
+	}
+	return nil
 }
 
 func containsUUID(ns []Notice, id string) bool {

@@ -24,6 +24,7 @@ type fakeBRREG struct {
 	*Mock
 	srv     *httptest.Server
 	fail500 atomic.Int32 // answer this many requests with 500
+	failDet atomic.Int32 // answer this many detail requests with 500
 	hang    atomic.Int32 // make this many requests outlast the client's timeout
 	extra   atomic.Value // raw JSON items to put first on every list page
 	paths   sync.Map
@@ -39,7 +40,7 @@ func newFake(t *testing.T, notices []Notice) *fakeBRREG {
 	h := f.Handler()
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.paths.Store(r.URL.Path, true)
-		if f.fail500.Add(-1) >= 0 {
+		if f.fail500.Add(-1) >= 0 || (!isList(r.URL.Path) && f.failDet.Add(-1) >= 0) {
 			http.Error(w, "boom", http.StatusInternalServerError)
 			return
 		}
@@ -273,6 +274,32 @@ func TestPoller_PersonalBankruptcyBringsItsENKFromTheDetail(t *testing.T) {
 	acts, _ := p.Outbox.List(ctx)
 	require.Len(t, acts, 1)
 	require.Equal(t, []ActionAccount{{AccountNumber: "15030000003", PartyID: "910000004"}}, acts[0].Accounts)
+}
+
+// A detail that fails when the notice first comes is asked for again at the next poll (within
+// the overlap), and the person's ENK is linked then, although the cursor has moved on (issue #29:
+// the units were never linked).
+func TestPoller_AFailedDetailIsRetriedAndTheENKLinkedLater(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, nil)
+	_, err := f.Add(NewNotice{UUID: "7a0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a06", Type: Aapning, Debitor: "08086001471", Kjennelsesdato: "2026-11-01", AssociatedOrgNos: []string{"910000004"}})
+	require.NoError(t, err)
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	f.failDet.Store(100) // every attempt of the first poll
+	_, err = p.Sync(ctx)
+	require.NoError(t, err)
+	ns, err := st.NoticesFor(ctx, "910000004")
+	require.NoError(t, err)
+	require.Empty(t, ns, "not linked yet: the detail failed")
+	cur, _ := st.Cursor(ctx)
+	require.False(t, cur.IsZero(), "the cursor moved on")
+	f.failDet.Store(0)
+	_, err = p.Sync(ctx)
+	require.NoError(t, err)
+	ns, err = st.NoticesFor(ctx, "910000004")
+	require.NoError(t, err)
+	require.Len(t, ns, 1, "linked at the next poll")
 }
 
 func TestOutbox_AckOnceAndSurvivesReopening(t *testing.T) {
