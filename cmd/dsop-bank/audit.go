@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,7 +175,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("no audit records for AccountInfoRequestID %s", esc(caseID))
 		}
 		if format == "csv" {
-			return pr.caseCSV(stdout, c)
+			return present.WriteCSV(stdout, c, reveal)
 		}
 		pr.caseReport(stdout, c)
 		return nil
@@ -409,26 +407,6 @@ func (pr printer) call(w io.Writer, c compliance.Case, n int, r audit.Record, ma
 	} else if c.Delivered(r) {
 		fmt.Fprintf(w, "   delivered: %s accounts, %s transactions, %d fields, body sha256 %s\n", count(r.Accounts), count(r.Transactions), len(r.Fields), esc(r.BodySHA256))
 	}
-}
-
-// caseCSV is the case report as CSV, one row per call, times in UTC (the console's export).
-func (pr printer) caseCSV(w io.Writer, c compliance.Case) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"case", "kind", "audit_seq", "time_utc", "operation", "method", "path", "status", "code", "reason", "consumer", "client",
-		"legal_mandate", "notice_in_force", "party", "account_reference", "account_numbers", "from_date", "to_date", "accounts", "transactions",
-		"delivered", "body_sha256", "correlation_id"})
-	rows := func(kind string, recs []audit.Record) {
-		for _, r := range recs {
-			_ = cw.Write([]string{c.ID, kind, strconv.FormatUint(r.Seq, 10), compliance.ExportTime(r.Time), r.Operation, r.Method, pr.text(r.Path),
-				strconv.Itoa(r.Status), r.Code, r.Reason, r.Consumer, r.Client, r.LegalMandate, compliance.NoticeInForce(r), pr.party(r.PartyID),
-				r.AccountReference, pr.text(strings.Join(r.AccountNumbers, " ")), r.FromDate, r.ToDate, count(r.Accounts), count(r.Transactions),
-				strconv.FormatBool(c.Delivered(r)), r.BodySHA256, r.CorrelationID})
-		}
-	}
-	rows("call", c.Calls)
-	rows("refused-unauthenticated", c.Unauthenticated)
-	cw.Flush()
-	return cw.Error()
 }
 
 func dash(s string) string {

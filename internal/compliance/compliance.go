@@ -25,10 +25,6 @@ type Log = audit.Querier
 // sent by a flood may have millions, and its report then says it was cut.
 const MaxCaseRecords = 5000
 
-// Access reports whether a record is the bank's own access to the log (a reveal, a console view,
-// an acknowledgement, a verification) rather than a call of the API.
-func Access(r audit.Record) bool { return audit.KindOf(r) == audit.KindAccess }
-
 // Case is one AccountInfoRequestID: the calls of authenticated, allowed consumers that carried
 // it, the refused calls of anyone else that named it (listed apart, counted nowhere), and the
 // bank's access to it.

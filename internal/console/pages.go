@@ -388,7 +388,7 @@ func (c *Console) caseReport(w http.ResponseWriter, r *http.Request, u User) {
 		cs.Access = append(cs.Access, rec) // the view just recorded belongs on the page too
 	}
 	if r.URL.Query().Get("format") == "csv" {
-		c.exportCSV(w, cs, "")
+		c.exportCSV(w, cs)
 		return
 	}
 	c.showCase(w, r, u, cs, "")
