@@ -53,11 +53,17 @@ func (c *Console) findings(ctx context.Context, days int) *anomalyResult {
 	p, ok := ac.periods[days]
 	if !ok {
 		if len(ac.periods) >= maxAnomalyPeriods {
-			var oldest int
+			oldest := -1
 			for d, q := range ac.periods {
-				if q.running == nil && (oldest == 0 || q.used.Before(ac.periods[oldest].used)) {
+				if q.running == nil && (oldest < 0 || q.used.Before(ac.periods[oldest].used)) {
 					oldest = d
 				}
+			}
+			if oldest < 0 {
+				// Every period kept is being computed: no more computations at once (a user
+				// asking for many periods must not start one each).
+				ac.mu.Unlock()
+				return nil
 			}
 			delete(ac.periods, oldest)
 		}

@@ -223,16 +223,21 @@ func (c *coalescer) admit(key string, at time.Time, build func() audit.Record) b
 		if ok {
 			c.flushLocked(key) // a window whose timer has not fired yet
 		}
-		c.open[key] = &refusals{opened: now}
+		// Every window closes at the end of its second, counted or not, so that the windows of
+		// addresses that stopped do not stay behind.
+		nw := &refusals{opened: now}
+		nw.timer = time.AfterFunc(time.Second, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.open[key] == nw {
+				c.flushLocked(key)
+			}
+		})
+		c.open[key] = nw
 		return true
 	}
 	if w.count == 0 {
 		w.first = build()
-		w.timer = time.AfterFunc(time.Until(w.opened.Add(time.Second)), func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.flushLocked(key)
-		})
 	}
 	w.count++
 	w.last = at
