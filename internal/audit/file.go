@@ -54,6 +54,15 @@ type FileStore struct {
 	lastHash string
 	cp       *Checkpoint
 	broken   error
+	// unsynced are the records written since the last fsync that succeeded (without Raw); after
+	// a failed fsync they become unsure: their bytes may be on disk although their callers were
+	// told the write failed, so heal writes a marker for each (WithholdingOf) before anything else.
+	unsynced  []Record
+	unsure    []Record
+	lost      [][2]uint64 // seq ranges declared unsure: an append among them failed, whatever came after
+	healable  bool        // broken by a failed fsync, which a fresh segment may mend
+	healAfter time.Time   // no heal is tried before this (one a second)
+	syncFile  func(*os.File) error
 	// sealed are the indexes of the segments before the active one, oldest first; active is the
 	// in-memory index of the segment being written (fileindex.go). Both under mu.
 	sealed []*segIndex
@@ -96,7 +105,7 @@ func OpenFileStoreWith(dir string, o FileOptions) (*FileStore, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &FileStore{dir: dir, maxSegmentBytes: o.MaxSegmentBytes, logger: o.Logger, readOnly: o.ReadOnly}
+	s := &FileStore{dir: dir, maxSegmentBytes: o.MaxSegmentBytes, logger: o.Logger, readOnly: o.ReadOnly, syncFile: (*os.File).Sync}
 	if o.ReadOnly {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("audit directory: %w", err)
@@ -286,7 +295,7 @@ func (s *FileStore) Append(_ context.Context, r *Record) error {
 func (s *FileStore) write(r *Record) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.broken != nil {
+	if s.broken != nil && !s.heal() {
 		return 0, fmt.Errorf("audit log unavailable: %w", s.broken)
 	}
 	rec := *r
@@ -306,6 +315,9 @@ func (s *FileStore) write(r *Record) (uint64, error) {
 	s.active.add(rec, s.curSize, int64(len(line)))
 	s.curSize += int64(len(line))
 	s.lastSeq, s.lastHash = rec.Seq, rec.Hash
+	kept := rec
+	kept.Raw, kept.Body = nil, nil
+	s.unsynced = append(s.unsynced, kept)
 	*r = rec
 	return rec.Seq, nil
 }
@@ -317,6 +329,14 @@ func (s *FileStore) syncThrough(seq uint64) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
+	if s.wasLost(seq) {
+		err := s.broken
+		s.mu.Unlock()
+		if err == nil {
+			err = errors.New("the fsync of its segment failed")
+		}
+		return fmt.Errorf("write audit record: %w", err)
+	}
 	if s.synced >= seq {
 		s.mu.Unlock()
 		return nil
@@ -332,18 +352,107 @@ func (s *FileStore) syncThrough(seq uint64) error {
 	for _, old := range retired {
 		_ = old.Close()
 	}
-	err := f.Sync()
+	err := s.syncFile(f)
 	s.fsyncs.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		// After a failed fsync the kernel may have dropped the pages: what was written cannot be
-		// trusted, so the log takes nothing more until a restart reads what is on disk.
-		s.broken = fmt.Errorf("fsync %s: %w", f.Name(), err)
-		return fmt.Errorf("write audit record: %w", s.broken)
+		return s.syncFailed(f, err)
 	}
 	s.synced = max(s.synced, through)
+	n := 0
+	for n < len(s.unsynced) && s.unsynced[n].Seq <= through {
+		n++
+	}
+	s.unsynced = append(s.unsynced[:0], s.unsynced[n:]...)
 	return nil
+}
+
+// syncFailed takes the log out of service after a failed fsync (under mu). The kernel may have
+// dropped the pages, so nothing more is written to that segment; every record written since
+// the last good fsync is unsure — its caller hears of a failure, yet its bytes may be on disk
+// — and heal starts a fresh segment with a record saying so of each.
+func (s *FileStore) syncFailed(f *os.File, err error) error {
+	if s.broken == nil {
+		s.broken = fmt.Errorf("fsync %s: %w", f.Name(), err)
+		s.healable = true
+		s.logger.Error("audit log fsync failed; no record is taken until a fresh segment can be written", "segment", filepath.Base(f.Name()), "error", err.Error())
+	}
+	if len(s.unsynced) > 0 {
+		s.lost = append(s.lost, [2]uint64{s.unsynced[0].Seq, s.unsynced[len(s.unsynced)-1].Seq})
+	}
+	s.unsure = append(s.unsure, s.unsynced...)
+	s.unsynced = nil
+	return fmt.Errorf("write audit record: %w", s.broken)
+}
+
+// wasLost reports whether seq was written before a failed fsync (under mu): its caller must
+// hear of the failure even if a later heal made the log durable again.
+func (s *FileStore) wasLost(seq uint64) bool {
+	for _, r := range s.lost {
+		if seq >= r[0] && seq <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// heal tries, at most once a second, to put a log broken by a failed fsync back into service
+// (under mu): it opens a fresh segment, writes in it the record of each unsure record's answer
+// never leaving (WithholdingOf), and fsyncs it and the directory — the probe write. Only when
+// all of that is durable does the log take records again. The markers follow the unsure records
+// in the chain; if the kernel dropped those records, audit verify names the gap just before the
+// markers that explain it.
+func (s *FileStore) heal() bool {
+	if !s.healable || s.readOnly || s.lock == nil || time.Now().Before(s.healAfter) {
+		return false
+	}
+	s.healAfter = time.Now().Add(time.Second)
+	name := filepath.Join(s.dir, fmt.Sprintf("%s%020d%s", segmentPrefix, s.lastSeq+1, segmentSuffix))
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	if err != nil {
+		s.logger.Error("audit log still out of service: a fresh segment cannot be created", "error", err.Error())
+		return false
+	}
+	now := time.Now()
+	lastSeq, lastHash, cp := s.lastSeq, s.lastHash, s.cp
+	ix := &segIndex{path: name}
+	var size int64
+	for _, u := range s.unsure {
+		m := WithholdingOf(u, now)
+		if err = Link(&m, lastSeq, lastHash, cp); err != nil {
+			break
+		}
+		line := append(m.Raw[:len(m.Raw):len(m.Raw)], '\n')
+		if _, err = f.Write(line); err != nil {
+			break
+		}
+		ix.add(m, size, int64(len(line)))
+		size += int64(len(line))
+		lastSeq, lastHash, cp = m.Seq, m.Hash, nil
+	}
+	if err == nil {
+		err = s.syncFile(f)
+	}
+	if err == nil {
+		err = durable.SyncDir(s.dir)
+	}
+	if err != nil {
+		f.Close()
+		_ = os.Remove(name)
+		s.logger.Error("audit log still out of service: the probe write of a fresh segment failed", "error", err.Error())
+		return false
+	}
+	if s.cur != nil {
+		s.retired = append(s.retired, s.cur)
+		s.sealActive()
+	}
+	s.logger.Warn("audit log back in service in a fresh segment after a failed fsync; the answers of the records written before it never left, and a record says so of each",
+		"segment", filepath.Base(name), "withheld", len(s.unsure))
+	s.cur, s.curDay, s.curSize, s.active = f, now.UTC().Format(time.DateOnly), size, ix
+	s.lastSeq, s.lastHash, s.cp = lastSeq, lastHash, cp
+	s.synced, s.unsure, s.broken, s.healable = lastSeq, nil, nil, false
+	return true
 }
 
 // Fsyncs is how many fsyncs the appends have made (fewer than appends when they share them).
@@ -360,11 +469,10 @@ func (s *FileStore) fail(err error) error {
 
 func (s *FileStore) rotate(firstSeq uint64, day string) error {
 	if s.cur != nil {
-		if err := s.cur.Sync(); err != nil {
-			s.broken = fmt.Errorf("fsync %s: %w", s.cur.Name(), err)
-			return fmt.Errorf("write audit record: %w", s.broken)
+		if err := s.syncFile(s.cur); err != nil {
+			return s.syncFailed(s.cur, err)
 		}
-		s.synced = s.lastSeq
+		s.synced, s.unsynced = s.lastSeq, nil
 		s.retired = append(s.retired, s.cur)
 		s.cur = nil
 		s.sealActive()
@@ -528,6 +636,10 @@ func (s *FileStore) Close() error {
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.unsure) > 0 {
+		s.healAfter = time.Time{}
+		s.heal() // a last chance to say which answers never left
+	}
 	var err error
 	for _, f := range s.retired {
 		_ = f.Close()
@@ -552,7 +664,7 @@ func (s *FileStore) Close() error {
 func (s *FileStore) Ping(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.broken != nil {
+	if s.broken != nil && !s.heal() {
 		return s.broken
 	}
 	_, err := os.Stat(s.dir)

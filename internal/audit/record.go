@@ -151,3 +151,35 @@ func Field(s string) string {
 	}
 	return s[:cut] + "…"
 }
+
+// ReasonAuditWrite is the reason of a record whose request was answered 503 ACC-100 because
+// its audit write failed (or of the marker that says so of a record already stored).
+const ReasonAuditWrite = "audit-write"
+
+// WithholdingOf is the record that follows a stored record whose answer never left — its
+// write was reported failed (a failed fsync, a commit whose outcome was unknown, a caller that
+// gave up waiting) after its bytes may have reached the store. It names the same request,
+// records what the caller got (503 ACC-100) and points back with Withholds, so that the log
+// never shows a delivery without saying it did not happen (issue #29).
+func WithholdingOf(stored Record, now time.Time) Record {
+	return Record{
+		Service: stored.Service, Operation: stored.Operation, Method: stored.Method, Path: stored.Path,
+		Client: stored.Client, Consumer: stored.Consumer, ClientID: stored.ClientID, TokenJTI: stored.TokenJTI,
+		AccountInfoRequestID: stored.AccountInfoRequestID, CorrelationID: stored.CorrelationID,
+		LegalMandate: stored.LegalMandate, PartyID: stored.PartyID, AccountReference: stored.AccountReference,
+		FromDate: stored.FromDate, ToDate: stored.ToDate, OnlyPrimaryOwner: stored.OnlyPrimaryOwner,
+		AdditionalReferenceID: stored.AdditionalReferenceID, AdditionalReferenceIDType: stored.AdditionalReferenceIDType,
+		RequesterID: stored.RequesterID, PageCursor: stored.PageCursor,
+		NoticeUUID: stored.NoticeUUID, NoticeType: stored.NoticeType, Kjennelsesdato: stored.Kjennelsesdato,
+		Time: now.UTC(), Status: 503, Code: "ACC-100", Reason: ReasonAuditWrite,
+		LatencyMS: stored.LatencyMS, Withholds: stored.Seq,
+	}
+}
+
+// AsWriteFailure turns a record not yet stored into the record of what its caller got once the
+// write was given up: 503 ACC-100, nothing delivered.
+func AsWriteFailure(r Record) Record {
+	w := WithholdingOf(r, r.Time)
+	w.Withholds = 0
+	return w
+}

@@ -191,7 +191,7 @@ func settings(raw map[string]*string) []setting {
 		s("client-address-header", "DSOP_CLIENT_ADDRESS_HEADER", "", "header in which the gateway passes the caller's address (its last value is used, e.g. X-Forwarded-For); empty = the connection's address"),
 		s("answer-memory", "DSOP_ANSWER_MEMORY", "256MiB", "memory that answers may hold while they are written to their callers (e.g. 256MiB); beyond it a new answer gets 503 ACC-100 and Retry-After (0 = no bound)"),
 		s("audit-min-free", "DSOP_AUDIT_MIN_FREE", "512MiB", "file store: below this much free space on the audit volume, new requests get 503 and /readyz fails (e.g. 512MiB, 2GiB; 0 = off)"),
-		s("audit-timeout", "DSOP_AUDIT_TIMEOUT", "5s", "the least time an audit write is given, even past the request deadline; beyond it the answer is withheld (500 ACC-100)"),
+		s("audit-timeout", "DSOP_AUDIT_TIMEOUT", "5s", "the least time an audit write is given, even past the request deadline; beyond it the answer is withheld (503 ACC-100, Retry-After: 1)"),
 		s("leader-check", "DSOP_LEADER_CHECK", "5s", "with PostgreSQL: how often a replica tries to become the Konkursvarsel poller, and the poller checks its lease"),
 		s("shutdown-timeout", "DSOP_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM, the most the shutdown may take, whatever the dependencies do"),
 		s("drain-delay", "DSOP_DRAIN_DELAY", "", "on SIGTERM, how long /readyz answers 503 before the listeners close, so that the load balancer stops routing first; default 5s in production, 0 in test"),

@@ -183,9 +183,10 @@ func (a *api) record(next http.Handler) http.Handler {
 		}
 		switch {
 		case err != nil:
-			status, code = http.StatusInternalServerError, CodeInternal
+			status, code = errAuditWrite.Status, errAuditWrite.Code
 			a.Logger.ErrorContext(ctx, "audit record could not be written; answer withheld", "error", err.Error(),
 				"correlation_id", sanitize(r.Header.Get("CorrelationID")))
+			w.Header().Set("Retry-After", "1")
 			writeProblem(w, errAuditWrite)
 		case sealErr != nil:
 			status, code = errWithheld.Status, errWithheld.Code

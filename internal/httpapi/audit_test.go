@@ -115,16 +115,17 @@ func TestAudit_CountsAndReferencesOfDeliveredData(t *testing.T) {
 	require.Equal(t, guarantor, r.PartyID, "the party resolved from the accountReference")
 }
 
-// A failing audit store turns a would-be 200 into 500 ACC-100 with no account data.
+// A failing audit store turns a would-be 200 into 503 ACC-100 (Retry-After) with no account data.
 func TestAudit_FailingStoreWithholdsTheAnswer(t *testing.T) {
 	h := newHarness(t)
 	h.audit.Fail = errors.New("disk full")
 	for _, target := range []string{accountsURL(earliest, today), accountURL(h.ref(pagingAccount), "/transactions", earliest, today)} {
 		rec := h.do("GET", target, h.headers(openOrg))
-		requireProblem(t, rec, 500, "ACC-100")
+		requireProblem(t, rec, 503, "ACC-100")
+		require.Equal(t, "1", rec.Header().Get("Retry-After"))
 	}
 	// Refusals too: nothing is answered unrecorded.
-	requireProblem(t, h.do("POST", accountsURL(earliest, today), h.headers(openOrg)), 500, "ACC-100")
+	requireProblem(t, h.do("POST", accountsURL(earliest, today), h.headers(openOrg)), 503, "ACC-100")
 }
 
 // panickingAudit is an audit store with a bug: every append panics.
@@ -132,7 +133,7 @@ type panickingAudit struct{ audit.Store }
 
 func (panickingAudit) Append(context.Context, *audit.Record) error { panic("bug in the audit store") }
 
-// A panic in the audit store is an audit write that failed: 500 ACC-100 and nothing of the
+// A panic in the audit store is an audit write that failed: 503 ACC-100 and nothing of the
 // answer, for a refusal and a clear answer (the record written in the request's goroutine) as
 // for an encrypted one (written beside the encryption) — never a dropped connection.
 func TestAudit_PanickingStoreWithholdsTheAnswer(t *testing.T) {
@@ -144,7 +145,7 @@ func TestAudit_PanickingStoreWithholdsTheAnswer(t *testing.T) {
 			{"POST", accountsURL(earliest, today)}, // refused before anything is read
 		} {
 			rec := h.do(c.method, c.target, withAccept(h.headers(openOrg), "application/json"))
-			requireProblem(t, rec, 500, "ACC-100")
+			requireProblem(t, rec, 503, "ACC-100")
 			require.NotContains(t, rec.Body.String(), "responseDetails")
 		}
 	}

@@ -106,7 +106,7 @@ func TestDeliveredForms_PageMemoryIsReusedOnlyAfterTheAnswerLeft(t *testing.T) {
 	jose := func(url string) int { return h.do("GET", url, withAccept(h.headers(""), "application/jose")).Code }
 
 	store.fail = errors.New("disk full")
-	require.Equal(t, 500, jose(target))
+	require.Equal(t, 503, jose(target))
 	withheld, was := store.kept, string(store.kept)
 	require.NotEmpty(t, withheld)
 	store.fail = nil

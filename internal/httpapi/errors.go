@@ -103,7 +103,9 @@ var (
 	errAnswerMemory   = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is answering too much data at once; retry after the number of seconds in Retry-After", "answer-memory"}
 	errOverloaded     = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank is overloaded; retry after the number of seconds in Retry-After", "overloaded"}
 	errWithheld       = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the answer could not be encrypted, so no data was delivered; it can be retried", "withheld"}
-	errAuditWrite     = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the request could not be recorded, so no data was delivered; it can be retried", "audit-write"}
+	// A failed audit write is a fault of the bank's storage, answered like every other (issue
+	// #29): 503 with Retry-After, never 429, never data.
+	errAuditWrite = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not record the request, so no data was delivered; retry after the number of seconds in Retry-After", "audit-write"}
 )
 
 func errNotInService(endpoint string) *Problem {

@@ -34,7 +34,7 @@ func TestProblemFor_OneTableFromErrorToStatusCodeAndReason(t *testing.T) {
 		{"too many headers", errTooManyHeaders, 400, "ACC-001", "headers"},
 		{"Accept", errNotAcceptable, 406, "ACC-013", "accept"},
 		{"rate limit", errTooManyReqs, 429, "ACC-022", "rate-limit"},
-		{"audit write", errAuditWrite, 500, "ACC-100", "audit-write"},
+		{"audit write", errAuditWrite, 503, "ACC-100", "audit-write"},
 		{"Cards", errNotInService("Cards"), 400, "ACC-001", "endpoint-not-in-service"},
 		{"token refused", wrap(&validation.TokenError{Reason: "expired", Message: "m"}), 401, "ACC-010", "token:expired"},
 		{"token forbidden", wrap(&validation.TokenError{Reason: "scope", Message: "m", Forbidden: true}), 403, "ACC-011", "token:scope"},

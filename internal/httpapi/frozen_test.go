@@ -71,9 +71,9 @@ func TestFrozenDatabase_EveryRequestIsAnsweredWithinItsDeadline(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// With the audit log unwritable every answer is 500 ACC-100 and none has data: a shed request
+	// With the audit log unwritable every answer is 503 ACC-100 (never 429) and none has data: a shed request
 	// too, since it must be recorded before it is answered.
-	require.Equal(t, map[int]int{500: 20}, statuses)
+	require.Equal(t, map[int]int{503: 20}, statuses)
 
 	f.Thaw()
 	require.Eventually(t, func() bool { s, _ := get(); return s == 200 }, 10*time.Second, 100*time.Millisecond, "recovers when the database thaws")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,13 @@ type AuditStore struct {
 	queue   []*pendingAppend
 	writing bool
 	writer  sync.WaitGroup
+	// unsure are linked records whose callers heard of a failure although the record may be
+	// stored: a commit whose outcome was lost, or a caller that gave up while its group
+	// committed. The next group looks them up under the chain's lock and writes, for each one
+	// stored, the record saying its answer never left (audit.WithholdingOf).
+	unsure []audit.Record
+	// beforeCommit, in tests, runs just before a group's inserts and commit are sent.
+	beforeCommit func()
 }
 
 var _ audit.Store = (*AuditStore)(nil)
@@ -42,7 +50,18 @@ type pendingAppend struct {
 	rec      audit.Record
 	deadline time.Time // the caller's, zero when it has none
 	done     chan error
+	// state settles who speaks last: the caller giving up (pending → abandoned) or the writer
+	// committing (pending → committed). A record abandoned before it is linked is stored as
+	// what its caller got (audit.AsWriteFailure); one abandoned after is unsure.
+	state     atomic.Int32
+	rewritten bool // the writer's: stored as a write failure
 }
+
+const (
+	pending int32 = iota
+	abandoned
+	committed
+)
 
 // Append implements audit.Store.
 func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
@@ -80,8 +99,15 @@ func (s *AuditStore) Append(ctx context.Context, r *audit.Record) error {
 		}
 		return err
 	case <-ctx.Done():
-		// The group may still commit this record; the caller answers with an error either way,
-		// and a record of an intended answer is the safe side of "nothing unaudited".
+		if !p.state.CompareAndSwap(pending, abandoned) {
+			// Its group committed just now: the record is durable, the answer may leave.
+			if err := <-p.done; err == nil {
+				*r = p.rec
+				return nil
+			}
+		}
+		// The group may still commit this record; then it is unsure, and a later record says
+		// that its answer never left.
 		return fmt.Errorf("audit append: %w", ctx.Err())
 	}
 }
@@ -110,7 +136,7 @@ func (s *AuditStore) writeGroups(ctx context.Context) {
 
 // writeGroup links and commits one group. Its deadline is the latest of its callers' (a caller
 // that gave up no longer waits; the others must not fail because of it).
-func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) error {
+func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) (err error) {
 	var latest time.Time
 	for _, p := range group {
 		if p.deadline.IsZero() {
@@ -126,7 +152,19 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 		ctx, cancel = context.WithDeadline(ctx, latest)
 		defer cancel()
 	}
-	linked := make([]audit.Record, len(group))
+	linked := make([]audit.Record, 0, len(group))
+	sent := false
+	defer func() {
+		if sent && err != nil {
+			// The commit may have happened: every record of the group is unsure.
+			s.mu.Lock()
+			s.unsure = append(s.unsure, linked...)
+			s.mu.Unlock()
+		}
+	}()
+	s.mu.Lock()
+	unsure := s.unsure[:len(s.unsure):len(s.unsure)]
+	s.mu.Unlock()
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -175,21 +213,43 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 			return err
 		}
 	}
-	batch := &pgx.Batch{}
-	for i, p := range group {
-		rec := p.rec
-		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
+	var markers []audit.Record
+	if len(unsure) > 0 {
+		if markers, err = withholdings(ctx, conn, unsure); err != nil {
 			return err
 		}
+	}
+	batch := &pgx.Batch{}
+	queue := func(rec audit.Record) {
 		// The record is stored as Link encoded it (audit/encoding.go), byte for byte: text,
 		// never jsonb, which would reorder its keys.
 		batch.Queue(`INSERT INTO audit_records (seq, recorded_at, account_info_request_id, correlation_id, party_id, consumer, status, record, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			int64(rec.Seq), rec.Time, rec.AccountInfoRequestID, rec.CorrelationID, rec.PartyID, rec.Consumer, rec.Status, string(rec.Raw), rec.Hash)
-		linked[i] = rec
 		last, lastHash, cp = int64(rec.Seq), rec.Hash, nil
 	}
+	for _, m := range markers {
+		if err := audit.Link(&m, uint64(last), lastHash, cp); err != nil {
+			return err
+		}
+		queue(m)
+	}
+	for _, p := range group {
+		rec := p.rec
+		if p.state.Load() == abandoned {
+			rec, p.rewritten = audit.AsWriteFailure(rec), true
+		}
+		if err := audit.Link(&rec, uint64(last), lastHash, cp); err != nil {
+			return err
+		}
+		queue(rec)
+		linked = append(linked, rec)
+	}
 	batch.Queue("COMMIT")
+	sent = true
+	if s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("insert audit records: %w", err)
 	}
@@ -197,10 +257,47 @@ func (s *AuditStore) writeGroup(ctx context.Context, group []*pendingAppend) err
 		// A COMMIT of a failed transaction reports success and rolls back.
 		return errors.New("insert audit records: the transaction did not commit")
 	}
+	s.mu.Lock()
+	s.unsure = s.unsure[len(unsure):] // those looked up are settled; later ones stay
 	for i, p := range group {
 		p.rec = linked[i]
+		if !p.state.CompareAndSwap(pending, committed) && !p.rewritten {
+			// Its caller gave up after the record was linked: stored as delivered, never answered.
+			s.unsure = append(s.unsure, linked[i])
+		}
 	}
+	s.mu.Unlock()
 	return nil
+}
+
+// withholdings looks the unsure records up (under the chain's lock, so that the transaction
+// that may have stored them has ended) and returns the record to write for each one stored.
+func withholdings(ctx context.Context, conn *pgxpool.Conn, unsure []audit.Record) ([]audit.Record, error) {
+	seqs, hashes := make([]int64, len(unsure)), make([]string, len(unsure))
+	for i, u := range unsure {
+		seqs[i], hashes[i] = int64(u.Seq), u.Hash
+	}
+	rows, err := conn.Query(ctx, `SELECT r.seq FROM audit_records r
+		JOIN unnest($1::bigint[], $2::text[]) AS u(seq, hash) ON r.seq = u.seq AND r.hash = u.hash`, seqs, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: look up records of unknown outcome: %w", err)
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("audit: look up records of unknown outcome: %w", err)
+	}
+	found := map[int64]bool{}
+	for _, seq := range stored {
+		found[seq] = true
+	}
+	now := time.Now()
+	var out []audit.Record
+	for _, u := range unsure {
+		if found[int64(u.Seq)] && u.Reason != audit.ReasonAuditWrite {
+			out = append(out, audit.WithholdingOf(u, now))
+		}
+	}
+	return out, nil
 }
 
 // Scan implements audit.Store.

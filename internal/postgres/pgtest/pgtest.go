@@ -61,8 +61,11 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 type Freezer struct {
 	URL    string // like URL's, through the proxy
 	frozen atomic.Bool
-	thaw   chan struct{}
-	mu     sync.Mutex
+	// repliesOnly, while frozen, still forwards what clients send: the server does the work
+	// (a COMMIT commits) and its answers are held, as when the network drops the replies.
+	repliesOnly atomic.Bool
+	thaw        chan struct{}
+	mu          sync.Mutex
 }
 
 // Freeze stops forwarding.
@@ -74,6 +77,12 @@ func (f *Freezer) Freeze() {
 	}
 }
 
+// FreezeReplies holds the server's answers only: what clients send still reaches it.
+func (f *Freezer) FreezeReplies() {
+	f.repliesOnly.Store(true)
+	f.Freeze()
+}
+
 // Thaw resumes forwarding.
 func (f *Freezer) Thaw() {
 	f.mu.Lock()
@@ -81,9 +90,13 @@ func (f *Freezer) Thaw() {
 	if f.frozen.Swap(false) {
 		close(f.thaw)
 	}
+	f.repliesOnly.Store(false)
 }
 
-func (f *Freezer) wait() {
+func (f *Freezer) wait(toServer bool) {
+	if toServer && f.repliesOnly.Load() {
+		return
+	}
 	f.mu.Lock()
 	ch, frozen := f.thaw, f.frozen.Load()
 	f.mu.Unlock()
@@ -117,11 +130,11 @@ func FreezableURL(tb testing.TB) *Freezer {
 					return
 				}
 				defer d.Close()
-				pipe := func(dst, src net.Conn) {
+				pipe := func(dst, src net.Conn, toServer bool) {
 					buf := make([]byte, 32<<10)
 					for {
 						n, err := src.Read(buf)
-						f.wait() // frozen: hold what arrived, answer nothing
+						f.wait(toServer) // frozen: hold what arrived, answer nothing
 						if n > 0 {
 							if _, werr := dst.Write(buf[:n]); werr != nil {
 								return
@@ -133,8 +146,8 @@ func FreezableURL(tb testing.TB) *Freezer {
 						}
 					}
 				}
-				go pipe(d, c)
-				pipe(c, d)
+				go pipe(d, c, true)
+				pipe(c, d, false)
 			}()
 		}
 	}()
