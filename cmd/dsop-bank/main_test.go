@@ -200,6 +200,22 @@ func TestRun_InvalidConfigurationListsEveryProblem(t *testing.T) {
 	}
 }
 
+// DSOP_KONKURSVARSEL_AUTH=maskinporten needs its issuer, client, scope and certificate, and says
+// which are missing; an unknown mode is refused.
+func TestRun_KonkursvarselMaskinportenModeNamesWhatIsMissing(t *testing.T) {
+	for mode, want := range map[string][]string{
+		"maskinporten": {"DSOP_KONKURSVARSEL_MASKINPORTEN", "DSOP_KONKURSVARSEL_CLIENT_ID", "DSOP_KONKURSVARSEL_SCOPE", "DSOP_KONKURSVARSEL_CERT"},
+		"password":     {"DSOP_KONKURSVARSEL_AUTH"},
+	} {
+		env := map[string]string{"DSOP_KONKURSVARSEL_AUTH": mode, "DSOP_STATE_DIR": t.TempDir()}
+		err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+		require.Error(t, err, mode)
+		for _, w := range want {
+			require.Contains(t, err.Error(), w, mode)
+		}
+	}
+}
+
 func TestRun_CheckBankData(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/maskinporten"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 )
@@ -82,13 +85,13 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 		logger.Warn("DSOP_KONKURSVARSEL_URL is not set: no Konkursvarsel polling")
 		return gate, nil, nil
 	}
-	hc, err := konkursvarsel.NewHTTPClient(cfg.KonkursvarselCert, cfg.KonkursvarselKey, cfg.KonkursvarselCA, 30*time.Second)
+	client, err := konkursvarselClient(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	p := &konkursvarsel.Poller{
 		Tracer:    tel.Tracer,
-		Client:    &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc},
+		Client:    client,
 		Store:     st.notices,
 		Outbox:    st.outbox,
 		Customers: svc,
@@ -121,4 +124,28 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 		return sync(ctx)
 	}
 	return gate, p, nil
+}
+
+// konkursvarselClient authenticates the poller as DSOP_KONKURSVARSEL_AUTH says: the enterprise
+// certificate in the TLS handshake, or a Maskinporten token obtained with it (konkursvarsel.md §3
+// leaves this open until BRREG confirms).
+func konkursvarselClient(cfg *config.Config) (*konkursvarsel.Client, error) {
+	if cfg.KonkursvarselAuth != "maskinporten" {
+		hc, err := konkursvarsel.NewHTTPClient(cfg.KonkursvarselCert, cfg.KonkursvarselKey, cfg.KonkursvarselCA, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc}, nil
+	}
+	hc, err := konkursvarsel.NewHTTPClient("", "", cfg.KonkursvarselCA, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	key, err := tls.LoadX509KeyPair(cfg.KonkursvarselCert, cfg.KonkursvarselKey)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_KONKURSVARSEL_CERT: %w", err)
+	}
+	tokens := &maskinporten.Source{Issuer: cfg.KonkursvarselMaskinporten, ClientID: cfg.KonkursvarselClientID,
+		Scope: cfg.KonkursvarselScope, Key: key, KeyID: cfg.KonkursvarselKeyID, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	return &konkursvarsel.Client{BaseURL: cfg.KonkursvarselURL, HTTP: hc, Bearer: tokens}, nil
 }

@@ -63,7 +63,12 @@ type Config struct {
 	KonkursvarselCert         string
 	KonkursvarselKey          string
 	KonkursvarselCA           string
-	OnDemandSyncEvery         time.Duration
+	// KonkursvarselAuth is "certificate" (mutual TLS with the enterprise certificate) or
+	// "maskinporten" (a bearer token obtained with that certificate); konkursvarsel.md §3.
+	KonkursvarselAuth                                string
+	KonkursvarselMaskinporten, KonkursvarselClientID string
+	KonkursvarselScope, KonkursvarselKeyID           string
+	OnDemandSyncEvery                                time.Duration
 	// Operations.
 	AdminAddr string
 	RateLimit float64 // requests per second per consumer; 0 = off
@@ -175,6 +180,11 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-cert", "DSOP_KONKURSVARSEL_CERT", "", "PEM enterprise certificate for mutual TLS with Konkursvarsel"),
 		s("konkursvarsel-key", "DSOP_KONKURSVARSEL_KEY", "", "PEM private key of DSOP_KONKURSVARSEL_CERT"),
 		s("konkursvarsel-ca", "DSOP_KONKURSVARSEL_CA", "", "PEM CA bundle to trust for Konkursvarsel (default: the system roots)"),
+		s("konkursvarsel-auth", "DSOP_KONKURSVARSEL_AUTH", "certificate", "how dsop-bank authenticates to Konkursvarsel: certificate (mutual TLS with DSOP_KONKURSVARSEL_CERT) or maskinporten (a bearer token obtained with that certificate)"),
+		s("konkursvarsel-maskinporten", "DSOP_KONKURSVARSEL_MASKINPORTEN", "", "Maskinporten issuer for DSOP_KONKURSVARSEL_AUTH=maskinporten, e.g. https://test.maskinporten.no/ (the token endpoint is <issuer>token)"),
+		s("konkursvarsel-client-id", "DSOP_KONKURSVARSEL_CLIENT_ID", "", "the bank's Maskinporten client id (DSOP_KONKURSVARSEL_AUTH=maskinporten)"),
+		s("konkursvarsel-scope", "DSOP_KONKURSVARSEL_SCOPE", "", "the Maskinporten scope BRREG grants for Konkursvarsel (DSOP_KONKURSVARSEL_AUTH=maskinporten)"),
+		s("konkursvarsel-key-id", "DSOP_KONKURSVARSEL_KEY_ID", "", "kid of a key registered with the Maskinporten client, sent instead of the certificate chain (x5c); optional"),
 		s("tls-cert", "DSOP_TLS_CERT", "", "PEM server certificate (chain) for TLS on the API and admin listeners; reloaded when the file changes; empty = plain HTTP behind the gateway"),
 		s("tls-key", "DSOP_TLS_KEY", "", "PEM private key of DSOP_TLS_CERT"),
 		s("tls-client-ca", "DSOP_TLS_CLIENT_CA", "", "PEM CA bundle: with TLS, the API listener requires a client certificate chaining to it (mutual TLS from the gateway)"),
@@ -258,6 +268,31 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		raw[env] = &v
 	}
 	return build(raw)
+}
+
+// konkursvarselAuth reads and checks how the poller authenticates to Konkursvarsel.
+func konkursvarselAuth(c *Config, get func(string) string, bad func(env, format string, args ...any), prod bool) {
+	c.KonkursvarselAuth = get("DSOP_KONKURSVARSEL_AUTH")
+	c.KonkursvarselMaskinporten, c.KonkursvarselClientID = get("DSOP_KONKURSVARSEL_MASKINPORTEN"), get("DSOP_KONKURSVARSEL_CLIENT_ID")
+	c.KonkursvarselScope, c.KonkursvarselKeyID = get("DSOP_KONKURSVARSEL_SCOPE"), get("DSOP_KONKURSVARSEL_KEY_ID")
+	switch c.KonkursvarselAuth {
+	case "certificate":
+	case "maskinporten":
+		if u, err := url.Parse(c.KonkursvarselMaskinporten); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+			bad("DSOP_KONKURSVARSEL_MASKINPORTEN", "must be the Maskinporten issuer, an absolute https URL such as https://maskinporten.no/ (http allowed in test)")
+		}
+		if c.KonkursvarselClientID == "" {
+			bad("DSOP_KONKURSVARSEL_CLIENT_ID", "is needed with DSOP_KONKURSVARSEL_AUTH=maskinporten")
+		}
+		if c.KonkursvarselScope == "" {
+			bad("DSOP_KONKURSVARSEL_SCOPE", "is needed with DSOP_KONKURSVARSEL_AUTH=maskinporten")
+		}
+		if c.KonkursvarselCert == "" {
+			bad("DSOP_KONKURSVARSEL_CERT", "DSOP_KONKURSVARSEL_AUTH=maskinporten signs its token grant with the enterprise certificate: set DSOP_KONKURSVARSEL_CERT and DSOP_KONKURSVARSEL_KEY")
+		}
+	default:
+		bad("DSOP_KONKURSVARSEL_AUTH", "must be certificate or maskinporten")
+	}
 }
 
 func build(raw map[string]*string) (*Config, error) {
@@ -412,6 +447,7 @@ func build(raw map[string]*string) (*Config, error) {
 	if (c.KonkursvarselCert == "") != (c.KonkursvarselKey == "") {
 		bad("DSOP_KONKURSVARSEL_CERT", "DSOP_KONKURSVARSEL_CERT and DSOP_KONKURSVARSEL_KEY go together")
 	}
+	konkursvarselAuth(c, get, bad, prod)
 	if c.KonkursvarselPollInterval, err = time.ParseDuration(get("DSOP_KONKURSVARSEL_POLL_INTERVAL")); err != nil || c.KonkursvarselPollInterval < 100*time.Millisecond {
 		bad("DSOP_KONKURSVARSEL_POLL_INTERVAL", "must be a duration such as 5m")
 	}

@@ -25,6 +25,16 @@ type Client struct {
 	HTTP     *http.Client
 	Attempts int           // per request, default 4
 	Backoff  time.Duration // first wait, doubled each time, default 500 ms
+	// Bearer, when set, authenticates each request with a Maskinporten access token
+	// (DSOP_KONKURSVARSEL_AUTH=maskinporten) instead of the TLS client certificate.
+	Bearer Bearer
+}
+
+// Bearer hands out access tokens (maskinporten.Source).
+type Bearer interface {
+	Token(ctx context.Context) (string, error)
+	// Forget drops a token the service refused, so that the next request gets a new one.
+	Forget()
 }
 
 // NewHTTPClient returns an HTTP client for the service: timeouts and, when certFile is set, the
@@ -136,6 +146,7 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 		wait = 500 * time.Millisecond
 	}
 	var last error
+	refreshed := false
 	for i := range attempts {
 		if i > 0 {
 			// Full jitter: spread retries of many banks, never hammer a failing service.
@@ -153,6 +164,12 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 		}
 		last = err
 		var se statusError
+		if errors.As(err, &se) && se.code == http.StatusUnauthorized && c.Bearer != nil && !refreshed {
+			// A token revoked or expired early: one more try with a new one.
+			c.Bearer.Forget()
+			refreshed = true
+			continue
+		}
 		if errors.As(err, &se) && se.code < 500 && se.code != http.StatusTooManyRequests {
 			break // the request itself is wrong: retrying cannot help
 		}
@@ -169,6 +186,13 @@ func (c *Client) once(ctx context.Context, u string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Bearer != nil {
+		tok, err := c.Bearer.Token(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("konkursvarsel access token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}

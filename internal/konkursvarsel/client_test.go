@@ -64,3 +64,43 @@ func TestPoller_ASecondSyncWaitsNoLongerThanItsDeadline(t *testing.T) {
 		t.Fatal("Status waited for the running sync")
 	}
 }
+
+type fakeBearer struct {
+	issued, forgotten atomic.Int32
+}
+
+func (b *fakeBearer) Token(context.Context) (string, error) {
+	return "tok-" + string(rune('0'+b.issued.Add(1))), nil
+}
+func (b *fakeBearer) Forget() { b.forgotten.Add(1) }
+
+// With DSOP_KONKURSVARSEL_AUTH=maskinporten every request carries the bearer token and asks for
+// JSON; a token the service refuses (401) is replaced once, and a second 401 is an error.
+func TestClient_MaskinportenBearerIsSentAndRenewedOnce(t *testing.T) {
+	var refuse atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "application/json", r.Header.Get("Accept"))
+		if refuse.Load() > 0 {
+			refuse.Add(-1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		require.Regexp(t, `^Bearer tok-\d$`, r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte(`{"_embedded":{"konkursvarsler":[]},"_links":{}}`))
+	}))
+	defer srv.Close()
+	b := &fakeBearer{}
+	c := &Client{BaseURL: srv.URL, HTTP: srv.Client(), Bearer: b, Backoff: time.Millisecond}
+	ctx := context.Background()
+	_, err := c.Updated(ctx, time.Time{})
+	require.NoError(t, err)
+
+	refuse.Store(1)
+	_, err = c.Updated(ctx, time.Time{})
+	require.NoError(t, err, "one refused token is replaced")
+	require.EqualValues(t, 1, b.forgotten.Load())
+
+	refuse.Store(2)
+	_, err = c.Updated(ctx, time.Time{})
+	require.ErrorContains(t, err, "HTTP 401", "a new token refused too is an error, not a loop")
+}

@@ -202,11 +202,13 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 	// without (its detail failed, or it has none) is, at every poll within the overlap, and is
 	// enriched when the detail comes (Store.Apply), so that a detail that failed once does not
 	// leave the units unlinked when the cursor moves on (issue #29).
+	lateUnits := map[string]bool{} // notices stored before whose units are linked only now
 	for i, n := range notices {
 		if len(n.Debitor) != 11 {
 			continue
 		}
-		if known, err := p.Store.NoticesFor(ctx, n.Debitor); err == nil && hasUnits(known, n.UUID) {
+		known, err := p.Store.NoticesFor(ctx, n.Debitor)
+		if err == nil && hasUnits(known, n.UUID) {
 			notices[i].AssociatedOrgNos = unitsOf(known, n.UUID)
 			continue
 		}
@@ -216,13 +218,16 @@ func (p *Poller) sync(ctx context.Context) (SyncResult, error) {
 			continue
 		}
 		notices[i].AssociatedOrgNos = AssociatedUnits(detail, n.Debitor)
+		if containsUUID(known, n.UUID) && len(notices[i].AssociatedOrgNos) > 0 {
+			lateUnits[n.UUID] = true
+		}
 	}
 	applied, err := p.apply(ctx, notices, &res)
 	if err != nil {
 		return res, err
 	}
 	res.Applied = applied
-	actions, err := p.actions(ctx, notices)
+	actions, err := p.actions(ctx, notices, lateUnits)
 	if err != nil {
 		return res, err
 	}
@@ -327,30 +332,59 @@ func containsUUID(ns []Notice, id string) bool {
 }
 
 // actions are the bank's instructions for the notices that concern its customers.
-func (p *Poller) actions(ctx context.Context, notices []Notice) ([]Action, error) {
+func (p *Poller) actions(ctx context.Context, notices []Notice, lateUnits map[string]bool) ([]Action, error) {
 	if p.Customers == nil {
 		return nil, nil
 	}
 	var out []Action
 	for _, n := range notices {
-		var accts []ActionAccount
-		for _, party := range append([]string{n.Debitor}, n.AssociatedOrgNos...) {
-			nums, err := p.Customers.AccountsToBlock(ctx, party)
+		accountsOf := func(parties ...string) ([]ActionAccount, error) {
+			var accts []ActionAccount
+			for _, party := range parties {
+				nums, err := p.Customers.AccountsToBlock(ctx, party)
+				if err != nil {
+					return nil, fmt.Errorf("accounts of a notified party: %w", err)
+				}
+				for _, a := range nums {
+					accts = append(accts, ActionAccount{AccountNumber: a, PartyID: party})
+				}
+			}
+			return accts, nil
+		}
+		action := func(id string, accts []ActionAccount) {
+			if len(accts) == 0 {
+				return // not a customer: the notice is kept, nothing to do
+			}
+			out = append(out, Action{
+				ID: id, Type: ActionFor(n.Type), NoticeUUID: n.UUID, NoticeType: n.Type, Debitor: n.Debitor,
+				Kjennelsesdato: n.Kjennelsesdato.String(), Registreringstidspunkt: n.Registreringstidspunkt,
+				Accounts: accts, CreatedAt: p.now().UTC(),
+			})
+		}
+		if !lateUnits[n.UUID] {
+			accts, err := accountsOf(append([]string{n.Debitor}, n.AssociatedOrgNos...)...)
 			if err != nil {
-				return nil, fmt.Errorf("accounts of a notified party: %w", err)
+				return nil, err
 			}
-			for _, a := range nums {
-				accts = append(accts, ActionAccount{AccountNumber: a, PartyID: party})
+			action(n.UUID, accts)
+			continue
+		}
+		// The units of a notice whose action may already be out (issue #29: its detail failed
+		// when it first came): the debitor's own accounts stay in the notice's action (recorded
+		// once, by its id), and each unit linked now gets an action of its own, "<uuid>/<orgno>",
+		// so that the bank hears of the ENK's accounts too.
+		accts, err := accountsOf(n.Debitor)
+		if err != nil {
+			return nil, err
+		}
+		action(n.UUID, accts)
+		for _, unit := range n.AssociatedOrgNos {
+			accts, err := accountsOf(unit)
+			if err != nil {
+				return nil, err
 			}
+			action(n.UUID+"/"+unit, accts)
 		}
-		if len(accts) == 0 {
-			continue // not a customer: the notice is kept, nothing to do
-		}
-		out = append(out, Action{
-			ID: n.UUID, Type: ActionFor(n.Type), NoticeUUID: n.UUID, NoticeType: n.Type, Debitor: n.Debitor,
-			Kjennelsesdato: n.Kjennelsesdato.String(), Registreringstidspunkt: n.Registreringstidspunkt,
-			Accounts: accts, CreatedAt: p.now().UTC(),
-		})
 	}
 	return out, nil
 }

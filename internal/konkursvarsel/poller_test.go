@@ -302,6 +302,37 @@ func TestPoller_AFailedDetailIsRetriedAndTheENKLinkedLater(t *testing.T) {
 	require.Len(t, ns, 1, "linked at the next poll")
 }
 
+// The person is a customer too: the notice's block action went out at the first poll with the
+// person's own accounts, before the ENK was known. When the ENK is linked later, the bank must
+// still be told to block the ENK's accounts (issue #29), once.
+func TestPoller_AnENKLinkedLateGetsItsOwnBlockAction(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, nil)
+	const id = "7a0f3f5e-5f51-4c43-9d7c-0d7e0b3b0a07"
+	_, err := f.Add(NewNotice{UUID: id, Type: Aapning, Debitor: "08086001471", Kjennelsesdato: "2026-11-01", AssociatedOrgNos: []string{"910000004"}})
+	require.NoError(t, err)
+	st := NewMemoryStore()
+	p := newPoller(t, f, st)
+	p.Customers = customers{"08086001471": {"15030000009"}, "910000004": {"15030000003"}}
+	f.failDet.Store(100)
+	_, err = p.Sync(ctx)
+	require.NoError(t, err)
+	acts, _ := p.Outbox.List(ctx)
+	require.Len(t, acts, 1, "the person's own accounts are blocked at once")
+	require.Equal(t, []ActionAccount{{AccountNumber: "15030000009", PartyID: "08086001471"}}, acts[0].Accounts)
+
+	f.failDet.Store(0)
+	for range 2 { // a second poll within the overlap adds nothing
+		_, err = p.Sync(ctx)
+		require.NoError(t, err)
+	}
+	acts, _ = p.Outbox.List(ctx)
+	require.Len(t, acts, 2, "the ENK linked late gets its own block action")
+	require.Equal(t, id+"/910000004", acts[1].ID)
+	require.Equal(t, ActionBlock, acts[1].Type)
+	require.Equal(t, []ActionAccount{{AccountNumber: "15030000003", PartyID: "910000004"}}, acts[1].Accounts)
+}
+
 func TestOutbox_AckOnceAndSurvivesReopening(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
