@@ -83,7 +83,10 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not answer in time; the request can be retried", "timeout"}
 	}
-	return &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried", "internal"}
+	// What is left are faults of the bank's own dependencies — the database, a network — not
+	// bugs (a panic is errInternal): one answer for all of them, 503 with Retry-After (issue #29),
+	// which the real client may retry, never 429.
+	return errUnavailable
 }
 
 func badRequest(msg, reason string) *Problem {
@@ -105,7 +108,9 @@ var (
 	errWithheld       = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: the answer could not be encrypted, so no data was delivered; it can be retried", "withheld"}
 	// A failed audit write is a fault of the bank's storage, answered like every other (issue
 	// #29): 503 with Retry-After, never 429, never data.
-	errAuditWrite = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not record the request, so no data was delivered; retry after the number of seconds in Retry-After", "audit-write"}
+	errUnavailable = &Problem{http.StatusServiceUnavailable, CodeInternal, "technical error at the bank: its data could not be read just now; retry after the number of seconds in Retry-After", "unavailable"}
+	errInternal    = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried", "internal"}
+	errAuditWrite  = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not record the request, so no data was delivered; retry after the number of seconds in Retry-After", "audit-write"}
 )
 
 func errNotInService(endpoint string) *Problem {
@@ -117,6 +122,9 @@ func errNotInService(endpoint string) *Problem {
 func writeProblem(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // every 503 says when to come back
+	}
 	if p.Status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", "GET, HEAD")
 	}

@@ -50,7 +50,7 @@ func TestProblemFor_OneTableFromErrorToStatusCodeAndReason(t *testing.T) {
 		{"unmarshal", &UnmarshalingParamError{ParamName: "fromDate", Err: errors.New("x")}, 400, "ACC-001", "param:fromDate"},
 		{"deadline", wrap(context.DeadlineExceeded), 503, "ACC-100", "timeout"},
 		{"overloaded", errOverloaded, 503, "ACC-100", "overloaded"},
-		{"anything else", errors.New("boom"), 500, "ACC-100", "internal"},
+		{"a dependency's fault", errors.New("connection reset by peer"), 503, "ACC-100", "unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := problemFor(tc.err)

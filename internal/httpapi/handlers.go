@@ -222,7 +222,9 @@ func (a *api) answer(ctx context.Context, facts decisionFacts, b []byte) (*okRes
 	}
 	seal, err := a.Encrypter.For(ctx, call.claims.ConsumerID)
 	if err != nil {
-		return nil, facts.refusal(err)
+		// Without a usable certificate no plaintext may leave (kontrollinformasjon-api.md §9.2).
+		a.Logger.ErrorContext(ctx, "no usable encryption certificate for the consumer", "error", err.Error())
+		return nil, facts.refusal(&Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank: no usable encryption certificate for the consumer, so no data was delivered", "no-certificate"})
 	}
 	return &okResponse{body: b, seal: seal, contentType: "application/jose", facts: facts}, nil
 }

@@ -37,7 +37,7 @@ func (a *api) recoverPanics(next http.Handler) http.Handler {
 				if bw, ok := w.(*bufferedWriter); ok {
 					bw.reset() // whatever the handler wrote before it panicked never leaves
 				}
-				a.fail(w, r, fmt.Errorf("panic: %v", v))
+				a.fail(w, r, errInternal) // a bug, not a passing fault: 500
 			}
 		}()
 		next.ServeHTTP(w, r)
