@@ -95,8 +95,8 @@ func TestOps_MetricsAfterAFewRequestsAndReadinessFollowsTheJWKS(t *testing.T) {
 	code, body = httpGet(t, adminURL+"/metrics")
 	require.Equal(t, 200, code)
 	for _, series := range []string{
-		`dsop_requests_total{code="OK",operation="listAccounts",status="200"} 3`,
-		`dsop_requests_total{code="ACC-010",operation="listAccounts",status="401"} 1`,
+		`dsop_requests_total{code="OK",operation="listAccounts",service="konkursbehandling",status="200"} 3`,
+		`dsop_requests_total{code="ACC-010",operation="listAccounts",service="none",status="401"} 1`,
 		`dsop_request_duration_seconds_bucket{code="OK",operation="listAccounts"`,
 		`dsop_token_failures_total{reason="malformed"} 1`,
 		`dsop_audit_write_duration_seconds_count`,

@@ -25,11 +25,13 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/oed"
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 	"github.com/dsop-bank/dsop-bank/internal/tracing"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
@@ -251,20 +253,30 @@ func shutdown(cfg *config.Config, servers []*http.Server, api *httpapi.Server, s
 	return shutdownErr
 }
 
-// loadPolicy is the field policy: the delivery tables with the bank's overrides from
-// DSOP_FIELD_POLICY. The server delivers with it and import makes the delivered forms with it.
-func loadPolicy(cfg *config.Config) (*filter.Policy, error) {
+// loadPolicy is the field policy of the first enabled service (DSOP_SERVICES): its delivery
+// tables with the bank's overrides. Import makes the delivered forms of transaction pages with
+// it, so that service's pages are read ready to send; another service's pages are filtered as
+// they are read.
+func loadPolicy(cfg *config.Config) (*filter.Policy, error) { return servicePolicy(cfg.Services[0]) }
+
+// servicePolicy is one service's delivery tables with the bank's overrides from its
+// DSOP_SERVICE_<NAME>_FIELD_POLICY (for Konkursbehandling also DSOP_FIELD_POLICY).
+func servicePolicy(sc config.ServiceConfig) (*filter.Policy, error) {
 	var overrides filter.Overrides
-	if cfg.FieldPolicy != "" {
-		b, err := os.ReadFile(cfg.FieldPolicy)
+	if sc.FieldPolicy != "" {
+		b, err := os.ReadFile(sc.FieldPolicy)
 		if err != nil {
-			return nil, fmt.Errorf("DSOP_FIELD_POLICY: %w", err)
+			return nil, fmt.Errorf("field policy of %s: %w", sc.Service.Name, err)
 		}
 		if err := json.Unmarshal(b, &overrides); err != nil {
-			return nil, fmt.Errorf("DSOP_FIELD_POLICY %s: %w", cfg.FieldPolicy, err)
+			return nil, fmt.Errorf("field policy of %s, %s: %w", sc.Service.Name, sc.FieldPolicy, err)
 		}
 	}
-	return filter.New(overrides)
+	p, err := filter.NewTable(sc.Service.Delivery, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Service.Name, err)
+	}
+	return p, nil
 }
 
 // build assembles the API from the configuration: the explicit wiring of every dependency.
@@ -298,6 +310,10 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 		// PostgreSQL: step 2b reads its account and the owners' notices in one round trip.
 		decide.OwnerNotices = tracing.OwnerNotices{Next: on, Tracer: tel.Tracer}
 	}
+	profiles, err := profilesOf(cfg, policy, &traced, decide, store)
+	if err != nil {
+		return nil, nil, err
+	}
 	var auditSpace func() error
 	if st.volume != nil && st.volume.MinFree > 0 {
 		auditSpace = st.volume.Room
@@ -310,6 +326,7 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 		Logger:    logger,
 		Tokens:    tokens,
 		Rules:     validation.Rules{ToDate: cfg.ToDatePolicy},
+		Services:  profiles,
 		Decide:    decide,
 		Accounts:  &traced,
 		Cursors:   accounts.NewCursorCodec(secret),
@@ -335,4 +352,44 @@ func build(cfg *config.Config, secret []byte, st *stores, enc *encryption.Encryp
 		Answers:        answers,
 	})
 	return h, dev, nil
+}
+
+// profilesOf wires each enabled service (DSOP_SERVICES): its decision (Konkursbehandling's gate
+// is Konkursvarsel; OED's the bank data's date of death), its delivery tables and, when its
+// settings say so, its own rate budget. The first service delivers with policy (whose delivered
+// forms import made); the others with their own.
+func profilesOf(cfg *config.Config, policy *filter.Policy, svc *accounts.Service, kb httpapi.Decider, store tracing.AccountsStore) ([]httpapi.Profile, error) {
+	var out []httpapi.Profile
+	for i, sc := range cfg.Services {
+		p := httpapi.Profile{Service: sc.Service, Policy: policy, Accounts: svc}
+		if i > 0 {
+			own, err := servicePolicy(sc)
+			if err != nil {
+				return nil, err
+			}
+			other := *svc
+			other.DeliveryPolicy = own.Fingerprint()
+			p.Policy, p.Accounts = own, &other
+		}
+		switch sc.Service.Gate {
+		case dsopservice.GateBankruptcy:
+			p.Decide = kb
+		case dsopservice.GateDeceased:
+			p.Decide = &oed.Decider{Deaths: oed.BankDeaths{Parties: store}, Accounts: store, Service: sc.Service}
+		default:
+			return nil, fmt.Errorf("DSOP_SERVICES: %s has no gate this server can check", sc.Service.Name)
+		}
+		if sc.RateLimit >= 0 || sc.RateBurst > 0 {
+			rate, burst := cfg.RateLimit, cfg.RateBurst
+			if sc.RateLimit >= 0 {
+				rate = sc.RateLimit
+			}
+			if sc.RateBurst > 0 {
+				burst = sc.RateBurst
+			}
+			p.Admission = &httpapi.Admission{Rate: rate, Burst: float64(burst), Concurrency: cfg.ConsumerConcurrency, MaxWait: cfg.RateWait}
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -37,6 +37,9 @@ type Party struct {
 	ID                 string `json:"id"`
 	Name               string `json:"name"`
 	CountryOfResidence string `json:"countryOfResidence,omitempty"`
+	// DateOfDeath is set when the bank knows the person is dead (its own systems, FREG events):
+	// the gate and the window anchor of Oppgjør etter dødsfall (dsopservice.OED).
+	DateOfDeath civil.Date `json:"dateOfDeath,omitzero"`
 }
 
 // RoleType is a party's relation to an account. Only primaryOwner makes an account the party's in
@@ -206,6 +209,9 @@ func (v *Validator) Party(i int, p Party) {
 	v.parties[p.ID] = true
 	if p.CountryOfResidence != "" && !countryRe.MatchString(p.CountryOfResidence) {
 		v.add(loc+".countryOfResidence", "must be an ISO 3166-1 alpha-2 code")
+	}
+	if k, err := validation.ParsePartyID(p.ID); err == nil && k == validation.Organisation && !p.DateOfDeath.IsZero() {
+		v.add(loc+".dateOfDeath", "only a person (an 11-digit id) has a date of death")
 	}
 }
 

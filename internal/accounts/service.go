@@ -248,6 +248,33 @@ func readSpells[T any](s *Service, size int, h Holding, after *Position, keep fu
 	return nil, nil
 }
 
+// Roles are the account's roles (its owners, holders of power of attorney, …) in the days the
+// party held the account: each role overlapping one of the holding's spells, as the bank data
+// records it. Only a service that allows the Roles endpoint asks (dsopservice).
+func (s *Service) Roles(ctx context.Context, h Holding) (dsop.Roles, error) {
+	roles := []dsop.AccountRole{}
+	for _, r := range h.Account.Roles {
+		for _, sp := range h.Spells {
+			if r.Period().Overlaps(sp.From, sp.To) {
+				out, err := s.role(ctx, r)
+				if err != nil {
+					return dsop.Roles{}, err
+				}
+				roles = append(roles, *out)
+				break
+			}
+		}
+	}
+	return dsop.Roles{ResponseDetails: s.details(h.Account, h.Spells[0].From), Roles: &roles}, nil
+}
+
+// Cards answers the Cards endpoint for a service that allows it: the bank data format holds no
+// payment cards, so the answer says it is partial rather than claim there are none.
+func (s *Service) Cards(Holding) dsop.Cards {
+	msg := "This bank's DSOP data holds no payment cards; ask the bank by digital letter."
+	return dsop.Cards{ResponseDetails: dsop.ResponseDetails{Status: dsop.Partial, Message: &msg}, PaymentCards: &[]dsop.PaymentCard{}}
+}
+
 // details says "partial" when part of the requested period is archived offline, so that the
 // consumer knows to ask for it by other means (kontrollinformasjon-api.md §3.5).
 func (s *Service) details(a StoredAccount, from civil.Date) dsop.ResponseDetails {

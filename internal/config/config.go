@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -35,25 +37,29 @@ type Config struct {
 	MaskinportenCA      string // PEM bundle trusted for the JWKS, besides the system roots
 	TLSCert, TLSKey     string // TLS on our own listeners (API and admin); empty = plain HTTP
 	TLSClientCA         string // with TLS: client certificates (the gateway's) must chain to it
-	AllowedConsumers    []string
-	KonkursvarselSeed   string // notices file in the Konkursvarsel list format; "" = demo notices in test
-	DevIssuerAddr       string // address of the development token issuer; "" in production
-	TokenSkew           time.Duration
-	PageSize            int
-	ToDatePolicy        validation.ToDatePolicy
-	AllowClosed         bool
-	FieldPolicy         string // JSON file with filter overrides
-	Timezone            *time.Location
-	SecretFile          string
-	LogLevel            string
-	DatabaseURL         string        // PostgreSQL; empty = the embedded default (files in the state directory)
-	AuditDir            string        // audit log directory of the embedded default
-	AuditRetention      time.Duration // 0 = keep forever
-	ConsumerCert        string        // PEM file with the consumer's encryption certificate
-	CertPubURL          string        // CertPub locator base URL
-	CertPubCA           string        // CA bundle consumer certificates must chain to
-	CertPubTTL          time.Duration
-	JWEEnc              string // A128CBC-HS256 or A256GCM
+	// AllowedConsumers are the consumer.ID values some enabled service accepts (the union of
+	// Services' consumers): the token check and the CertPub prefetch use them.
+	AllowedConsumers []string
+	// Services are the enabled DSOP services (DSOP_SERVICES), each with its own settings.
+	Services          []ServiceConfig
+	KonkursvarselSeed string // notices file in the Konkursvarsel list format; "" = demo notices in test
+	DevIssuerAddr     string // address of the development token issuer; "" in production
+	TokenSkew         time.Duration
+	PageSize          int
+	ToDatePolicy      validation.ToDatePolicy
+	AllowClosed       bool
+	FieldPolicy       string // JSON file with filter overrides
+	Timezone          *time.Location
+	SecretFile        string
+	LogLevel          string
+	DatabaseURL       string        // PostgreSQL; empty = the embedded default (files in the state directory)
+	AuditDir          string        // audit log directory of the embedded default
+	AuditRetention    time.Duration // 0 = keep forever
+	ConsumerCert      string        // PEM file with the consumer's encryption certificate
+	CertPubURL        string        // CertPub locator base URL
+	CertPubCA         string        // CA bundle consumer certificates must chain to
+	CertPubTTL        time.Duration
+	JWEEnc            string // A128CBC-HS256 or A256GCM
 	// Konkursvarsel (module A).
 	KonkursvarselURL          string // empty in test = the built-in mock on MockKonkursvarselAddr
 	MockKonkursvarselAddr     string
@@ -107,6 +113,18 @@ type Config struct {
 	ConsoleViewer, ConsoleOfficer string // claim values that grant each role
 }
 
+// ServiceConfig is one enabled DSOP service with the bank's settings for it, read from the keys
+// DSOP_SERVICE_<NAME>_… (dsopservice.Service names the service; the settings only narrow it).
+type ServiceConfig struct {
+	Service     dsopservice.Service
+	FieldPolicy string  // JSON file with filter overrides for this service's delivery tables
+	RateLimit   float64 // requests per second per consumer of this service; -1 = the global DSOP_RATE_LIMIT
+	RateBurst   int     // 0 = the global DSOP_RATE_BURST
+}
+
+// serviceKey is the environment key prefix of a service's settings: DSOP_SERVICE_OED_….
+func serviceKey(name string) string { return "DSOP_SERVICE_" + strings.ToUpper(name) + "_" }
+
 // ConsoleDevIssuer reports whether the console signs users in through the development issuer.
 func (c *Config) ConsoleDevIssuer() bool { return c.ConsoleAddr != "" && c.ConsoleOIDCIssuer == "" }
 
@@ -142,7 +160,7 @@ func settings(raw map[string]*string) []setting {
 		raw[env] = v
 		return setting{flag, env, def, help, v}
 	}
-	return []setting{
+	out := []setting{
 		s("addr", "DSOP_ADDR", "127.0.0.1:8080", "listen address of the API"),
 		s("env", "DSOP_ENV", "test", "test or production"),
 		s("bank-data", "DSOP_BANK_DATA", "", "bank data file (JSON, see openapi/bank-data.yaml); empty = embedded demo bank (test only)"),
@@ -153,7 +171,8 @@ func settings(raw map[string]*string) []setting {
 		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer"),
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
 		s("maskinporten-ca", "DSOP_MASKINPORTEN_CA", "", "PEM bundle of CAs to trust for the JWKS URL besides the system roots (a bank's TLS-inspecting proxy, a test issuer)"),
-		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", validation.BRREG, "comma-separated consumer.ID values allowed to call"),
+		s("services", "DSOP_SERVICES", "konkursbehandling", "comma-separated DSOP services this server answers (konkursbehandling, oed); each request is routed to one by its token's consumer and its Legal-Mandate"),
+		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", "", "Konkursbehandling's accepted consumer.ID values, comma-separated (the same as DSOP_SERVICE_KONKURSBEHANDLING_CONSUMERS, which wins); default 0192:974760673"),
 		s("konkursvarsel-seed", "DSOP_KONKURSVARSEL_SEED", "", "notices file in the Konkursvarsel list format (_embedded.konkursvarsler[]); empty in test = demo notices"),
 		s("dev-issuer-addr", "DSOP_DEV_ISSUER_ADDR", "127.0.0.1:8081", "listen address of the development token issuer (test only)"),
 		s("token-skew", "DSOP_TOKEN_SKEW", "10s", "allowed clock skew for exp/iat/nbf"),
@@ -221,6 +240,17 @@ func settings(raw map[string]*string) []setting {
 		s("console-role-recheck", "DSOP_CONSOLE_ROLE_RECHECK", "10m", "how often a session's role is re-read from the identity provider (with its refresh token); a role removed there ends the session"),
 		s("console-search-limit", "DSOP_CONSOLE_SEARCH_LIMIT", "20", "searches by party number one console user may make an hour; more are refused, and the searches are flagged as an anomaly"),
 	}
+	// Each service's own settings: keys of that service, not globals (issue #30).
+	for _, svc := range dsopservice.All() {
+		k, f := serviceKey(svc.Name), "service-"+svc.Name+"-"
+		out = append(out,
+			s(f+"consumers", k+"CONSUMERS", "", "consumer.ID values accepted for "+svc.Title+", comma-separated; default "+strings.Join(svc.Consumers, ",")),
+			s(f+"field-policy", k+"FIELD_POLICY", "", "JSON file {\"emit\":[...],\"omit\":[...]} switching configurable fields of "+svc.Title+"'s delivery tables"),
+			s(f+"rate-limit", k+"RATE_LIMIT", "", "sustained requests per second per consumer of "+svc.Title+"; default DSOP_RATE_LIMIT"),
+			s(f+"rate-burst", k+"RATE_BURST", "", "requests a consumer of "+svc.Title+" may send at once; default DSOP_RATE_BURST"),
+		)
+	}
+	return out
 }
 
 // Names lists every setting's environment variable.
@@ -268,6 +298,80 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		raw[env] = &v
 	}
 	return build(raw)
+}
+
+// consumerList reads a comma-separated list of consumer.ID values.
+func consumerList(env, v string, bad func(env, format string, args ...any)) []string {
+	var out []string
+	for _, id := range strings.Split(v, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			org, ok := strings.CutPrefix(id, "0192:")
+			if k, err := validation.ParsePartyID(org); !ok || err != nil || k != validation.Organisation {
+				bad(env, "%q is not 0192:<organisation number>", id)
+			}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// services reads DSOP_SERVICES and each enabled service's own keys, and checks that requests can
+// be routed (dsopservice.NewRegistry).
+func services(c *Config, get func(string) string, bad func(env, format string, args ...any)) {
+	var names []string
+	for _, n := range strings.Split(get("DSOP_SERVICES"), ",") {
+		if n = strings.TrimSpace(strings.ToLower(n)); n != "" {
+			names = append(names, n)
+		}
+	}
+	var enabled []dsopservice.Service
+	for _, svc := range dsopservice.All() {
+		if !slices.Contains(names, svc.Name) {
+			continue
+		}
+		k := serviceKey(svc.Name)
+		consumers := consumerList(k+"CONSUMERS", get(k+"CONSUMERS"), bad)
+		if len(consumers) == 0 && svc.Name == dsopservice.Konkursbehandling().Name {
+			consumers = consumerList("DSOP_ALLOWED_CONSUMERS", get("DSOP_ALLOWED_CONSUMERS"), bad)
+		}
+		if len(consumers) > 0 {
+			svc.Consumers = consumers
+		}
+		sc := ServiceConfig{Service: svc, FieldPolicy: get(k + "FIELD_POLICY"), RateLimit: -1}
+		if sc.FieldPolicy == "" && svc.Name == dsopservice.Konkursbehandling().Name {
+			sc.FieldPolicy = get("DSOP_FIELD_POLICY")
+		}
+		if v := get(k + "RATE_LIMIT"); v != "" {
+			if r, err := strconv.ParseFloat(v, 64); err != nil || r < 0 {
+				bad(k+"RATE_LIMIT", "must be a number of requests per second (0 = off)")
+			} else {
+				sc.RateLimit = r
+			}
+		}
+		if v := get(k + "RATE_BURST"); v != "" {
+			if b, err := strconv.Atoi(v); err != nil || b < 1 {
+				bad(k+"RATE_BURST", "must be a positive number")
+			} else {
+				sc.RateBurst = b
+			}
+		}
+		c.Services = append(c.Services, sc)
+		enabled = append(enabled, svc)
+		for _, id := range svc.Consumers {
+			if !slices.Contains(c.AllowedConsumers, id) {
+				c.AllowedConsumers = append(c.AllowedConsumers, id)
+			}
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(dsopservice.All(), func(s dsopservice.Service) bool { return s.Name == n }) {
+			bad("DSOP_SERVICES", "unknown DSOP service %q (known: konkursbehandling, oed)", n)
+			return
+		}
+	}
+	if _, err := dsopservice.NewRegistry(enabled, names...); err != nil {
+		bad("DSOP_SERVICES", "%v", err)
+	}
 }
 
 // konkursvarselAuth reads and checks how the poller authenticates to Konkursvarsel.
@@ -322,18 +426,7 @@ func build(raw map[string]*string) (*Config, error) {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("DSOP_ADDR", "must be host:port: %v", err)
 	}
-	for _, id := range strings.Split(get("DSOP_ALLOWED_CONSUMERS"), ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			org, ok := strings.CutPrefix(id, "0192:")
-			if k, err := validation.ParsePartyID(org); !ok || err != nil || k != validation.Organisation {
-				bad("DSOP_ALLOWED_CONSUMERS", "%q is not 0192:<organisation number>", id)
-			}
-			c.AllowedConsumers = append(c.AllowedConsumers, id)
-		}
-	}
-	if len(c.AllowedConsumers) == 0 {
-		bad("DSOP_ALLOWED_CONSUMERS", "at least one consumer is needed")
-	}
+	services(c, get, bad)
 	// Maskinporten: both or neither; neither means the development issuer, which production refuses.
 	switch {
 	case c.MaskinportenIssuer == "" && c.MaskinportenJWKSURL == "":

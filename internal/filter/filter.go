@@ -1,11 +1,10 @@
-// Package filter decides, field by field, what leaves the server: the delivery tables of
-// Konkursbehandling (konkursbehandling-rules.md §4) are the data file delivery.csv, and Policy
-// applies them to every response body. A field that no row lists never leaves (deny by default),
+// Package filter decides, field by field, what leaves the server: each DSOP service's delivery
+// tables are a CSV file declared with the service (internal/dsopservice: konkursbehandling.csv,
+// oed.csv; konkursbehandling-rules.md §4), and Policy applies one of them to every response body. A field that no row lists never leaves (deny by default),
 // so a field added to the data model later stays inside until someone classifies it.
 package filter
 
 import (
-	_ "embed"
 	"encoding/csv"
 	"fmt"
 	"reflect"
@@ -14,10 +13,8 @@ import (
 	"strings"
 
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
-
-//go:embed delivery.csv
-var deliveryCSV string
 
 // Category is a Konkursbehandling delivery category (§4.1).
 type Category string
@@ -31,11 +28,13 @@ const (
 	TilVurdering        Category = "til-vurdering"        // bank's choice, default from the file
 )
 
-// Endpoints, as the first column of delivery.csv names them.
+// Endpoints, as the first column of a delivery table names them (dsopservice.Endpoint).
 const (
 	EndpointAccounts     = "accounts"
 	EndpointAccount      = "account"
 	EndpointTransactions = "transactions"
+	EndpointCards        = "cards" // only in the tables of a service that allows Cards
+	EndpointRoles        = "roles" // only in the tables of a service that allows Roles
 )
 
 // Rule is one row of the delivery tables.
@@ -59,9 +58,12 @@ type Overrides struct {
 	Omit []string `json:"omit"`
 }
 
-// Rules reads the embedded delivery tables.
-func Rules() ([]Rule, error) {
-	r := csv.NewReader(strings.NewReader(deliveryCSV))
+// Rules reads Konkursbehandling's delivery tables (the default service).
+func Rules() ([]Rule, error) { return ParseTable(dsopservice.Konkursbehandling().Delivery) }
+
+// ParseTable reads a service's delivery tables (the CSV of internal/dsopservice).
+func ParseTable(table string) ([]Rule, error) {
+	r := csv.NewReader(strings.NewReader(table))
 	r.Comment = '#'
 	rows, err := r.ReadAll()
 	if err != nil {
@@ -96,10 +98,15 @@ type Policy struct {
 	fingerprint string
 }
 
-// New compiles the delivery tables with the bank's overrides. It refuses an override of a field
-// that is not configurable (technically mandatory or never delivered) or that no table lists.
-func New(o Overrides) (*Policy, error) {
-	rules, err := Rules()
+// New compiles Konkursbehandling's delivery tables (the default service) with the bank's
+// overrides.
+func New(o Overrides) (*Policy, error) { return NewTable(dsopservice.Konkursbehandling().Delivery, o) }
+
+// NewTable compiles a service's delivery tables with the bank's overrides. It refuses an
+// override of a field that is not configurable (technically mandatory or never delivered) or
+// that no table lists.
+func NewTable(table string, o Overrides) (*Policy, error) {
+	rules, err := ParseTable(table)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +141,12 @@ func New(o Overrides) (*Policy, error) {
 		EndpointAccounts:     reflect.TypeFor[dsop.Accounts](),
 		EndpointAccount:      reflect.TypeFor[dsop.AccountDetails](),
 		EndpointTransactions: reflect.TypeFor[dsop.Transactions](),
+		EndpointCards:        reflect.TypeFor[dsop.Cards](),
+		EndpointRoles:        reflect.TypeFor[dsop.Roles](),
 	} {
+		if (ep == EndpointCards || ep == EndpointRoles) && !slices.ContainsFunc(rules, func(r Rule) bool { return r.Endpoint == ep }) {
+			continue // the service does not deliver this endpoint: Apply refuses it
+		}
 		c := compiler{rules: rules, endpoint: ep, used: map[int]bool{}}
 		p.plans[ep] = c.compile(t, "")
 		for i, r := range rules {

@@ -36,6 +36,7 @@ type call struct {
 	authenticated bool // the token was valid and its consumer allowed
 	format        format
 	client        string // the caller's address (clientAddr)
+	profile       *Profile // the service the request was routed to; nil before routing
 }
 
 type callKey struct{}
@@ -130,7 +131,7 @@ func (a *api) record(next http.Handler) http.Handler {
 			}
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(buf.body.Bytes())
-			a.Observer.Request(ctx, ex.operation, out.Code, buf.status, a.Now().Sub(start))
+			a.Observer.Request(ctx, ex.serviceName(), ex.operation, out.Code, buf.status, a.Now().Sub(start))
 			a.Observer.Record(ctx, out.Status, audit.KindUnauthenticated, 0)
 			return
 		}
@@ -216,7 +217,7 @@ func (a *api) record(next http.Handler) http.Handler {
 		if status >= 500 {
 			span.SetStatus(codes.Error, code)
 		}
-		a.Observer.Request(ctx, ex.operation, code, status, a.Now().Sub(start))
+		a.Observer.Request(ctx, ex.serviceName(), ex.operation, code, status, a.Now().Sub(start))
 		a.logAccess(ctx, r, ex, rec.Reason, status, code, rec.LatencyMS, rec.Seq)
 	})
 }
@@ -332,7 +333,7 @@ func buildRecord(r *http.Request, c *call, d decisionFacts, out *Problem) audit.
 		party = h.Get("PartyID")
 	}
 	rec := audit.Record{
-		Service:                   serviceName,
+		Service:                   c.serviceName(),
 		Operation:                 c.operation,
 		Method:                    audit.Field(r.Method),
 		Path:                      audit.Field(r.URL.EscapedPath()),
@@ -376,8 +377,14 @@ func buildRecord(r *http.Request, c *call, d decisionFacts, out *Problem) audit.
 	return rec
 }
 
-// serviceName is the DSOP service this server answers (recorded on every call).
-const serviceName = "konkursbehandling"
+// serviceName is the DSOP service the request was routed to (recorded on every call); empty
+// for a request refused before it could be routed.
+func (c *call) serviceName() string {
+	if c.profile == nil {
+		return ""
+	}
+	return c.profile.Service.Name
+}
 
 // noticeType names the notice in force for a record: aapning while the bankruptcy is open, else
 // the notice type that ended it.

@@ -8,7 +8,9 @@ import (
 	"net/http"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
+	"github.com/dsop-bank/dsop-bank/internal/oed"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -46,7 +48,9 @@ func problemFor(err error) *Problem {
 		pe  *validation.ParamError
 		te  *validation.TokenError
 		re  *konkursbehandling.RefusedError
-		we  *konkursbehandling.WindowError
+		we  *dsopservice.WindowError
+		route *dsopservice.RouteError
+		nde   oed.NotDeceasedError
 		rhe *RequiredHeaderError
 		rpe *RequiredParamError
 		ipe *InvalidParamFormatError
@@ -66,6 +70,12 @@ func problemFor(err error) *Problem {
 		return &Problem{http.StatusForbidden, CodeForbidden, re.Error(), "not-bankrupt:" + string(re.State.Status)}
 	case errors.As(err, &we):
 		return badRequest(we.Error(), "window")
+	case errors.As(err, &route) && errors.Is(err, dsopservice.ErrMandate):
+		return badRequest(route.Error(), "param:Legal-Mandate")
+	case errors.As(err, &route):
+		return &Problem{http.StatusForbidden, CodeForbidden, route.Error(), "consumer"}
+	case errors.As(err, &nde):
+		return &Problem{http.StatusForbidden, CodeForbidden, nde.Error(), "not-deceased"}
 	case errors.Is(err, accounts.ErrAccountNotFound):
 		return &Problem{http.StatusNotFound, CodeNotFound, "no account with this accountReference is available for this request; use an accountReference from the Accounts response of the same case", "account-not-found"}
 	case errors.Is(err, accounts.ErrBadCursor):
@@ -96,7 +106,7 @@ func badRequest(msg, reason string) *Problem {
 // The Problems of the HTTP layer itself.
 var (
 	errMethod         = &Problem{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "only GET is supported by the DSOP Control API", "method"}
-	errRoute          = badRequest("unknown endpoint; Konkursbehandling uses GET /v2/accounts, /v2/accounts/{accountReference} and /v2/accounts/{accountReference}/transactions", "route")
+	errRoute          = badRequest("unknown endpoint; the DSOP Control API v2 has GET /v2/accounts, /v2/accounts/{accountReference}, …/transactions, …/cards and …/roles", "route")
 	errQuery          = badRequest("the query string is not valid URL encoding", "query")
 	errTooManyHeaders = badRequest("too many header lines in the request", "headers")
 	errNotAcceptable  = &Problem{http.StatusNotAcceptable, CodeNotAcceptable, "Accept must allow application/jose (or application/json in test)", "accept"}
@@ -112,11 +122,6 @@ var (
 	errInternal    = &Problem{http.StatusInternalServerError, CodeInternal, "technical error at the bank; the request can be retried", "internal"}
 	errAuditWrite  = &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not record the request, so no data was delivered; retry after the number of seconds in Retry-After", "audit-write"}
 )
-
-func errNotInService(endpoint string) *Problem {
-	return badRequest(fmt.Sprintf("the %s endpoint is not part of the DSOP service Konkursbehandling; only Accounts, Account details and Transactions may be used", endpoint),
-		"endpoint-not-in-service")
-}
 
 // writeProblem writes an error body: always plain JSON, never encrypted.
 func writeProblem(w http.ResponseWriter, p *Problem) {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
+	"github.com/dsop-bank/dsop-bank/internal/oed"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
@@ -35,7 +37,10 @@ func TestProblemFor_OneTableFromErrorToStatusCodeAndReason(t *testing.T) {
 		{"Accept", errNotAcceptable, 406, "ACC-013", "accept"},
 		{"rate limit", errTooManyReqs, 429, "ACC-022", "rate-limit"},
 		{"audit write", errAuditWrite, 503, "ACC-100", "audit-write"},
-		{"Cards", errNotInService("Cards"), 400, "ACC-001", "endpoint-not-in-service"},
+		{"Cards", errNotInService(dsopservice.Cards, dsopservice.Konkursbehandling()), 400, "ACC-001", "endpoint-not-in-service"},
+		{"unknown mandate", wrap(&dsopservice.RouteError{Err: dsopservice.ErrMandate}), 400, "ACC-001", "param:Legal-Mandate"},
+		{"consumer of another service", wrap(&dsopservice.RouteError{Err: dsopservice.ErrConsumerForMandate, Service: "Oppgjør etter dødsfall"}), 403, "ACC-011", "consumer"},
+		{"not deceased", wrap(oed.NotDeceasedError{}), 403, "ACC-011", "not-deceased"},
 		{"token refused", wrap(&validation.TokenError{Reason: "expired", Message: "m"}), 401, "ACC-010", "token:expired"},
 		{"token forbidden", wrap(&validation.TokenError{Reason: "scope", Message: "m", Forbidden: true}), 403, "ACC-011", "token:scope"},
 		{"parameter", wrap(&validation.ParamError{Param: "PartyID", Message: "m"}), 400, "ACC-001", "param:PartyID"},

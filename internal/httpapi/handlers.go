@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -18,30 +19,32 @@ import (
 )
 
 // The handlers hold no rule of the standard: each binds, has the request checked
-// (internal/validation), asks for the decision (internal/konkursbehandling), fetches what the
-// decision allows (internal/accounts), and filters and encodes it (internal/filter).
+// (internal/validation), asks its service's decision (the Profile the request was routed to:
+// internal/konkursbehandling, internal/oed), fetches what the decision allows
+// (internal/accounts), and filters and encodes it with the service's tables (internal/filter).
 
-// ListAccounts is step 2a: the accounts the bankrupt party owned in the period.
+// ListAccounts is step 2a: the accounts the party owned in the period, as its service decides.
 func (a *api) ListAccounts(ctx context.Context, req ListAccountsRequestObject) (ListAccountsResponseObject, error) {
-	p := req.Params
+	p, svc := req.Params, profileOf(ctx)
 	r, err := a.Rules.CheckAccounts(validation.AccountsInput{
 		Input:   input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate),
 		PartyID: p.PartyID, OnlyPrimaryOwner: p.OnlyPrimaryOwner,
+		AllowedOnlyPrimaryOwner: svc.Service.OnlyPrimaryOwner, Service: svc.Service.Title,
 	}, a.today())
 	if err != nil {
 		return nil, err
 	}
 	facts := decisionFacts{legalMandate: r.LegalMandate}
-	dec, holdings, err := a.Decide.ForParty(ctx, r.PartyID, r.Period)
+	dec, holdings, err := svc.Decide.ForParty(ctx, r.PartyID, r.Period)
 	facts.decided(dec, holdings...)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
-	body, err := a.Accounts.ListAccounts(ctx, holdings)
+	body, err := svc.Accounts.ListAccounts(ctx, holdings)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
-	q := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {r.Period.From.String()}, "toDate": {r.Period.To.String()}}
+	q := url.Values{"OnlyPrimaryOwner": {strings.ToLower(p.OnlyPrimaryOwner)}, "fromDate": {r.Period.From.String()}, "toDate": {r.Period.To.String()}}
 	body.Links = &[]dsop.Link{{Rel: "self", Href: a.LinkBase + "/accounts?" + q.Encode()}}
 	return a.encode(ctx, facts, filter.EndpointAccounts, &body)
 }
@@ -53,7 +56,7 @@ func (a *api) ShowAccountById(ctx context.Context, req ShowAccountByIdRequestObj
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
-	body, err := a.Accounts.Details(ctx, h, r.Period.To)
+	body, err := profileOf(ctx).Accounts.Details(ctx, h, r.Period.To)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
@@ -76,7 +79,7 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 		}
 		after = &pos
 	}
-	page, err := a.Accounts.Transactions(ctx, h, after)
+	page, err := profileOf(ctx).Accounts.Transactions(ctx, h, after)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
@@ -92,15 +95,35 @@ func (a *api) ListTransactions(ctx context.Context, req ListTransactionsRequestO
 	return a.encode(ctx, facts, filter.EndpointTransactions, &page.Body)
 }
 
-// ListCards is not part of Konkursbehandling; refuseOutsideService answers it before binding.
-func (a *api) ListCards(context.Context, ListCardsRequestObject) (ListCardsResponseObject, error) {
-	return nil, errNotInService("Cards")
+// ListCards is the Cards endpoint, for a service that allows it (neither Konkursbehandling nor
+// OED does: refuseOutsideService answers them before binding).
+func (a *api) ListCards(ctx context.Context, req ListCardsRequestObject) (ListCardsResponseObject, error) {
+	p := req.Params
+	_, h, facts, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
+	if err != nil {
+		return nil, facts.refusal(err)
+	}
+	body := profileOf(ctx).Accounts.Cards(h)
+	return a.encode(ctx, facts, filter.EndpointCards, &body)
 }
 
-// ListRoles is not part of Konkursbehandling; refuseOutsideService answers it before binding.
-func (a *api) ListRoles(context.Context, ListRolesRequestObject) (ListRolesResponseObject, error) {
-	return nil, errNotInService("Roles")
+// ListRoles is the Roles endpoint, for a service that allows it (neither Konkursbehandling nor
+// OED does).
+func (a *api) ListRoles(ctx context.Context, req ListRolesRequestObject) (ListRolesResponseObject, error) {
+	p := req.Params
+	_, h, facts, err := a.decideAccount(ctx, req.AccountReference, input(p.AccountInfoRequestID, p.CorrelationID, p.LegalMandate, p.FromDate, p.ToDate))
+	if err != nil {
+		return nil, facts.refusal(err)
+	}
+	body, err := profileOf(ctx).Accounts.Roles(ctx, h)
+	if err != nil {
+		return nil, facts.refusal(err)
+	}
+	return a.encode(ctx, facts, filter.EndpointRoles, &body)
 }
+
+// profileOf is the service the request was routed to (selectService runs before every handler).
+func profileOf(ctx context.Context) *Profile { return callOf(ctx).profile }
 
 // decideAccount is what the two step 2b handlers share: the request check, then the decision
 // for the account (the party is re-derived from it). The facts are what the record says of it,
@@ -112,7 +135,7 @@ func (a *api) decideAccount(ctx context.Context, ref string, in validation.Input
 		return r, accounts.Holding{}, facts, err
 	}
 	facts.legalMandate = r.LegalMandate
-	dec, h, err := a.Decide.ForAccount(ctx, ref, r.Period)
+	dec, h, err := profileOf(ctx).Decide.ForAccount(ctx, ref, r.Period)
 	if err != nil {
 		facts.decided(dec)
 		return r, accounts.Holding{}, facts, err
@@ -175,7 +198,7 @@ func (a *api) transactionsHref(ref string, p civil.Period, page string) string {
 
 // encode filters the body and turns it into the answer.
 func (a *api) encode(ctx context.Context, facts decisionFacts, endpoint string, body any) (*okResponse, error) {
-	fields, err := a.Policy.Apply(endpoint, body)
+	fields, err := profileOf(ctx).Policy.Apply(endpoint, body)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
@@ -198,7 +221,7 @@ func (a *api) encode(ctx context.Context, facts decisionFacts, endpoint string, 
 // encodeDelivered is encode for a transactions page read in delivered form: the stored bytes,
 // already filtered by the same policy, are spliced into the page (filter.Policy.TransactionsPage).
 func (a *api) encodeDelivered(ctx context.Context, facts decisionFacts, page accounts.Page) (*okResponse, error) {
-	b, fields, n, err := a.Policy.TransactionsPage(page.Body, page.Delivered)
+	b, fields, n, err := profileOf(ctx).Policy.TransactionsPage(page.Body, page.Delivered)
 	if err != nil {
 		return nil, facts.refusal(err)
 	}
@@ -256,6 +279,8 @@ func (o *okResponse) write(w http.ResponseWriter) error {
 func (o *okResponse) VisitListAccountsResponse(w http.ResponseWriter) error     { return o.write(w) }
 func (o *okResponse) VisitShowAccountByIdResponse(w http.ResponseWriter) error  { return o.write(w) }
 func (o *okResponse) VisitListTransactionsResponse(w http.ResponseWriter) error { return o.write(w) }
+func (o *okResponse) VisitListCardsResponse(w http.ResponseWriter) error        { return o.write(w) }
+func (o *okResponse) VisitListRolesResponse(w http.ResponseWriter) error        { return o.write(w) }
 
 func deref[T any](p *T) T {
 	var zero T

@@ -84,22 +84,6 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// refuseOutsideService answers Cards and Roles with 400 ACC-001 before their parameters are
-// read: they are not part of Konkursbehandling (konkursbehandling-rules.md §2).
-func (a *api) refuseOutsideService(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch callOf(r.Context()).operation {
-		case "listCards":
-			a.fail(w, r, errNotInService("Cards"))
-			return
-		case "listRoles":
-			a.fail(w, r, errNotInService("Roles"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 type format int
 
 const (

@@ -125,14 +125,25 @@ func (l *Admission) acquireUntilDeadline(ctx context.Context, key string) (relea
 }
 
 // admit applies the per-consumer admission after the token is validated.
+//
+// The budget is per service and consumer (issue #30): each service's own Admission (its
+// DSOP_SERVICE_<NAME>_RATE_LIMIT) or the global one, keyed by both, so that one agency's run
+// never spends another's.
 func (a *api) admit(next http.Handler) http.Handler {
-	l := a.Admission
-	if l == nil || (l.Rate <= 0 && l.Concurrency <= 0) {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callOf(r.Context())
+		l := a.Admission
+		if c.profile != nil && c.profile.Admission != nil {
+			l = c.profile.Admission
+		}
+		if l == nil || (l.Rate <= 0 && l.Concurrency <= 0) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		consumer := c.claims.ConsumerID
+		if c.profile != nil {
+			consumer = c.profile.Service.Name + " " + consumer
+		}
 		if c.operation == "listTransactions" {
 			// A transactions page is never refused for rate (issue #29): the real client reads an
 			// account's pages one after another and, after a refused page, starts the debtor over

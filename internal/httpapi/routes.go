@@ -23,6 +23,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -66,7 +67,8 @@ type Encrypter interface {
 
 // Observer receives the request path's measurements (internal/telemetry implements it).
 type Observer interface {
-	Request(ctx context.Context, operation, code string, status int, d time.Duration)
+	// Request counts an answer by service (empty before routing), operation, code and status.
+	Request(ctx context.Context, service, operation, code string, status int, d time.Duration)
 	TokenFailure(ctx context.Context, reason string)
 	AuditWrite(ctx context.Context, d time.Duration)
 	// Record counts an audit record by outcome and kind, and its bytes (0 for a refusal counted
@@ -76,7 +78,7 @@ type Observer interface {
 
 type noObserver struct{}
 
-func (noObserver) Request(context.Context, string, string, int, time.Duration) {}
+func (noObserver) Request(context.Context, string, string, string, int, time.Duration) {}
 func (noObserver) TokenFailure(context.Context, string)                        {}
 func (noObserver) AuditWrite(context.Context, time.Duration)                   {}
 func (noObserver) Record(context.Context, int, audit.Kind, int)                {}
@@ -86,6 +88,9 @@ type Deps struct {
 	Logger *slog.Logger
 	Tokens TokenValidator
 	Rules  validation.Rules
+	// Services are the enabled DSOP services (Profile); without any, Decide and Policy serve
+	// Konkursbehandling alone.
+	Services []Profile
 	// Decide says whether a request may be answered and which part of the data may leave.
 	Decide Decider
 	// Accounts fetches what the decision allows.
@@ -155,6 +160,7 @@ func NewServer(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &api{Deps: d}
+	a.registry, a.byService = a.Deps.profiles()
 	a.coalesce = &coalescer{append: func(ctx context.Context, r *audit.Record) error { return d.Audit.Append(ctx, r) },
 		log: func(msg string, args ...any) { d.Logger.Error(msg, args...) }}
 	if d.MaxInFlight > 0 {
@@ -171,12 +177,13 @@ func NewServer(d Deps) *Server {
 	// The middleware chain, outermost first: audit record, trace span, metrics and access log;
 	// panic recovery; header and time limits; the client address's admission and the audit
 	// volume's room (both before the token is read); the in-flight cap; method; route; token;
-	// admission; Accept; endpoints outside the service; then the generated binding and the
-	// handlers.
+	// the service (consumer and Legal-Mandate); admission; Accept; endpoints outside the
+	// service; then the generated binding and the handlers.
 	var h http.Handler = mux
 	h = a.refuseOutsideService(h)
 	h = a.negotiate(h)
 	h = a.admit(h)
+	h = a.selectService(h)
 	h = a.authenticate(h)
 	h = a.route(mux, h)
 	h = a.onlyGET(h)
@@ -191,6 +198,8 @@ func NewServer(d Deps) *Server {
 
 type api struct {
 	Deps
+	registry  *dsopservice.Registry
+	byService map[string]*Profile
 	inFlight chan struct{} // one token per request served, when MaxInFlight caps them
 	coalesce *coalescer
 }

@@ -100,7 +100,7 @@ func (d *Decider) ForAccount(ctx context.Context, ref string, p civil.Period) (D
 		return dec, accounts.Holding{}, err
 	}
 	var refused error
-	for _, owner := range primaryOwners(a) {
+	for _, owner := range PrimaryOwners(a) {
 		h, inPeriod := Holding(a, owner, p)
 		if !inPeriod {
 			continue // an owner before or after the period is no party of this request
@@ -141,9 +141,9 @@ func (d *Decider) account(ctx context.Context, ref string) (accounts.StoredAccou
 	}, err
 }
 
-// primaryOwners lists every party that has ever been primary owner of a, in the order of the
-// bank data.
-func primaryOwners(a accounts.StoredAccount) []string {
+// PrimaryOwners lists every party that has ever been primary owner of a, in the order of the
+// bank data (the ownership rule of every service: only what the party owned leaves).
+func PrimaryOwners(a accounts.StoredAccount) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, r := range a.Roles {

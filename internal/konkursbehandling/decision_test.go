@@ -237,7 +237,7 @@ func (s separateReads) AccountWithOwnerNotices(ctx context.Context, ref string) 
 		return a, nil, err
 	}
 	out := map[string][]konkursvarsel.Notice{}
-	for _, owner := range primaryOwners(a) {
+	for _, owner := range PrimaryOwners(a) {
 		if out[owner], err = s.notices.NoticesFor(ctx, owner); err != nil {
 			return a, nil, err
 		}

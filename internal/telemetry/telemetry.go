@@ -120,10 +120,10 @@ func New(ctx context.Context, exportTraces bool) (*Telemetry, error) {
 	t.Meter = mp.Meter("dsop-bank")
 	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
-	if t.requests, err = t.Meter.Int64Counter("dsop_requests", metric.WithDescription("DSOP Control API requests by operation, status and ACC code")); err != nil {
+	if t.requests, err = t.Meter.Int64Counter("dsop_requests", metric.WithDescription("DSOP Control API requests by service, operation, status and ACC code")); err != nil {
 		return nil, err
 	}
-	if t.latency, err = t.Meter.Float64Histogram("dsop_request_duration", metric.WithUnit("s"), metric.WithDescription("Request latency by operation and ACC code, including the audit write"),
+	if t.latency, err = t.Meter.Float64Histogram("dsop_request_duration", metric.WithUnit("s"), metric.WithDescription("Request latency by service, operation and ACC code, including the audit write"),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)); err != nil {
 		return nil, err
 	}
@@ -158,13 +158,16 @@ func serviceName() string {
 }
 
 // Request records one answered request.
-func (t *Telemetry) Request(ctx context.Context, operation, code string, status int, d time.Duration) {
+func (t *Telemetry) Request(ctx context.Context, service, operation, code string, status int, d time.Duration) {
 	if code == "" {
 		code = "OK" // a delivered answer has no ACC code; an empty label reads as missing data
 	}
-	attrs := metric.WithAttributes(attribute.String("operation", operation), attribute.String("code", code), attribute.Int("status", status))
+	if service == "" {
+		service = "none" // refused before it could be routed to a service (token, method, path)
+	}
+	attrs := metric.WithAttributes(attribute.String("service", service), attribute.String("operation", operation), attribute.String("code", code), attribute.Int("status", status))
 	t.requests.Add(ctx, 1, attrs)
-	t.latency.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("operation", operation), attribute.String("code", code)))
+	t.latency.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("service", service), attribute.String("operation", operation), attribute.String("code", code)))
 }
 
 // TokenFailure records a refused token.

@@ -3,13 +3,11 @@ package validation
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 )
-
-// KonkursMandate is the decoded Legal-Mandate of Konkursbehandling (README.md of the spec).
-const KonkursMandate = "kkl. §156 (3) og (4), jf. kkfor.§21"
 
 // ParamError is a request parameter that is missing or malformed: HTTP 400 ACC-001.
 type ParamError struct {
@@ -48,16 +46,17 @@ func CheckUUID(param, v string) error {
 	return nil
 }
 
-// DecodeMandate percent-decodes a Legal-Mandate header. BRREG sends it URL-encoded; comparing
+// DecodeMandate percent-decodes a Legal-Mandate header. Agencies send it URL-encoded; comparing
 // the decoded text means that an encoder which also escapes the parentheses (%28/%29) still
-// matches. PathUnescape is used because QueryUnescape would turn '+' into a space.
+// matches. PathUnescape is used because QueryUnescape would turn '+' into a space. Which
+// service's mandate it is, is for the routing (dsopservice.Registry.Route).
 //
 // Choice (the standard is silent): the decoded form itself, sent as raw UTF-8, is also accepted,
 // because decoding it is the identity and it names the same legal basis; refusing it would
 // reject a request over transport cosmetics. The audit log records the decoded text either way.
 func DecodeMandate(raw string) (string, error) {
 	if raw == "" {
-		return "", paramErr("Legal-Mandate", "header Legal-Mandate is required; for Konkursbehandling send %s", url.PathEscape(KonkursMandate))
+		return "", paramErr("Legal-Mandate", "header Legal-Mandate is required: the URL-encoded legal basis of the DSOP service you call")
 	}
 	dec, err := url.PathUnescape(raw)
 	if err != nil {
@@ -66,31 +65,21 @@ func DecodeMandate(raw string) (string, error) {
 	return dec, nil
 }
 
-// CheckMandate requires the Konkursbehandling mandate (decoded comparison).
-func CheckMandate(raw string) (string, error) {
-	dec, err := DecodeMandate(raw)
-	if err != nil {
-		return "", err
-	}
-	if dec != KonkursMandate {
-		return dec, paramErr("Legal-Mandate", "header Legal-Mandate is not the legal basis of Konkursbehandling; expected %q (URL-encoded: kkl.%%20%%C2%%A7156%%20(3)%%20og%%20(4)%%2C%%20jf.%%20kkfor.%%C2%%A721)", KonkursMandate)
-	}
-	return dec, nil
-}
-
-// CheckOnlyPrimaryOwner requires OnlyPrimaryOwner=TRUE (any case): Konkursbehandling may only see
-// accounts the debtor owns (konkursbehandling-rules.md §1).
-func CheckOnlyPrimaryOwner(v string) error {
+// CheckOnlyPrimaryOwner requires an OnlyPrimaryOwner value (any case) that the service allows
+// (allowed: upper case, e.g. TRUE only for Konkursbehandling, konkursbehandling-rules.md §1).
+func CheckOnlyPrimaryOwner(v string, allowed []string, service string) error {
+	only := strings.Join(allowed, " or ")
 	switch {
 	case v == "":
-		return paramErr("OnlyPrimaryOwner", "query parameter OnlyPrimaryOwner is required and must be TRUE for Konkursbehandling")
-	case strings.EqualFold(v, "true"):
+		return paramErr("OnlyPrimaryOwner", "query parameter OnlyPrimaryOwner is required and must be %s for %s", only, service)
+	case !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false"):
+		return paramErr("OnlyPrimaryOwner", "query parameter OnlyPrimaryOwner must be TRUE or FALSE, and only %s is allowed for %s", only, service)
+	case slices.Contains(allowed, strings.ToUpper(v)):
 		return nil
 	case strings.EqualFold(v, "false"):
-		return paramErr("OnlyPrimaryOwner", "OnlyPrimaryOwner=false is not allowed: Konkursbehandling may only list accounts the debtor owns; send OnlyPrimaryOwner=TRUE")
-	default:
-		return paramErr("OnlyPrimaryOwner", "query parameter OnlyPrimaryOwner must be TRUE or FALSE, and only TRUE is allowed for Konkursbehandling")
+		return paramErr("OnlyPrimaryOwner", "OnlyPrimaryOwner=false is not allowed: %s may only list accounts the party owns; send OnlyPrimaryOwner=%s", service, only)
 	}
+	return paramErr("OnlyPrimaryOwner", "OnlyPrimaryOwner=%s is not allowed for %s; send OnlyPrimaryOwner=%s", strings.ToUpper(v), service, only)
 }
 
 // ParseDateParam reads fromDate / toDate.

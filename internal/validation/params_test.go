@@ -11,35 +11,20 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 )
 
-func TestCheckMandate_EncodedForms(t *testing.T) {
-	for name, c := range map[string]struct {
-		raw string
-		ok  bool
-	}{
-		"as BRREG sends it":   {"kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721", true},
-		"parentheses encoded": {"kkl.%20%C2%A7156%20%283%29%20og%20%284%29%2C%20jf.%20kkfor.%C2%A721", true},
-		"lower-case hex":      {"kkl.%20%c2%a7156%20(3)%20og%20(4)%2c%20jf.%20kkfor.%c2%a721", true},
-		"Go's PathEscape":     {url.PathEscape(KonkursMandate), true},
-		"decoded UTF-8":       {KonkursMandate, true},
-		"space before §21":    {"kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%20%C2%A721", false},
-		"plus for space":      {"kkl.+%C2%A7156+(3)+og+(4)%2C+jf.+kkfor.%C2%A721", false},
-		"Latin-1 §":           {"kkl.%20%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%A721", false},
-		"other service":       {"Skatteforvaltningsloven%20%C2%A7%2010-2", false},
-		"broken escape":       {"kkl.%2", false},
-		"empty":               {"", false},
-		"trailing space":      {"kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721%20", false},
-	} {
-		t.Run(name, func(t *testing.T) {
-			dec, err := CheckMandate(c.raw)
-			if c.ok {
-				require.NoError(t, err)
-				require.Equal(t, KonkursMandate, dec)
-				return
-			}
-			var pe *ParamError
-			require.True(t, errors.As(err, &pe), "%v", err)
-			require.Equal(t, "Legal-Mandate", pe.Param)
-		})
+// DecodeMandate only decodes: which service's mandate it is, is the routing's
+// (dsopservice.Registry.Route, whose tests hold the encoded forms of each service's mandate).
+func TestDecodeMandate(t *testing.T) {
+	dec, err := DecodeMandate("a%20%C2%A7%2092%20(3)")
+	require.NoError(t, err)
+	require.Equal(t, "a § 92 (3)", dec)
+	dec, err = DecodeMandate("a + b")
+	require.NoError(t, err)
+	require.Equal(t, "a + b", dec, "a plus is not a space in a path-style escape")
+	for _, raw := range []string{"", "kkl.%2", "%zz"} {
+		_, err := DecodeMandate(raw)
+		var pe *ParamError
+		require.True(t, errors.As(err, &pe), "%q: %v", raw, err)
+		require.Equal(t, "Legal-Mandate", pe.Param)
 	}
 }
 
@@ -58,10 +43,14 @@ func TestCheckUUID(t *testing.T) {
 	}
 }
 
-func TestCheckOnlyPrimaryOwner_OnlyTrueInAnyCase(t *testing.T) {
+func TestCheckOnlyPrimaryOwner_TheServicesValuesInAnyCase(t *testing.T) {
 	for v, ok := range map[string]bool{"true": true, "TRUE": true, "True": true, "false": false, "FALSE": false, "1": false, "t": false, "": false, "yes": false} {
-		require.Equal(t, ok, CheckOnlyPrimaryOwner(v) == nil, v)
+		require.Equal(t, ok, CheckOnlyPrimaryOwner(v, []string{"TRUE"}, "Konkursbehandling") == nil, v)
 	}
+	for v, ok := range map[string]bool{"true": true, "FALSE": true, "false": true, "1": false, "": false} {
+		require.Equal(t, ok, CheckOnlyPrimaryOwner(v, []string{"TRUE", "FALSE"}, "a service with both") == nil, v)
+	}
+	require.ErrorContains(t, CheckOnlyPrimaryOwner("false", []string{"TRUE"}, "Oppgjør etter dødsfall"), "Oppgjør etter dødsfall")
 }
 
 func TestCheckPeriod(t *testing.T) {
@@ -86,16 +75,23 @@ func FuzzRulesCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, aid, cid, mandate, from, to string) {
 		r, err := Rules{ToDate: ToDateNotInFuture}.CheckAccounts(AccountsInput{
 			Input:   Input{AccountInfoRequestID: aid, CorrelationID: cid, LegalMandate: mandate, FromDate: &from, ToDate: &to},
-			PartyID: "910336819", OnlyPrimaryOwner: "true"}, today)
+			PartyID: "910336819", OnlyPrimaryOwner: "true", AllowedOnlyPrimaryOwner: []string{"TRUE"}}, today)
 		if err != nil {
 			var pe *ParamError
 			require.True(t, errors.As(err, &pe), "every refusal is a ParamError: %v", err)
 			require.NotEmpty(t, pe.Message)
 			return
 		}
-		require.Equal(t, KonkursMandate, r.LegalMandate)
+		require.Equal(t, must(url.PathUnescape(mandate)), r.LegalMandate)
 		require.False(t, r.Period.From.After(r.Period.To))
 		require.False(t, r.Period.To.After(today))
 		require.Len(t, strings.Split(aid, "-"), 5)
 	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -7,8 +7,9 @@ import (
 )
 
 // Input is what every endpoint of the service receives, as received. AdditionalReferenceID(Type)
-// and RequesterID carry nothing for Konkursbehandling (konkursbehandling-rules.md §3.2): they are
-// not checked, and the audit log records them from the request itself.
+// and RequesterID carry nothing for Konkursbehandling and OED: a service that needs one names it
+// (dsopservice.Service.RequiredHeaders, checked when the request is routed), and the audit log
+// records them from the request itself.
 type Input struct {
 	AccountInfoRequestID string
 	CorrelationID        string
@@ -17,11 +18,14 @@ type Input struct {
 	ToDate               *string
 }
 
-// AccountsInput is step 2a's request as received.
+// AccountsInput is step 2a's request as received, with what its service allows.
 type AccountsInput struct {
 	Input
 	PartyID          string
 	OnlyPrimaryOwner string
+	// Allowed OnlyPrimaryOwner values (upper case) and the service's title, for the messages.
+	AllowedOnlyPrimaryOwner []string
+	Service                 string
 }
 
 // Request is a request whose inputs passed every check of this package.
@@ -43,9 +47,9 @@ type Rules struct {
 }
 
 // CheckAccounts is the one request check of step 2a (GET /v2/accounts), in the order of
-// konkursbehandling-rules.md §6: the format of every parameter first (UUIDs, PartyID,
-// OnlyPrimaryOwner, dates), then the mandate. What depends on the bankruptcy (the window) is the
-// decision's (internal/konkursbehandling).
+// konkursbehandling-rules.md §6: the format of every parameter (UUIDs, PartyID,
+// OnlyPrimaryOwner, dates). The mandate was checked when the request was routed to its service;
+// what depends on the party (the window) is the decision's.
 func (r Rules) CheckAccounts(in AccountsInput, today civil.Date) (AccountsRequest, error) {
 	if err := checkIDs(in.Input); err != nil {
 		return AccountsRequest{}, err
@@ -53,7 +57,7 @@ func (r Rules) CheckAccounts(in AccountsInput, today civil.Date) (AccountsReques
 	if _, err := CheckPartyID(in.PartyID); err != nil {
 		return AccountsRequest{}, err
 	}
-	if err := CheckOnlyPrimaryOwner(in.OnlyPrimaryOwner); err != nil {
+	if err := CheckOnlyPrimaryOwner(in.OnlyPrimaryOwner, in.AllowedOnlyPrimaryOwner, in.Service); err != nil {
 		return AccountsRequest{}, err
 	}
 	req, err := r.checkPeriodAndMandate(in.Input, today)
@@ -89,7 +93,7 @@ func (r Rules) checkPeriodAndMandate(in Input, today civil.Date) (Request, error
 	if err != nil {
 		return Request{}, err
 	}
-	mandate, err := CheckMandate(in.LegalMandate)
+	mandate, err := DecodeMandate(in.LegalMandate)
 	if err != nil {
 		return Request{}, err
 	}

@@ -13,8 +13,9 @@ import (
 const encodedMandate = "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721"
 
 // TestCheckAccounts_OrderOfChecks proves the order of konkursbehandling-rules.md §6: every
-// parameter's format is checked before the mandate, so a request with several faults is told
-// about the first in that order.
+// parameter's format is checked before the mandate is decoded, so a request with several faults
+// is told about the first in that order. (Which service's mandate it is was decided when the
+// request was routed.)
 func TestCheckAccounts_OrderOfChecks(t *testing.T) {
 	today := civil.MustParse("2026-11-23")
 	s := func(v string) *string { return &v }
@@ -22,10 +23,10 @@ func TestCheckAccounts_OrderOfChecks(t *testing.T) {
 		return AccountsInput{
 			Input: Input{AccountInfoRequestID: "d4a820ca-ddde-11ed-b5ea-0242ac120002", CorrelationID: "14fbc062-aacb-4449-93c1-85c352d387a4",
 				LegalMandate: encodedMandate, FromDate: s("2025-11-23"), ToDate: s("2026-11-23")},
-			PartyID: "910336819", OnlyPrimaryOwner: "TRUE",
+			PartyID: "910336819", OnlyPrimaryOwner: "TRUE", AllowedOnlyPrimaryOwner: []string{"TRUE"},
 		}
 	}
-	badMandate := func(in *AccountsInput) { in.LegalMandate = "kkl.%20%C2%A7100" }
+	badMandate := func(in *AccountsInput) { in.LegalMandate = "kkl.%2" }
 	for _, tc := range []struct {
 		name    string
 		breakIt func(*AccountsInput)
@@ -60,7 +61,7 @@ func TestCheckAccount_ChecksTheSharedInputsAndReturnsThePeriod(t *testing.T) {
 		LegalMandate: "kkl.%20%C2%A7156%20%283%29%20og%20%284%29%2C%20jf.%20kkfor.%C2%A721", FromDate: s("2025-11-23"), ToDate: s("2026-11-23")}
 	r, err := Rules{}.CheckAccount(in, today)
 	require.NoError(t, err, "%%28/%%29 as .NET's Uri.EscapeDataString sends them")
-	require.Equal(t, KonkursMandate, r.LegalMandate)
+	require.Equal(t, "kkl. §156 (3) og (4), jf. kkfor.§21", r.LegalMandate)
 	require.Equal(t, civil.Period{From: civil.MustParse("2025-11-23"), To: today}, r.Period)
 	in.ToDate = nil
 	_, err = Rules{}.CheckAccount(in, today)
