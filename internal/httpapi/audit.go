@@ -35,7 +35,7 @@ type call struct {
 	claims        validation.Claims
 	authenticated bool // the token was valid and its consumer allowed
 	format        format
-	client        string // the caller's address (clientAddr)
+	client        string   // the caller's address (clientAddr)
 	profile       *Profile // the service the request was routed to; nil before routing
 }
 

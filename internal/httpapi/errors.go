@@ -44,18 +44,18 @@ func (p *Problem) Error() string { return p.Code + ": " + p.Message }
 // Anything unknown is the bank's fault: 500 ACC-100, and the detail stays in the log.
 func problemFor(err error) *Problem {
 	var (
-		p   *Problem
-		pe  *validation.ParamError
-		te  *validation.TokenError
-		re  *konkursbehandling.RefusedError
-		we  *dsopservice.WindowError
+		p     *Problem
+		pe    *validation.ParamError
+		te    *validation.TokenError
+		re    *konkursbehandling.RefusedError
+		we    *dsopservice.WindowError
 		route *dsopservice.RouteError
 		nde   oed.NotDeceasedError
-		rhe *RequiredHeaderError
-		rpe *RequiredParamError
-		ipe *InvalidParamFormatError
-		tme *TooManyValuesForParamError
-		upe *UnmarshalingParamError
+		rhe   *RequiredHeaderError
+		rpe   *RequiredParamError
+		ipe   *InvalidParamFormatError
+		tme   *TooManyValuesForParamError
+		upe   *UnmarshalingParamError
 	)
 	switch {
 	case errors.As(err, &p):

@@ -13,8 +13,8 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
-	"github.com/dsop-bank/dsop-bank/internal/oed"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
+	"github.com/dsop-bank/dsop-bank/internal/oed"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 

@@ -23,8 +23,8 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
-	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
@@ -79,9 +79,9 @@ type Observer interface {
 type noObserver struct{}
 
 func (noObserver) Request(context.Context, string, string, string, int, time.Duration) {}
-func (noObserver) TokenFailure(context.Context, string)                        {}
-func (noObserver) AuditWrite(context.Context, time.Duration)                   {}
-func (noObserver) Record(context.Context, int, audit.Kind, int)                {}
+func (noObserver) TokenFailure(context.Context, string)                                {}
+func (noObserver) AuditWrite(context.Context, time.Duration)                           {}
+func (noObserver) Record(context.Context, int, audit.Kind, int)                        {}
 
 // Deps are everything the server needs; there are no globals.
 type Deps struct {
@@ -200,8 +200,8 @@ type api struct {
 	Deps
 	registry  *dsopservice.Registry
 	byService map[string]*Profile
-	inFlight chan struct{} // one token per request served, when MaxInFlight caps them
-	coalesce *coalescer
+	inFlight  chan struct{} // one token per request served, when MaxInFlight caps them
+	coalesce  *coalescer
 }
 
 // fail answers with the Problem for err and logs the cause of a 5xx.
