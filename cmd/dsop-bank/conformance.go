@@ -15,10 +15,12 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/conformance"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 )
 
-// conformanceCmd plays BRREG against a bank's DSOP Control API v2 and reports case by case
+// conformanceCmd plays a DSOP service's consumer (BRREG for Konkursbehandling, by default)
+// against a bank's DSOP Control API v2 and reports case by case
 // (internal/conformance). Against our own server it needs no flag but --base-url: run with the
 // server's DSOP_* environment, it mints tokens from the development issuer and decrypts with the
 // development consumer key in the state directory.
@@ -27,11 +29,12 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 	env := func(k string) string { return getenv("DSOP_CONFORMANCE_" + k) }
 	baseURL := fs.String("base-url", env("BASE_URL"), "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (DSOP_CONFORMANCE_BASE_URL; default the server's DSOP_BASE_URL)")
 	audience := fs.String("audience", env("AUDIENCE"), "aud of the tokens minted by the development issuer (DSOP_CONFORMANCE_AUDIENCE; default the server's DSOP_BASE_URL)")
-	tokenCmd := fs.String("token-command", env("TOKEN_COMMAND"), "shell command that prints a valid BRREG token for the bank (DSOP_CONFORMANCE_TOKEN_COMMAND)")
-	tokenFile := fs.String("token-file", env("TOKEN_FILE"), "file holding a valid BRREG token, read for each request (DSOP_CONFORMANCE_TOKEN_FILE)")
+	service := fs.String("service", firstNonEmpty(env("SERVICE"), "konkursbehandling"), "the DSOP service to play: konkursbehandling or oed (DSOP_CONFORMANCE_SERVICE)")
+	tokenCmd := fs.String("token-command", env("TOKEN_COMMAND"), "shell command that prints a valid token of the service's consumer for the bank (DSOP_CONFORMANCE_TOKEN_COMMAND)")
+	tokenFile := fs.String("token-file", env("TOKEN_FILE"), "file holding a valid token of the service's consumer, read for each request (DSOP_CONFORMANCE_TOKEN_FILE)")
 	keyFile := fs.String("consumer-key", env("CONSUMER_KEY"), "PEM file with the consumer's RSA private key, to decrypt the JWE answers (DSOP_CONFORMANCE_CONSUMER_KEY; default the development consumer key in the state directory)")
-	parties := fs.String("parties", env("PARTIES"), "test debtors with an open bankruptcy, PartyID:kjennelsesdato,… (DSOP_CONFORMANCE_PARTIES; default BRREG's published test debtors)")
-	refused := fs.String("refused-parties", env("REFUSED_PARTIES"), "parties the bank must refuse, comma-separated (DSOP_CONFORMANCE_REFUSED_PARTIES; default the annulled, reversed and closed test debtors and one never notified)")
+	parties := fs.String("parties", env("PARTIES"), "test parties the service serves, PartyID:date,… — the date is the kjennelsesdato (konkursbehandling) or the date of death (oed) (DSOP_CONFORMANCE_PARTIES; default BRREG's published test debtors, or the demo bank's deceased customers)")
+	refused := fs.String("refused-parties", env("REFUSED_PARTIES"), "parties the bank must refuse, comma-separated (DSOP_CONFORMANCE_REFUSED_PARTIES; default the annulled, reversed and closed test debtors and one never notified, or for oed a living customer and one unknown)")
 	format := fs.String("format", firstNonEmpty(env("FORMAT"), "table"), "table or json (DSOP_CONFORMANCE_FORMAT)")
 	junit := fs.String("junit", env("JUNIT"), "also write a JUnit XML report to this file (DSOP_CONFORMANCE_JUNIT)")
 	caFile := fs.String("ca", env("CA"), "PEM bundle of CAs to trust for the bank's TLS, besides the system roots (DSOP_CONFORMANCE_CA)")
@@ -56,15 +59,19 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 	if *audience == "" && server != nil {
 		*audience = server.BaseURL
 	}
-	o := conformance.Options{BaseURL: *baseURL}
+	svc, ok := serviceNamed(*service)
+	if !ok {
+		return fmt.Errorf("conformance: --service must be konkursbehandling or oed, got %q", *service)
+	}
+	o := conformance.Options{BaseURL: *baseURL, Service: svc}
 	var err error
-	if o.Tokens, err = tokenSource(*tokenCmd, *tokenFile, *audience, server); err != nil {
+	if o.Tokens, err = tokenSource(*tokenCmd, *tokenFile, *audience, svc.Consumers[0], server); err != nil {
 		return err
 	}
 	if o.Key, err = consumerKey(*keyFile, server); err != nil {
 		return err
 	}
-	open, refusedDefault, err := conformance.DefaultParties()
+	open, refusedDefault, err := conformance.DefaultPartiesFor(svc)
 	if err != nil {
 		return err
 	}
@@ -83,7 +90,7 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 	o.Progress = func(done, total int, r conformance.Result) {
 		fmt.Fprintf(stderr, "conformance [%2d/%d] %-4s %s (%s)\n", done, total, r.Status, r.Case.ID, r.Duration.Round(time.Millisecond))
 	}
-	fmt.Fprintf(stderr, "conformance: playing BRREG against %s with %d test parties\n", o.BaseURL, len(o.Parties))
+	fmt.Fprintf(stderr, "conformance: playing %s (%s) against %s with %d test parties\n", svc.Title, svc.Consumers[0], o.BaseURL, len(o.Parties))
 	rep, err := conformance.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("conformance: %w", err)
@@ -113,7 +120,7 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 
 // tokenSource picks the token command, the token file, or the development issuer of this
 // machine's state directory, in that order.
-func tokenSource(command, file, audience string, server *config.Config) (conformance.TokenSource, error) {
+func tokenSource(command, file, audience, consumer string, server *config.Config) (conformance.TokenSource, error) {
 	switch {
 	case command != "":
 		return &conformance.CommandTokens{Command: command}, nil
@@ -129,7 +136,7 @@ func tokenSource(command, file, audience string, server *config.Config) (conform
 	if err != nil {
 		return nil, err
 	}
-	return conformance.IssuerTokens{Issuer: is}, nil
+	return conformance.IssuerTokens{Issuer: is, Consumer: consumer}, nil
 }
 
 func consumerKey(file string, server *config.Config) (*rsa.PrivateKey, error) {
@@ -159,6 +166,16 @@ func bankClient(caFile string) (*http.Client, error) {
 	// Redirects are not followed: a DSOP endpoint answers, it does not redirect.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
+}
+
+// serviceNamed finds a DSOP service this build knows by its name.
+func serviceNamed(name string) (dsopservice.Service, bool) {
+	for _, s := range dsopservice.All() {
+		if s.Name == strings.ToLower(strings.TrimSpace(name)) {
+			return s, true
+		}
+	}
+	return dsopservice.Service{}, false
 }
 
 func splitList(s string) []string {

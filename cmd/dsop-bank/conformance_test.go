@@ -28,6 +28,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/conformance"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
 
 // serveTest runs `dsop-bank serve` with env (free ports and a fresh state directory unless env
@@ -92,6 +93,23 @@ func TestConformance_OurServerInTestModePassesEveryCase(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(x), `failures="0"`)
 	require.Contains(t, string(x), `<testcase name="REF-CARDS-ROLES`)
+}
+
+// With Oppgjør etter dødsfall enabled beside Konkursbehandling, the kit plays Digdir
+// (--service oed): its consumer, mandate and window come from the service value, the demo bank's
+// deceased customer is served, a living one refused — every case passes, and the Konkursbehandling
+// run against the same server still does.
+func TestConformance_OurServerPassesEveryCaseOfOED(t *testing.T) {
+	env := map[string]string{"DSOP_SERVICES": "konkursbehandling,oed"}
+	addr := serveTest(t, env)
+	rep, err := runKit(t, env, "--base-url", "http://"+addr+"/v2", "--service", "oed")
+	require.NoError(t, err, "%+v", rep)
+	require.Empty(t, failedCases(rep), "%+v", rep.Cases)
+	require.Equal(t, len(conformance.CasesFor(dsopservice.OED())), rep.Passed+rep.Skipped)
+	require.Zero(t, rep.Skipped, "%+v", rep.Cases)
+	rep, err = runKit(t, env, "--base-url", "http://"+addr+"/v2")
+	require.NoError(t, err, "%+v", rep)
+	require.Empty(t, failedCases(rep), "%+v", rep.Cases)
 }
 
 // Production mode: Maskinporten's JWKS behind a private CA, a test consumer certificate, bank data

@@ -115,7 +115,7 @@ func TestImport_StreamsAFileAndReportsProgress(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	var out, errOut bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"import", "--bank-data", file}, getenv, &out, &errOut), errOut.String())
-	require.Contains(t, out.String(), "imported "+file+": 2 parties, 4 accounts, 24000 transactions")
+	require.Contains(t, out.String(), "imported "+file+": 3 parties, 4 accounts, 24000 transactions")
 	require.Contains(t, errOut.String(), "importing "+file+":", "progress lines when not on a terminal")
 
 	pool, err := pgxpool.New(context.Background(), url)

@@ -35,20 +35,28 @@ func genCmd(args []string, stdout, stderr io.Writer) error {
 	return enc.Encode(bd)
 }
 
+// genDeceased is the generated bank's deceased customer (the demo bank's too).
+const genDeceased = "12034510170"
+
 // Generate builds a bank with n accounts of m transactions each, spread over the two years before
-// now; account i is owned by the demo debtor 910336819 when i is even.
+// now; account i is owned by the demo debtor 910336819 when i is even, by a person who died a month
+// before now (for Oppgjør etter dødsfall) when i is 3 modulo 4, and by a healthy company otherwise.
 func Generate(n, m int, seed uint64, now time.Time) *accounts.BankData {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	bd := &accounts.BankData{
 		Servicer: accounts.Servicer{OrganisationNumber: "900293003", Name: "Benchmark Bank ASA", CountryOfResidence: "NO"},
-		Parties:  []accounts.Party{{ID: "910336819", Name: "Fjelltopp Bygg AS", CountryOfResidence: "NO"}, {ID: "900308841", Name: "Frisk Kunde AS", CountryOfResidence: "NO"}},
+		Parties: []accounts.Party{{ID: "910336819", Name: "Fjelltopp Bygg AS", CountryOfResidence: "NO"}, {ID: "900308841", Name: "Frisk Kunde AS", CountryOfResidence: "NO"},
+			{ID: genDeceased, Name: "Arvid Avdød", CountryOfResidence: "NO", DateOfDeath: civil.Of(now.AddDate(0, -1, 0))}},
 	}
 	start := now.AddDate(-2, 0, 0)
 	span := now.Sub(start)
 	for i := range n {
 		owner := "910336819"
-		if i%2 == 1 {
+		switch i % 4 {
+		case 1:
 			owner = "900308841"
+		case 3:
+			owner = genDeceased
 		}
 		a := accounts.Account{
 			AccountNumber: fmt.Sprintf("9%010d", i), Type: dsop.BusinessAccount, Currency: "NOK", Status: dsop.Disabled,

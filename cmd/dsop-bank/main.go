@@ -48,7 +48,7 @@ func commands() []command {
 			run: func(_ context.Context, a []string, g func(string) string, o, e io.Writer) error {
 				return devToken(a, g, o, e)
 			}},
-		{name: "conformance", args: "[--base-url URL] [flags]", summary: "Play BRREG against a bank's DSOP Control API v2 and report case by case.", run: conformanceCmd},
+		{name: "conformance", args: "[--base-url URL] [flags]", summary: "Play a DSOP service's consumer (BRREG by default; --service oed) against a bank's DSOP Control API v2 and report case by case.", run: conformanceCmd},
 		{name: "check-bank-data", args: "FILE", summary: "Validate a bank data file and list every problem with its location.",
 			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
 				return checkBankData(a, o, e)

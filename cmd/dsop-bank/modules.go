@@ -51,16 +51,25 @@ func newEncrypter(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 		}
 		src = fs
 	default:
-		org := strings.TrimPrefix(cfg.AllowedConsumers[0], "0192:")
-		certPath, _, err := devissuer.ConsumerCertificate(cfg.StateDir, org)
-		if err != nil {
-			return nil, err
+		// Test mode: a development certificate for each accepted consumer, all of one key, so
+		// that the development key decrypts the answers of every enabled service.
+		var all certpub.FileSources
+		for i, consumer := range cfg.AllowedConsumers {
+			org := strings.TrimPrefix(consumer, "0192:")
+			certPath, _, err := devissuer.ConsumerCertificate(cfg.StateDir, org)
+			if i > 0 {
+				certPath, err = devissuer.ConsumerCertificateFor(cfg.StateDir, org)
+			}
+			if err != nil {
+				return nil, err
+			}
+			fs, err := certpub.LoadFile(certPath, checker)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, fs)
 		}
-		fs, err := certpub.LoadFile(certPath, checker)
-		if err != nil {
-			return nil, err
-		}
-		src = fs
+		src = all
 	}
 	return &encryption.Encrypter{Certs: src, Enc: cfg.JWEEnc}, nil
 }

@@ -56,7 +56,7 @@ const (
 type Query struct {
 	Case        string // AccountInfoRequestID, exactly
 	Party       string // PartyID (2a) or the owner resolved from the accountReference (2b)
-	Consumer    string // consumer.ID of the token, e.g. 0192:974760673
+	Consumer    string // consumer.ID of the token ("0192:" + organisation number)
 	Service     string // the DSOP service, e.g. konkursbehandling
 	Client      string // the caller's network address
 	Correlation string // CorrelationID

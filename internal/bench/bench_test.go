@@ -35,6 +35,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
@@ -119,11 +120,11 @@ func setup(tb testing.TB, n int) *env {
 	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}}
 	cert := consumerCert(tb)
 	enc := &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256}
-	seal, err := enc.For(ctx, validation.BRREG)
+	seal, err := enc.For(ctx, dsopservice.Konkursbehandling().Consumers[0])
 	require.NoError(tb, err)
 	h := httpapi.NewServer(httpapi.Deps{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second},
+		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{dsopservice.Konkursbehandling().Consumers[0]}, Skew: 10 * time.Second},
 		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store, OwnerNotices: store},
 		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,

@@ -134,6 +134,28 @@ func (f *FileSource) Certificate(_ context.Context, consumerID string) (*x509.Ce
 	return f.Cert, nil
 }
 
+// FileSources are several certificate files (test mode: one development certificate per
+// enabled service's consumer): the first that is valid for the consumer is used.
+type FileSources []*FileSource
+
+// Certificate implements Source.
+func (fs FileSources) Certificate(ctx context.Context, consumerID string) (*x509.Certificate, error) {
+	var first error
+	for _, f := range fs {
+		c, err := f.Certificate(ctx, consumerID)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = fmt.Errorf("%w %s", ErrNoCertificate, consumerID)
+	}
+	return nil, first
+}
+
 // Client looks certificates up in CertPub.
 type Client struct {
 	LocatorURL string // e.g. https://bcl.difi.blufo.net

@@ -172,7 +172,7 @@ func settings(raw map[string]*string) []setting {
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer"),
 		s("maskinporten-ca", "DSOP_MASKINPORTEN_CA", "", "PEM bundle of CAs to trust for the JWKS URL besides the system roots (a bank's TLS-inspecting proxy, a test issuer)"),
 		s("services", "DSOP_SERVICES", "konkursbehandling", "comma-separated DSOP services this server answers (konkursbehandling, oed); each request is routed to one by its token's consumer and its Legal-Mandate"),
-		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", "", "Konkursbehandling's accepted consumer.ID values, comma-separated (the same as DSOP_SERVICE_KONKURSBEHANDLING_CONSUMERS, which wins); default 0192:974760673"),
+		s("allowed-consumers", "DSOP_ALLOWED_CONSUMERS", "", "Konkursbehandling's accepted consumer.ID values, comma-separated (the same as DSOP_SERVICE_KONKURSBEHANDLING_CONSUMERS, which wins); default the service's own (Brønnøysundregistrene)"),
 		s("konkursvarsel-seed", "DSOP_KONKURSVARSEL_SEED", "", "notices file in the Konkursvarsel list format (_embedded.konkursvarsler[]); empty in test = demo notices"),
 		s("dev-issuer-addr", "DSOP_DEV_ISSUER_ADDR", "127.0.0.1:8081", "listen address of the development token issuer (test only)"),
 		s("token-skew", "DSOP_TOKEN_SKEW", "10s", "allowed clock skew for exp/iat/nbf"),

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
 
 // Case is one conformance case: what it checks and why, in the words a bank's tester reads, and
@@ -22,12 +24,18 @@ type Case struct {
 	run    func(context.Context, *kit) (Status, string)
 }
 
-// Cases is every case, in the order they run: the consumer's flow first (its 200s feed the JWE
-// case), then the refusals (their errors feed the error-format case).
-func Cases() []Case {
+// Cases is every case of Konkursbehandling, the default service (the README renders them).
+func Cases() []Case { return CasesFor(dsopservice.Konkursbehandling()) }
+
+// CasesFor is every case for a service, in the order they run: the consumer's flow first (its
+// 200s feed the JWE case), then the refusals (their errors feed the error-format case). The
+// service's consumer, mandate, endpoints and window come from its value, never restated here.
+func CasesFor(svc dsopservice.Service) []Case {
+	w := svc.Window
+	from := fmt.Sprintf("%s − %s", w.Anchor, w.LookBack)
 	return []Case{
 		{ID: "FLOW-2A", Title: "Step 2a: the accounts of each test party",
-			Checks: "GET accounts?OnlyPrimaryOwner=true with fromDate = kjennelsesdato − 12 months and toDate = today answers 200; the body validates against the v2 Accounts schema and what the consumer parses (identifier value ≥ 6 characters, non-empty accountReference and links[].rel)",
+			Checks: "GET accounts?OnlyPrimaryOwner=true with fromDate = " + from + " and toDate = today answers 200; the body validates against the v2 Accounts schema and what the consumer parses (identifier value ≥ 6 characters, non-empty accountReference and links[].rel)",
 			Why:    "Step 2a is where the estate learns which accounts exist; an answer the consumer cannot parse loses the whole bank",
 			Ref:    "konkursbehandling-rules.md §3.2; kontrollinformasjon-api.md §5.3, §7.1", run: flow2A},
 		{ID: "FLOW-2B-DETAILS", Title: "Step 2b: details of every account, requested at once",
@@ -42,20 +50,20 @@ func Cases() []Case {
 			Checks: "Content-Type application/jose; the body is exactly a JWE compact serialization; protected header alg RSA-OAEP-256, enc A128CBC-HS256 or A256GCM, a kid; it decrypts with the consumer's private key",
 			Why:    "the consumer decrypts every 200 with jose-jwt; whitespace around the token or clear JSON fails",
 			Ref:    "kontrollinformasjon-api.md §9.2, §7.1; test-cases.md E-01", run: jweCase},
-		{ID: "REF-CARDS-ROLES", Title: "Cards and Roles are refused", Checks: "GET accounts/{ref}/cards and /roles answer 400 ACC-001",
-			Why: "Cards and Roles are not part of Konkursbehandling", Ref: "konkursbehandling-rules.md §2", run: cardsRoles},
+		{ID: "REF-CARDS-ROLES", Title: "Endpoints outside the service are refused", Checks: "GET accounts/{ref}/cards and /roles answer 400 ACC-001 when the service does not include them",
+			Why: "only the service's endpoints may be used (" + svc.Title + ")", Ref: "konkursbehandling-rules.md §2; services.md", run: cardsRoles},
 		{ID: "REF-UNKNOWN-PATH", Title: "A path that is no endpoint is refused", Checks: "GET foo and accounts/{ref}/transactions/x answer 400 ACC-001",
 			Why: "requests to invalid endpoints get ACC-001", Ref: "kontrollinformasjon-api.md §8.3 row 3", run: unknownPath},
 		{ID: "REF-METHOD", Title: "Only GET", Checks: "POST, PUT and DELETE on accounts answer 405 ACC-012",
 			Why: "the API offers GET only", Ref: "kontrollinformasjon-api.md §8.3 row 1", run: methods},
 		{ID: "REF-MANDATE", Title: "A wrong Legal-Mandate is refused", Checks: "step 2a with another legal basis answers 400 ACC-001",
 			Why: "the mandate must be valid for the consumer", Ref: "konkursbehandling-rules.md §5.1 item 2, §6", run: wrongMandate},
-		{ID: "REF-ONLY-PRIMARY-OWNER", Title: "OnlyPrimaryOwner=false is refused", Checks: "step 2a with OnlyPrimaryOwner=false answers 400 ACC-001",
-			Why: "only accounts the debtor owns may be shown", Ref: "konkursbehandling-rules.md §1, §6", run: onlyPrimaryOwnerFalse},
+		{ID: "REF-ONLY-PRIMARY-OWNER", Title: "OnlyPrimaryOwner=false is refused", Checks: "step 2a with OnlyPrimaryOwner=false answers 400 ACC-001 when the service allows only TRUE",
+			Why: "only accounts the party owns may be shown", Ref: "konkursbehandling-rules.md §1, §6; services.md", run: onlyPrimaryOwnerFalse},
 		{ID: "REF-PARTYID", Title: "A malformed PartyID is refused", Checks: "step 2a with PartyID 12AB answers 400 ACC-001",
 			Why: "every parameter's format is validated", Ref: "konkursbehandling-rules.md §5.1 item 7", run: badPartyID},
-		{ID: "REF-WINDOW", Title: "fromDate more than 12 months before kjennelsesdato is refused", Checks: "step 2a with fromDate = kjennelsesdato − 12 months − 1 day answers 400 ACC-001",
-			Why: "the service allows 12 months of history before the bankruptcy", Ref: "konkursbehandling-rules.md §3.4; test-cases.md K-02", run: window},
+		{ID: "REF-WINDOW", Title: "fromDate more than " + w.LookBack.String() + " before the " + string(w.Anchor) + " is refused", Checks: "step 2a with fromDate = " + from + " − 1 day answers 400 ACC-001",
+			Why: "the service allows " + w.LookBack.String() + " of history before the " + string(w.Anchor), Ref: "konkursbehandling-rules.md §3.4; test-cases.md K-02; services.md", run: window},
 		{ID: "REF-NO-TOKEN", Title: "No token is refused", Checks: "step 2a without Authorization answers 401 ACC-010",
 			Why: "no access without a valid Maskinporten token", Ref: "kontrollinformasjon-api.md §9.1", run: noToken},
 		{ID: "REF-FORGED-TOKEN", Title: "A forged token is refused", Checks: "step 2a with a valid token whose signature was altered answers 401 ACC-010",
@@ -65,9 +73,9 @@ func Cases() []Case {
 		{ID: "REF-SCOPE", Title: "A token without bits:kontoinformasjon is refused", Checks: "step 2a with scope bits:kundeforhold answers 403 ACC-011 (needs a token source that can mint one)",
 			Why: "the Control API needs the scope bits:kontoinformasjon", Ref: "kontrollinformasjon-api.md §9.1; konkursbehandling-rules.md §5.2 item 2", run: mintedRefusal(WrongScope, 403, "ACC-011")},
 		{ID: "REF-CONSUMER", Title: "Another consumer is refused", Checks: "step 2a with consumer 0192:889640782 (NAV) answers 403 ACC-011 (needs a token source that can mint one)",
-			Why: "only BRREG (0192:974760673) may use Konkursbehandling", Ref: "konkursbehandling-rules.md §1", run: mintedRefusal(WrongConsumer, 403, "ACC-011")},
-		{ID: "REF-NOT-BANKRUPT", Title: "Parties without an open bankruptcy are refused", Checks: "step 2a for each party whose bankruptcy was annulled, reversed or closed, or that was never notified, is refused (403 ACC-011, or 400 ACC-001) and gets no data",
-			Why: "if no bankruptcy notice was sent for the party, the request shall be rejected", Ref: "konkursbehandling-rules.md §5.2 item 1, §6; test-cases.md K-05..K-08", run: notBankrupt},
+			Why: "only " + strings.Join(svc.Consumers, ", ") + " may use " + svc.Title, Ref: "konkursbehandling-rules.md §1; services.md", run: mintedRefusal(WrongConsumer, 403, "ACC-011")},
+		{ID: "REF-NOT-BANKRUPT", Title: "Parties the service's gate refuses are refused", Checks: "step 2a for each refused party (" + refusedParties(svc) + ") is refused (403 ACC-011, or 400 ACC-001) and gets no data",
+			Why: "without the service's precondition (" + string(svc.Gate) + ") the request shall be rejected", Ref: "konkursbehandling-rules.md §5.2 item 1, §6; test-cases.md K-05..K-08; services.md", run: notBankrupt},
 		{ID: "ERR-FORMAT", Title: "Every error is plain JSON {code, message}", Checks: "every non-200 answer of this run has Content-Type application/json and a body of exactly code (ACC-nnn) and a non-empty message; it is never encrypted",
 			Why: "errors are machine-readable and not encrypted", Ref: "kontrollinformasjon-api.md §8.1; test-cases.md E-04", run: errFormat},
 	}
@@ -254,7 +262,7 @@ func pathOf(u, base string) string {
 // accountsRequest is a valid step 2a request for the first test party, to be broken by a case.
 func (k *kit) accountsRequest(q url.Values) request {
 	p := k.o.Parties[0]
-	v := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {p.Kjennelsesdato.AddDate(-1, 0, 0).String()}, "toDate": {k.today.String()}}
+	v := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {k.earliest(p).String()}, "toDate": {k.today.String()}}
 	for key, vals := range q {
 		v[key] = vals
 	}
@@ -285,11 +293,17 @@ func verdict(checks ...check) (Status, string) {
 
 func cardsRoles(ctx context.Context, k *kit) (Status, string) {
 	ref := url.PathEscape(k.someRef(ctx))
-	q := "?fromDate=" + k.o.Parties[0].Kjennelsesdato.AddDate(-1, 0, 0).String() + "&toDate=" + k.today.String()
-	return verdict(
-		refusal(ctx, k, request{url: k.url("accounts/" + ref + "/cards" + q)}, 400, "ACC-001"),
-		refusal(ctx, k, request{url: k.url("accounts/" + ref + "/roles" + q)}, 400, "ACC-001"),
-	)
+	q := "?fromDate=" + k.earliest(k.o.Parties[0]).String() + "&toDate=" + k.today.String()
+	var checks []check
+	for _, e := range []dsopservice.Endpoint{dsopservice.Cards, dsopservice.Roles} {
+		if !k.o.Service.Allows(e) {
+			checks = append(checks, refusal(ctx, k, request{url: k.url("accounts/" + ref + "/" + string(e) + q)}, 400, "ACC-001"))
+		}
+	}
+	if len(checks) == 0 {
+		return Skip, k.o.Service.Title + " includes both endpoints"
+	}
+	return verdict(checks...)
 }
 
 func unknownPath(ctx context.Context, k *kit) (Status, string) {
@@ -317,6 +331,9 @@ func wrongMandate(ctx context.Context, k *kit) (Status, string) {
 }
 
 func onlyPrimaryOwnerFalse(ctx context.Context, k *kit) (Status, string) {
+	if k.o.Service.AllowsOnlyPrimaryOwner("false") {
+		return Skip, k.o.Service.Title + " allows OnlyPrimaryOwner=FALSE"
+	}
 	return verdict(refusal(ctx, k, k.accountsRequest(url.Values{"OnlyPrimaryOwner": {"false"}}), 400, "ACC-001"))
 }
 
@@ -328,7 +345,7 @@ func badPartyID(ctx context.Context, k *kit) (Status, string) {
 
 func window(ctx context.Context, k *kit) (Status, string) {
 	p := k.o.Parties[0]
-	return verdict(refusal(ctx, k, k.accountsRequest(url.Values{"fromDate": {p.Kjennelsesdato.AddDate(-1, 0, -1).String()}}), 400, "ACC-001"))
+	return verdict(refusal(ctx, k, k.accountsRequest(url.Values{"fromDate": {k.earliest(p).AddDate(0, 0, -1).String()}}), 400, "ACC-001"))
 }
 
 func noToken(ctx context.Context, k *kit) (Status, string) {
@@ -375,7 +392,7 @@ func notBankrupt(ctx context.Context, k *kit) (Status, string) {
 	}
 	var o outcome
 	for _, party := range k.o.Refused {
-		v := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {k.today.AddDate(-1, 0, 0).String()}, "toDate": {k.today.String()}}
+		v := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {k.o.Service.Window.Earliest(k.today).String()}, "toDate": {k.today.String()}}
 		r := request{url: k.url("accounts?" + v.Encode()), party: party}
 		ex := k.do(ctx, r)
 		code := errorCode(ex)
@@ -427,4 +444,15 @@ func shortRef(ref string) string {
 		return ref[:8] + "…"
 	}
 	return ref
+}
+
+// refusedParties says which parties the service's gate refuses, for a case's description.
+func refusedParties(svc dsopservice.Service) string {
+	switch svc.Gate {
+	case dsopservice.GateBankruptcy:
+		return "bankruptcy annulled, reversed or closed, or never notified"
+	case dsopservice.GateDeceased:
+		return "not known to the bank as deceased"
+	}
+	return "refused by the service's precondition"
 }

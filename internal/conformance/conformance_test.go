@@ -17,7 +17,7 @@ func TestDefaultParties_AreBRREGsPublishedTestDebtors(t *testing.T) {
 	require.NoError(t, err)
 	ids := map[string]string{}
 	for _, p := range open {
-		ids[p.ID] = p.Kjennelsesdato.String()
+		ids[p.ID] = p.Anchor.String()
 	}
 	require.Equal(t, map[string]string{"08086001471": "2018-06-08", "20020101351": "2018-06-08", "21097400153": "2018-07-03",
 		"910336819": "2018-06-08", "910491482": "2018-07-01"}, ids, "test-cases.md §2: the debtors whose bankruptcy stays open")

@@ -65,7 +65,7 @@ func (k *kit) runFlow(ctx context.Context) []*partyFlow {
 }
 
 func (k *kit) partyFlow(ctx context.Context, p Party) *partyFlow {
-	f := &partyFlow{party: p, caseID: uuid.NewString(), from: p.Kjennelsesdato.AddDate(-1, 0, 0), to: k.today}
+	f := &partyFlow{party: p, caseID: uuid.NewString(), from: k.earliest(p), to: k.today}
 	period := "fromDate=" + f.from.String() + "&toDate=" + f.to.String()
 	lctx, cancel := context.WithTimeout(ctx, budget)
 	f.list = k.do(lctx, request{url: k.url("accounts?OnlyPrimaryOwner=true&" + period), party: p.ID, caseID: f.caseID})

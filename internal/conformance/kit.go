@@ -1,5 +1,6 @@
-// Package conformance plays Brønnøysundregistrene (BRREG) against any bank's DSOP Control API v2
-// and says, case by case, whether that bank serves Konkursbehandling correctly. It calls the bank
+// Package conformance plays an agency — Brønnøysundregistrene (BRREG) for Konkursbehandling, by
+// default, or the consumer of another DSOP service (Options.Service) — against any bank's DSOP
+// Control API v2 and says, case by case, whether that bank serves the service correctly. It calls the bank
 // the way the one public V2 consumer does (Digdir's plugin-banking, kontrollinformasjon-api.md
 // §7–7.1): step 2a, then the details of every account at once, then each account's transactions
 // page by page, following next as registered base URL + href, with a new CorrelationID per page
@@ -22,12 +23,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dsop-bank/dsop-bank/internal/civil"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
 
-// Party is a test debtor whose bankruptcy is open at the bank, with its kjennelsesdato.
+// Party is a test party the service serves at the bank (a debtor whose bankruptcy is open, a
+// deceased person), with the date its window is counted from (kjennelsesdato, date of death).
 type Party struct {
-	ID             string
-	Kjennelsesdato civil.Date
+	ID     string
+	Anchor civil.Date
 }
 
 // TokenKind is the kind of access token a case needs.
@@ -45,7 +48,8 @@ const (
 // then skipped, not failed.
 var ErrCannotMint = errors.New("this token source cannot make such a token")
 
-// TokenSource gives Maskinporten access tokens for BRREG with the bank's audience.
+// TokenSource gives Maskinporten access tokens for the service's consumer with the bank's
+// audience.
 type TokenSource interface {
 	Token(ctx context.Context, kind TokenKind) (string, error)
 }
@@ -55,6 +59,9 @@ type Options struct {
 	// BaseURL is the bank's registered base URL; the kit appends paths and hrefs to it as the
 	// real consumer does.
 	BaseURL string
+	// Service is the DSOP service played (default dsopservice.Konkursbehandling): its consumer,
+	// mandate, endpoints and window.
+	Service dsopservice.Service
 	Tokens  TokenSource
 	// Key is the consumer's private key: every 200 must decrypt with it.
 	Key     *rsa.PrivateKey
@@ -119,6 +126,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Service.Name == "" {
+		o.Service = dsopservice.Konkursbehandling()
+	}
 	oslo, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {
 		return Report{}, err
@@ -129,7 +139,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	k := &kit{o: o, today: civil.Today(o.Now(), oslo), schemas: schemas}
 	rep := Report{BaseURL: o.BaseURL, Started: o.Now()}
-	cases := Cases()
+	cases := CasesFor(o.Service)
 	for i, c := range cases {
 		start := time.Now()
 		st, ev := c.run(ctx, k)
@@ -176,13 +186,28 @@ type request struct {
 	party   string // PartyID, for 2a
 	token   string
 	caseID  string // AccountInfoRequestID
-	mandate string // "" = the mandate as the real consumer encodes it
+	mandate string // "" = the service's mandate as the real consumer encodes it
 	noAuth  bool
 }
 
-// mandateAsSent is the Legal-Mandate as .NET's Uri.EscapeDataString encodes it: parentheses as
-// %28/%29 (kontrollinformasjon-api.md §7.1).
-const mandateAsSent = "kkl.%20%C2%A7156%20%283%29%20og%20%284%29%2C%20jf.%20kkfor.%C2%A721"
+// EscapeDataString encodes a Legal-Mandate as .NET's Uri.EscapeDataString does, as the real
+// consumers send it: every byte but the unreserved characters percent-encoded, parentheses too
+// (kontrollinformasjon-api.md §7.1).
+func EscapeDataString(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// earliest is the first fromDate the service's window allows for a party.
+func (k *kit) earliest(p Party) civil.Date { return k.o.Service.Window.Earliest(p.Anchor) }
 
 // url appends a path or an href to the registered base URL the consumer's way: the base URL
 // always ends in "/", and the href's leading "/" is dropped.
@@ -220,7 +245,7 @@ func (k *kit) do(ctx context.Context, r request) *exchange {
 	req.Header.Set("CorrelationID", uuid.NewString())
 	mandate := r.mandate
 	if mandate == "" {
-		mandate = mandateAsSent
+		mandate = EscapeDataString(k.o.Service.Mandates[0])
 	}
 	req.Header.Set("Legal-Mandate", mandate)
 	req.Header.Set("Accept", "application/jose")

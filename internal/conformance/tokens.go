@@ -14,12 +14,15 @@ import (
 )
 
 // IssuerTokens mints every kind of token from a development issuer whose keys the bank trusts
-// (dsop-bank's own test mode).
-type IssuerTokens struct{ Issuer *devissuer.Issuer }
+// (dsop-bank's own test mode), for Consumer (default the issuer's: Konkursbehandling's).
+type IssuerTokens struct {
+	Issuer   *devissuer.Issuer
+	Consumer string
+}
 
 // Token implements TokenSource.
 func (t IssuerTokens) Token(_ context.Context, kind TokenKind) (string, error) {
-	o := devissuer.Options{}
+	o := devissuer.Options{Consumer: t.Consumer}
 	switch kind {
 	case Expired:
 		o.TTL = -10 * time.Minute

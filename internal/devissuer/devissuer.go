@@ -24,6 +24,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
@@ -114,7 +115,7 @@ func loadOrCreate(path string) (*rsa.PrivateKey, error) {
 // exist for manual testing of the refusals.
 type Options struct {
 	Scope      string        // default bits:kontoinformasjon
-	Consumer   string        // default 0192:974760673
+	Consumer   string        // default Konkursbehandling's consumer (BRREG)
 	Issuer     string        // default the issuer URL
 	Audience   string        // default the bank's base URL
 	TTL        time.Duration // default 120 s, as Maskinporten; negative gives an expired token
@@ -154,7 +155,7 @@ func (is *Issuer) Mint(o Options) (string, error) {
 		"iss":        def(o.Issuer, is.URL),
 		"aud":        def(o.Audience, is.Audience),
 		"scope":      def(o.Scope, validation.Scope),
-		"consumer":   map[string]any{"authority": "iso6523-actorid-upis", "ID": def(o.Consumer, validation.BRREG)},
+		"consumer":   map[string]any{"authority": "iso6523-actorid-upis", "ID": def(o.Consumer, dsopservice.Konkursbehandling().Consumers[0])},
 		"client_id":  uuid.NewString(),
 		"client_amr": "virksomhetssertifikat",
 		"token_type": "Bearer",

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
 
 // The data file holds every row of the three tables of konkursbehandling-rules.md §4.2-4.4.
@@ -115,4 +116,32 @@ func TestMaskCardNumber(t *testing.T) {
 	} {
 		require.Equal(t, want, MaskCardNumber(in), in)
 	}
+}
+
+// Every service's delivery tables compile against the response types, and differ where their
+// pages say so (OED: a counterparty's postal address may be filtered away, and is by default).
+func TestFilter_EveryServicesTablesCompile(t *testing.T) {
+	for _, svc := range dsopservice.All() {
+		p, err := NewTable(svc.Delivery, Overrides{})
+		require.NoError(t, err, svc.Name)
+		require.NotEmpty(t, p.Fingerprint(), svc.Name)
+	}
+	oedPolicy, err := NewTable(dsopservice.OED().Delivery, Overrides{})
+	require.NoError(t, err)
+	kbPolicy, err := New(Overrides{})
+	require.NoError(t, err)
+	street := "Storgata"
+	body := func() *dsop.Transactions {
+		return &dsop.Transactions{Transactions: &[]dsop.Transaction{{TransactionIdentifier: "t1",
+			CounterParties: &[]dsop.CounterParty{{PostalAddress: &dsop.PostalAddress{StreetName: &street}}}}}}
+	}
+	b := body()
+	_, err = kbPolicy.Apply(EndpointTransactions, b)
+	require.NoError(t, err)
+	require.NotNil(t, (*(*b.Transactions)[0].CounterParties)[0].PostalAddress, "til vurdering in Konkursbehandling: delivered by default")
+	b = body()
+	_, err = oedPolicy.Apply(EndpointTransactions, b)
+	require.NoError(t, err)
+	cps := (*b.Transactions)[0].CounterParties
+	require.True(t, cps == nil || len(*cps) == 0 || (*cps)[0].PostalAddress == nil, "kan filtreres bort in OED: omitted by default")
 }

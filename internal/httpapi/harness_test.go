@@ -27,6 +27,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
@@ -131,7 +132,7 @@ func newHarnessWith(t testing.TB, world bankWorld, opts ...option) *harness {
 		Tokens: &validation.TokenValidator{
 			Keys:   &validation.JWKS{URL: jwks.URL, Client: jwks.Client(), TTL: time.Hour, MinRefresh: 0, Now: clock},
 			Issuer: "https://test.maskinporten.no/", Audience: baseURL,
-			AllowedConsumers: []string{validation.BRREG}, Skew: 10 * time.Second, Now: clock,
+			AllowedConsumers: []string{dsopservice.Konkursbehandling().Consumers[0]}, Skew: 10 * time.Second, Now: clock,
 		},
 		Rules:     validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:    &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store},

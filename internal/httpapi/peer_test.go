@@ -79,6 +79,12 @@ func TestPeers_AReferenceFromAnEarlierRunIsStillValid(t *testing.T) {
 // kept per account, or nil when the bank was lost, and every status it saw.
 func pluginBankingRun(t *testing.T, h *harness, party string, hd http.Header) (kept map[string]int, statuses []int) {
 	t.Helper()
+	return pluginBankingRunPeriod(t, h, party, hd, earliest, today)
+}
+
+// pluginBankingRunPeriod is pluginBankingRun for a period of the caller's choice.
+func pluginBankingRunPeriod(t *testing.T, h *harness, party string, hd http.Header, from, to string) (kept map[string]int, statuses []int) {
+	t.Helper()
 	get := func(target string, withParty bool) *httptest.ResponseRecorder {
 		req := hd.Clone()
 		if withParty {
@@ -88,19 +94,19 @@ func pluginBankingRun(t *testing.T, h *harness, party string, hd http.Header) (k
 		statuses = append(statuses, rec.Code)
 		return rec
 	}
-	list := get(accountsURL(earliest, today), true)
+	list := get(accountsURL(from, to), true)
 	if list.Code != http.StatusOK {
 		return nil, statuses
 	}
 	var refs []string
 	for _, a := range *decode[dsop.Accounts](t, list).Accounts {
 		refs = append(refs, a.AccountReference)
-		get(accountURL(a.AccountReference, "", earliest, today), false) // an error keeps it list-only
+		get(accountURL(a.AccountReference, "", from, to), false) // an error keeps it list-only
 	}
 	allTransactions := func() (map[string]int, bool) {
 		out := map[string]int{}
 		for _, ref := range refs {
-			target := accountURL(ref, "/transactions", earliest, today)
+			target := accountURL(ref, "/transactions", from, to)
 			for pages := 0; target != ""; pages++ {
 				require.Less(t, pages, 10)
 				rec := get(target, false)

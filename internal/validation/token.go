@@ -18,9 +18,6 @@ import (
 // Scope is the Maskinporten scope of the DSOP Control API.
 const Scope = "bits:kontoinformasjon"
 
-// BRREG is Brønnøysundregistrene as the consumer claim names it.
-const BRREG = "0192:974760673"
-
 // TokenError is a refused access token. Forbidden distinguishes a valid token that lacks the
 // right (403 ACC-011) from a missing or invalid one (401 ACC-010). Reason is a short,
 // token-free label for logs and metrics.
@@ -49,7 +46,7 @@ type TokenValidator struct {
 	// Audiences, when set, are every aud value accepted (DSOP_AUDIENCES): during a move of the
 	// bank's URL, Maskinporten issues tokens for the old and the new one side by side (issue #29).
 	Audiences        []string
-	AllowedConsumers []string // consumer.ID values, e.g. 0192:974760673
+	AllowedConsumers []string // consumer.ID values of the enabled services ("0192:" + organisation number)
 	Skew             time.Duration
 	Now              func() time.Time
 }

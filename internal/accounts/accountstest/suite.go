@@ -58,9 +58,14 @@ func Run(t *testing.T, open Factory) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, "Fjelltopp Bygg AS", p.Name)
-		_, ok, err = st.Party(ctx, "974760673")
+		_, ok, err = st.Party(ctx, "889640782")
 		require.NoError(t, err)
 		require.False(t, ok)
+		// The date of death (Oppgjør etter dødsfall's gate and anchor) is kept by every store.
+		p, ok, err = st.Party(ctx, "12034510170")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, civil.MustParse("2026-09-15"), p.DateOfDeath)
 	})
 	t.Run("accounts by party and by reference", func(t *testing.T) {
 		for _, party := range []string{"910336819", "08086001471", "20020101351", "900308841", "21097400153"} {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 )
 
 // Tamperer changes a store behind its back, as someone with access to its storage could.
@@ -156,8 +157,8 @@ func Run(t *testing.T, open Factory) {
 func varied(t *testing.T, st audit.Store, n int, start time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	parties := []string{"910336819", "08086001471", "974760673"}
-	consumers := []string{"0192:974760673", "0192:991825827"}
+	parties := []string{"910336819", "08086001471", "889640782"}
+	consumers := []string{dsopservice.Konkursbehandling().Consumers[0], dsopservice.OED().Consumers[0]}
 	for i := range n {
 		r := &audit.Record{
 			Time: start.Add(time.Duration(i) * time.Minute), Operation: "listAccounts", Method: "GET", Path: "/v2/accounts",
@@ -214,7 +215,7 @@ func runQueries(t *testing.T, open Factory) {
 		"time range":         {From: start.Add(30 * time.Minute), Until: start.Add(90 * time.Minute)},
 		"case, kind call":    {Case: "00000000-0000-4000-8000-000000000005", Kind: audit.KindCall},
 		"party and time":     {Party: "910336819", From: start.Add(100 * time.Minute)},
-		"consumer refused":   {Consumer: "0192:974760673", Outcome: audit.OutcomeRefused},
+		"consumer refused":   {Consumer: dsopservice.Konkursbehandling().Consumers[0], Outcome: audit.OutcomeRefused},
 		"nothing matches":    {Case: "no such case"},
 		"service and reason": {Service: "konkursbehandling", Reason: "not-bankrupt"},
 	}
