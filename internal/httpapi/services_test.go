@@ -254,3 +254,28 @@ func (h *harness) latest() audit.Record {
 	require.NotEmpty(h.t, recs)
 	return recs[len(recs)-1]
 }
+
+// The rate budget is per service and consumer: BRREG spending its burst leaves Digdir's whole,
+// and a service may have its own budget (DSOP_SERVICE_<NAME>_RATE_LIMIT).
+func TestServices_RateBudgetPerServiceAndConsumer(t *testing.T) {
+	h := newHarness(t, func(d *httpapi.Deps) {
+		store := d.Accounts.Store
+		policy, err := filter.NewTable(dsopservice.OED().Delivery, filter.Overrides{})
+		require.NoError(t, err)
+		d.Admission = &httpapi.Admission{Rate: 0.001, Burst: 2, Concurrency: 4}
+		d.Services = []httpapi.Profile{
+			{Service: dsopservice.Konkursbehandling(), Decide: d.Decide, Policy: d.Policy},
+			{Service: dsopservice.OED(), Decide: &oed.Decider{Deaths: oed.BankDeaths{Parties: store}, Accounts: store}, Policy: policy,
+				Admission: &httpapi.Admission{Rate: 0.001, Burst: 3, Concurrency: 4}},
+		}
+		d.Tokens.(*validation.TokenValidator).AllowedConsumers = []string{brregConsumer, oedConsumer}
+	})
+	kb := func() int {
+		return h.do(http.MethodGet, accountsURL(earliest, today), h.as(brregConsumer, dsopservice.Konkursbehandling().Mandates[0], openOrg)).Code
+	}
+	oedCall := func() int {
+		return h.do(http.MethodGet, accountsURL(deathWindow, today), h.as(oedConsumer, oedMandate, deceased)).Code
+	}
+	require.Equal(t, []int{200, 200, 429}, []int{kb(), kb(), kb()}, "Konkursbehandling's burst of 2")
+	require.Equal(t, []int{200, 200, 200, 429}, []int{oedCall(), oedCall(), oedCall(), oedCall()}, "OED's own burst of 3, untouched by BRREG's")
+}
