@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,6 +29,19 @@ func loadBankData(path string) (*accounts.BankData, error) {
 			return nil, fmt.Errorf("embedded demo bank: %w", err)
 		}
 		return bd, nil
+	}
+	// The same check as check-bank-data and import, with every problem located by line and
+	// column: a file that import would refuse is not served from memory either.
+	problems, _, err := accounts.CheckFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_BANK_DATA: %w", err)
+	}
+	if len(problems) > 0 {
+		var b strings.Builder
+		for _, p := range problems {
+			fmt.Fprintf(&b, "%s:%s\n", path, p)
+		}
+		return nil, fmt.Errorf("DSOP_BANK_DATA %s: %d problems; fix them (dsop-bank check-bank-data lists the same):\n%s", path, len(problems), strings.TrimSuffix(b.String(), "\n"))
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -131,15 +132,51 @@ var (
 	countryRe  = regexp.MustCompile(`^[A-Z]{2}$`)
 )
 
-// DecodeBankData reads and validates a bank data file. Every problem is reported with its
-// location (for example accounts[3].transactions[12].amount), not only the first.
+// DecodeBankData reads and validates a bank data file for the in-memory store, with the one
+// reader every store uses (Stream): a file that can be read more than one way (a member twice,
+// invalid UTF-8, a second document) is refused, never half-read. Every problem is reported with
+// its location (for example /accounts/3/transactions/12), not only the first. To locate them by
+// line and column too, check the file with CheckFile first.
 func DecodeBankData(r io.Reader) (*BankData, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	var bd BankData
-	if err := dec.Decode(&bd); err != nil {
+	var problems []error
+	var account Account
+	pending := map[int][]dsop.Transaction{}
+	err := Stream(r, func(e Element) error {
+		decode := func(v any) {
+			if err := strictJSON(e.Raw, v); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", e.Path, err))
+			}
+		}
+		switch e.Kind {
+		case "invalid":
+			problems = append(problems, fmt.Errorf("%s: %s", e.Path, e.Problem))
+		case "unknown":
+			problems = append(problems, fmt.Errorf("%s: property %q is unsupported", e.Path, strings.TrimPrefix(e.Path, "/")))
+		case "servicer":
+			decode(&bd.Servicer)
+		case "party":
+			var p Party
+			decode(&p)
+			bd.Parties = append(bd.Parties, p)
+		case "transaction":
+			var t dsop.Transaction
+			decode(&t)
+			pending[e.Account] = append(pending[e.Account], t)
+		case "account":
+			account = Account{}
+			decode(&account)
+			account.Transactions = pending[e.Account]
+			delete(pending, e.Account)
+			bd.Accounts = append(bd.Accounts, account)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("bank data: %w", err)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("bank data: %w", errors.Join(problems...))
 	}
 	if err := bd.Validate(); err != nil {
 		return nil, err
@@ -279,6 +316,17 @@ func (v *Validator) Account(i int, a Account) {
 		}
 		if !r.EndDate.IsZero() && r.EndDate.Before(r.StartDate) {
 			v.add(rl+".endDate", "is before startDate")
+		}
+		// One party's spells in one role must not overlap: two rows for the same days (with,
+		// say, two permissions) say two things at once (issue #28).
+		rTo := r.EndDate
+		if rTo.IsZero() {
+			rTo = civil.Date{Year: 9999, Month: 12, Day: 31} // still held
+		}
+		for k, o := range a.Roles[:j] {
+			if o.PartyID == r.PartyID && o.Role == r.Role && !r.StartDate.IsZero() && !o.StartDate.IsZero() && o.Period().Overlaps(r.StartDate, rTo) {
+				v.add(rl, "overlaps roles[%d] of the same party and role: give each day of a spell once", k)
+			}
 		}
 	}
 	checkMoney := func(l string, m Money) {

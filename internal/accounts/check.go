@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -26,70 +25,6 @@ type Problem struct {
 
 func (p Problem) String() string {
 	return fmt.Sprintf("%d:%d: %s: %s", p.Line, p.Column, p.Path, p.Message)
-}
-
-// Check validates a bank data file the way import does and returns every problem with its line,
-// column and JSON path: the JSON Schema openapi/bank-data.yaml (through kin-openapi, the schema
-// library the server already uses for the API), then the rules a schema cannot say (Validate:
-// references between parties and roles, unique identifiers, dates in order, check digits), and
-// text PostgreSQL cannot store (NUL).
-func Check(data []byte) ([]Problem, error) {
-	idx := newLocator(data)
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		var se *json.SyntaxError
-		off := int64(0)
-		if errors.As(err, &se) {
-			off = se.Offset
-		}
-		return []Problem{idx.at(off, "", "not valid JSON: "+err.Error())}, nil
-	}
-	schema, err := bankDataSchema()
-	if err != nil {
-		return nil, err
-	}
-	var problems []Problem
-	if err := schema.VisitJSON(doc, openapi3.EnableFormatValidation(), openapi3.MultiErrors()); err != nil {
-		for _, e := range flatten(err) {
-			var se *openapi3.SchemaError
-			if errors.As(e, &se) {
-				path := "/" + strings.Join(se.JSONPointer(), "/")
-				if m := unsupportedRe.FindStringSubmatch(se.Reason); m != nil {
-					path = strings.TrimSuffix(path, "/") + "/" + m[1] // locate the field itself, not its object
-				}
-				problems = append(problems, idx.path(path, schemaMessage(se)))
-			} else {
-				problems = append(problems, idx.at(0, "", e.Error()))
-			}
-		}
-	}
-	walkStrings(doc, "", func(path, s string) {
-		if strings.ContainsRune(s, 0) {
-			problems = append(problems, idx.path(path, "contains a NUL character, which no database stores"))
-		}
-	})
-	if len(problems) == 0 {
-		// The schema holds; now the rules it cannot say, on the decoded file.
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		dec.UseNumber()
-		var bd BankData
-		if err := dec.Decode(&bd); err != nil {
-			problems = append(problems, idx.at(dec.InputOffset(), "", err.Error()))
-		} else if err := bd.Validate(); err != nil {
-			for _, e := range flatten(err) {
-				loc, msg, _ := strings.Cut(e.Error(), ": ")
-				problems = append(problems, idx.path(pointerOf(loc), msg))
-			}
-		}
-	}
-	sort.SliceStable(problems, func(i, j int) bool {
-		if problems[i].Line != problems[j].Line {
-			return problems[i].Line < problems[j].Line
-		}
-		return problems[i].Column < problems[j].Column
-	})
-	return problems, nil
 }
 
 func bankDataSchema() (*openapi3.Schema, error) {

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 )
@@ -20,7 +22,8 @@ import (
 // Element is one piece of a bank data file as Stream reads it.
 type Element struct {
 	// Kind is servicer, party, account, transaction, unknown (a top-level member the format
-	// lacks), or member: the start of a top-level member (Path names it; no Raw).
+	// lacks), member (the start of a top-level member: Path names it; no Raw), or invalid: a
+	// part of the file that cannot be read one way only (Problem says why; Stream goes on).
 	Kind   string
 	Path   string // JSON pointer, e.g. /accounts/3/transactions/12
 	Offset int64  // where it starts in the file
@@ -29,79 +32,209 @@ type Element struct {
 	// (empty if the account object names none).
 	Account       int
 	AccountNumber string
+	Problem       string
 }
 
+// MaxElement is the most bytes one element of a bank data file — the servicer, a party, a
+// transaction, an account without its transactions — may take. A longer one is refused while it
+// is read, so that memory is bounded by this limit and never by a value in the file.
+const MaxElement = 1 << 20
+
 // Stream reads a bank data file element by element — the servicer, each party, each transaction,
-// and each account without its transactions (after them) — so that memory is bounded by the
-// largest single element, never by the file. Transactions written before their account's
-// accountNumber are held until the account object ends.
+// and each account without its transactions (after them) — so that memory is bounded by
+// MaxElement, never by the file. Transactions written before their account's accountNumber are
+// held until the account object ends.
+//
+// It is the one reader of bank data files (check-bank-data, import, the in-memory store), and it
+// reads a file one way only (issue #28): a member name twice in one object (at any depth),
+// invalid UTF-8, a lone surrogate, or anything after the document is reported as an invalid
+// element — never resolved by taking the first or the last — and reading goes on, so that every
+// problem of a file is found in one run. A value longer than MaxElement, or JSON that is not
+// well-formed, ends the reading with an error.
 func Stream(r io.Reader, fn func(Element) error) error {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
+	g := &guard{r: r}
+	// Lax about duplicates and UTF-8 so that reading can go on past them: each element is then
+	// checked strictly (strictElement), and names at the levels read token by token are tracked
+	// here.
+	dec := jsontext.NewDecoder(g, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	g.dec = dec
+	s := &streamer{dec: dec, fn: fn}
+	if err := s.expectDelim('{'); err != nil {
 		return err
 	}
-	for dec.More() {
-		key, err := stringToken(dec)
+	names := map[string]bool{}
+	for dec.PeekKind() != '}' {
+		key, off, err := s.name()
 		if err != nil {
 			return err
 		}
+		if names[key] {
+			if err := s.invalid("/"+key, off, fmt.Sprintf("member %q is given twice: a bank data file must say everything once", key)); err != nil {
+				return err
+			}
+		}
+		names[key] = true
 		if err := fn(Element{Kind: "member", Path: "/" + key, Offset: dec.InputOffset()}); err != nil {
 			return err
 		}
 		switch key {
 		case "servicer":
-			if err := emit(dec, fn, Element{Kind: "servicer", Path: "/servicer"}); err != nil {
-				return err
-			}
+			err = s.emit(Element{Kind: "servicer", Path: "/servicer"})
 		case "parties":
-			if err := array(dec, func(i int) error {
-				return emit(dec, fn, Element{Kind: "party", Path: "/parties/" + strconv.Itoa(i)})
-			}); err != nil {
-				return err
-			}
+			err = s.array(func(i int) error { return s.emit(Element{Kind: "party", Path: "/parties/" + strconv.Itoa(i)}) })
 		case "accounts":
-			if err := array(dec, func(i int) error { return streamAccount(dec, i, fn) }); err != nil {
-				return err
-			}
+			err = s.array(func(i int) error { return s.account(i) })
 		default:
-			if err := emit(dec, fn, Element{Kind: "unknown", Path: "/" + key}); err != nil {
-				return err
-			}
+			err = s.emit(Element{Kind: "unknown", Path: "/" + key})
 		}
-	}
-	return expectDelim(dec, '}')
-}
-
-func streamAccount(dec *json.Decoder, i int, fn func(Element) error) error {
-	path := "/accounts/" + strconv.Itoa(i)
-	start := dec.InputOffset()
-	if err := expectDelim(dec, '{'); err != nil {
-		return err
-	}
-	fields := map[string]json.RawMessage{}
-	var order []string
-	var held []Element // transactions read before the account number
-	number := ""
-	for dec.More() {
-		key, err := stringToken(dec)
 		if err != nil {
 			return err
 		}
-		if key != "transactions" {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
+	}
+	if err := s.expectDelim('}'); err != nil {
+		return err
+	}
+	// One document only: a second, or anything else, would be read by some tools and not others.
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		var se *jsontext.SyntacticError
+		off := dec.InputOffset()
+		if errors.As(err, &se) {
+			off = se.ByteOffset
+		} else if err == nil {
+			off-- // the token read: at least its first byte
+		}
+		return s.invalid("", off, "data after the end of the document: a bank data file is one JSON object")
+	}
+	return nil
+}
+
+// guard fails a read when the decoder holds more than MaxElement bytes it has not consumed: a
+// value that long is being buffered whole.
+type guard struct {
+	r   io.Reader
+	n   int64
+	dec *jsontext.Decoder
+}
+
+func (g *guard) Read(p []byte) (int, error) {
+	if g.dec != nil && g.n-g.dec.InputOffset() > MaxElement {
+		return 0, &tooLong{off: g.dec.InputOffset()}
+	}
+	n, err := g.r.Read(p)
+	g.n += int64(n)
+	return n, err
+}
+
+type tooLong struct{ off int64 }
+
+func (e *tooLong) Error() string {
+	return fmt.Sprintf("a value of more than %d bytes: no element of a bank data file is that long", MaxElement)
+}
+
+type streamer struct {
+	dec *jsontext.Decoder
+	fn  func(Element) error
+}
+
+func (s *streamer) invalid(path string, off int64, msg string) error {
+	return s.fn(Element{Kind: "invalid", Path: path, Offset: off, Problem: msg})
+}
+
+// strict reports what makes raw readable more than one way (duplicate names, invalid UTF-8,
+// lone surrogates), located within the element that starts at off.
+func (s *streamer) strict(path string, off int64, raw []byte) (bool, error) {
+	d := jsontext.NewDecoder(bytes.NewReader(raw))
+	if _, err := d.ReadValue(); err != nil {
+		var se *jsontext.SyntacticError
+		at, where, msg := off, path, err.Error()
+		if errors.As(err, &se) {
+			at, where = off+se.ByteOffset, path+string(se.JSONPointer)
+			msg = strings.TrimPrefix(se.Err.Error(), "jsontext: ")
+			if strings.Contains(msg, "duplicate") {
+				msg += ": a bank data file must say everything once"
+			}
+		}
+		return false, s.invalid(where, at, msg)
+	}
+	return true, nil
+}
+
+// readValue reads one value and checks it strictly; ok is false when it was reported invalid.
+func (s *streamer) readValue(path string) (raw []byte, off int64, ok bool, err error) {
+	off = s.dec.InputOffset()
+	v, err := s.dec.ReadValue()
+	if err != nil {
+		return nil, off, false, s.fail(err)
+	}
+	off = valueStart(off, v, s.dec)
+	ok, err = s.strict(path, off, v)
+	return v, off, ok, err
+}
+
+func (s *streamer) emit(e Element) error {
+	raw, off, ok, err := s.readValue(e.Path)
+	if err != nil || !ok {
+		return err
+	}
+	e.Raw, e.Offset = slices.Clone(raw), off
+	return s.fn(e)
+}
+
+func (s *streamer) array(each func(i int) error) error {
+	if err := s.expectDelim('['); err != nil {
+		return err
+	}
+	for i := 0; s.dec.PeekKind() != ']'; i++ {
+		if s.dec.PeekKind() == 0 {
+			_, err := s.dec.ReadToken()
+			return s.fail(err)
+		}
+		if err := each(i); err != nil {
+			return err
+		}
+	}
+	return s.expectDelim(']')
+}
+
+func (s *streamer) account(i int) error {
+	dec := s.dec
+	path := "/accounts/" + strconv.Itoa(i)
+	if err := s.expectDelim('{'); err != nil {
+		return err
+	}
+	start := dec.InputOffset() - 1 // at the '{'
+	fields := map[string]json.RawMessage{}
+	var order []string
+	var held []Element // transactions read before the account number
+	number, broken := "", false
+	for dec.PeekKind() != '}' {
+		key, off, err := s.name()
+		if err != nil {
+			return err
+		}
+		if _, dup := fields[key]; dup || (key == "transactions" && slices.Contains(order, key)) {
+			// Never resolved by first or last: the transactions of one account number would be
+			// filed under the other (issue #28).
+			broken = true
+			if err := s.invalid(path+"/"+key, off, fmt.Sprintf("member %q is given twice in one account: a bank data file must say everything once", key)); err != nil {
 				return err
 			}
+		}
+		if key != "transactions" {
+			raw, _, ok, err := s.readValue(path + "/" + key)
+			if err != nil {
+				return err
+			}
+			broken = broken || !ok
 			if _, dup := fields[key]; !dup {
 				order = append(order, key)
+				fields[key] = slices.Clone(raw)
 			}
-			fields[key] = raw
-			if key == "accountNumber" {
+			if key == "accountNumber" && number == "" {
 				_ = json.Unmarshal(raw, &number)
 				for _, h := range held {
 					h.AccountNumber = number
-					if err := fn(h); err != nil {
+					if err := s.fn(h); err != nil {
 						return err
 					}
 				}
@@ -109,32 +242,41 @@ func streamAccount(dec *json.Decoder, i int, fn func(Element) error) error {
 			}
 			continue
 		}
-		if err := array(dec, func(j int) error {
-			e := Element{Kind: "transaction", Path: path + "/transactions/" + strconv.Itoa(j), Offset: dec.InputOffset(), Account: i, AccountNumber: number}
-			if err := dec.Decode(&e.Raw); err != nil {
+		order = append(order, key)
+		if err := s.array(func(j int) error {
+			tp := path + "/transactions/" + strconv.Itoa(j)
+			raw, off, ok, err := s.readValue(tp)
+			if err != nil || !ok {
 				return err
 			}
+			e := Element{Kind: "transaction", Path: tp, Offset: off, Raw: slices.Clone(raw), Account: i, AccountNumber: number}
 			if number == "" {
 				held = append(held, e)
 				return nil
 			}
-			return fn(e)
+			return s.fn(e)
 		}); err != nil {
 			return err
 		}
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	if err := s.expectDelim('}'); err != nil {
 		return err
 	}
+	if broken {
+		return nil // reported: an account read more than one way is not handed on
+	}
 	for _, h := range held {
-		if err := fn(h); err != nil {
+		if err := s.fn(h); err != nil {
 			return err
 		}
 	}
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for k, key := range order {
-		if k > 0 {
+	for _, key := range order {
+		if key == "transactions" {
+			continue
+		}
+		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
 		kb, _ := json.Marshal(key)
@@ -143,52 +285,58 @@ func streamAccount(dec *json.Decoder, i int, fn func(Element) error) error {
 		b.Write(fields[key])
 	}
 	b.WriteByte('}')
-	return fn(Element{Kind: "account", Path: path, Offset: start, Raw: b.Bytes(), Account: i, AccountNumber: number})
+	return s.fn(Element{Kind: "account", Path: path, Offset: start, Raw: b.Bytes(), Account: i, AccountNumber: number})
 }
 
-func emit(dec *json.Decoder, fn func(Element) error, e Element) error {
-	e.Offset = dec.InputOffset()
-	if err := dec.Decode(&e.Raw); err != nil {
-		return err
-	}
-	return fn(e)
-}
-
-func array(dec *json.Decoder, each func(i int) error) error {
-	if err := expectDelim(dec, '['); err != nil {
-		return err
-	}
-	for i := 0; dec.More(); i++ {
-		if err := each(i); err != nil {
-			return err
-		}
-	}
-	return expectDelim(dec, ']')
-}
-
-func expectDelim(dec *json.Decoder, d json.Delim) error {
-	off := dec.InputOffset()
-	tok, err := dec.Token()
+func (s *streamer) expectDelim(d byte) error {
+	off := s.dec.InputOffset()
+	tok, err := s.dec.ReadToken()
 	if err != nil {
-		return &streamError{off, err}
+		return s.fail(err)
 	}
-	if tok != d {
-		return &streamError{off, fmt.Errorf("expected %q, found %v", d, tok)}
+	if tok.Kind() != jsontext.Kind(d) {
+		return &streamError{max(off, s.dec.InputOffset()-1), fmt.Errorf("expected %q, found %s", d, tok)}
 	}
 	return nil
 }
 
-func stringToken(dec *json.Decoder) (string, error) {
-	off := dec.InputOffset()
-	tok, err := dec.Token()
+// name reads a member name and where it starts.
+func (s *streamer) name() (string, int64, error) {
+	raw, err := s.dec.ReadValue()
 	if err != nil {
-		return "", &streamError{off, err}
+		return "", s.dec.InputOffset(), s.fail(err)
 	}
-	s, ok := tok.(string)
-	if !ok {
-		return "", &streamError{off, fmt.Errorf("expected a member name, found %v", tok)}
+	start := s.dec.InputOffset() - int64(len(raw))
+	var key string
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return "", start, &streamError{start, fmt.Errorf("expected a member name, found %s", raw)}
 	}
-	return s, nil
+	if _, err := s.strict("/"+key, start, raw); err != nil { // invalid UTF-8 or a lone surrogate in a name
+		return "", start, err
+	}
+	return key, start, nil
+}
+
+// fail turns a reading error into a located one.
+func (s *streamer) fail(err error) error {
+	var tl *tooLong
+	if errors.As(err, &tl) {
+		return &streamError{tl.off, tl}
+	}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		return &streamError{se.ByteOffset, errors.New(strings.TrimPrefix(se.Err.Error(), "jsontext: "))}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &streamError{s.dec.InputOffset(), errors.New("the file ends in the middle of the document")}
+	}
+	return &streamError{s.dec.InputOffset(), err}
+}
+
+// valueStart is where a value just read begins: the raw value is verbatim, so it ends where the
+// decoder stands.
+func valueStart(_ int64, v jsontext.Value, dec *jsontext.Decoder) int64 {
+	return dec.InputOffset() - int64(len(v))
 }
 
 // streamError is a file that is not the JSON the format needs, at an offset.
@@ -226,8 +374,12 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 	v := NewValidator()
 	members := map[string]bool{}
 	err = Stream(bufio.NewReaderSize(f, 1<<20), func(e Element) error {
-		if e.Kind == "member" {
+		switch e.Kind {
+		case "member":
 			members[e.Path] = true
+			return nil
+		case "invalid":
+			add(e.Offset, e.Path, e.Problem)
 			return nil
 		}
 		var doc any
@@ -279,9 +431,8 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 				add(relative(p), e.Path+p, "contains a NUL character, which no database stores")
 			}
 		})
-		if !ok {
-			return nil
-		}
+		_ = ok // the rules a schema cannot say are checked all the same, so that one run lists every
+		// kind of mistake (issue #28); a field both find is reported once (below)
 		switch e.Kind {
 		case "servicer":
 			var s Servicer
@@ -346,7 +497,12 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 		return nil, counts, err
 	}
 	out := make([]Problem, 0, len(problems))
+	reported := map[string]bool{}
 	for _, p := range problems {
+		if reported[p.path] && p.path != "/" {
+			continue // the schema and a rule found the same field: one problem to fix
+		}
+		reported[p.path] = true
 		off := p.off
 		if off < 0 {
 			off = offsets[p.path]

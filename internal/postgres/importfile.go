@@ -47,6 +47,9 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 			defer close(rows)
 			streamErr <- accounts.Stream(bufio.NewReaderSize(counting, 1<<20), func(e accounts.Element) error {
 				switch e.Kind {
+				case "invalid":
+					// Checked before, so the file changed since: nothing of it is imported.
+					return fmt.Errorf("%s: %s", e.Path, e.Problem)
 				case "servicer":
 					servicer = e.Raw
 				case "party":

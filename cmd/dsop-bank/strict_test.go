@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
+)
+
+// The file of issue #28 whose account object names two account numbers: check-bank-data, import
+// and the in-memory server all refuse it with the place to fix, import changes nothing, and the
+// healthy customer's transactions are never filed under the bankrupt debtor's account.
+const duplicatedNumber = `{"servicer": {"organisationNumber": "900293003", "name": "Demobanken ASA"},
+ "parties": [{"id": "910336819", "name": "Fjelltopp Bygg AS"}, {"id": "900308841", "name": "Frisk Kunde AS"}],
+ "accounts": [
+  {"accountNumber": "15039279301", "type": "businessAccount", "currency": "NOK", "status": "enabled", "startDate": "2015-01-01", "balances": {},
+   "transactions": [{"transactionIdentifier": "frisk-1", "amount": 10, "creditDebitIndicator": "debit", "status": "booked", "bookingDate": "2026-01-02T10:00:00+01:00"}],
+   "roles": [{"partyId": "910336819", "role": "primaryOwner", "startDate": "2015-01-01"}], "accountNumber": "15035218545"},
+  {"accountNumber": "15039279301", "type": "businessAccount", "currency": "NOK", "status": "enabled", "startDate": "2015-01-01", "balances": {},
+   "roles": [{"partyId": "900308841", "role": "primaryOwner", "startDate": "2015-01-01"}]}]}
+`
+
+func TestStrict_AnAmbiguousFileIsRefusedByEveryReader(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bank.json")
+	require.NoError(t, os.WriteFile(file, []byte(duplicatedNumber), 0o600))
+
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check-bank-data", file}, os.Getenv, &out, &bytes.Buffer{})
+	require.Error(t, err)
+	require.Contains(t, out.String(), file+":6:", "located by line and column")
+	require.Contains(t, out.String(), "/accounts/0/accountNumber: member \"accountNumber\" is given twice")
+
+	// The in-memory server does not start on it.
+	env := map[string]string{"DSOP_BANK_DATA": file, "DSOP_STATE_DIR": t.TempDir(), "DSOP_ADDR": freeAddr(t), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t)}
+	err = run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "given twice")
+
+	// import refuses it, and the bank data imported before stays as it was.
+	url := pgtest.URL(t)
+	good := filepath.Join(dir, "good.json")
+	require.NoError(t, os.WriteFile(good, []byte(demoBankJSON(t)), 0o600))
+	penv := map[string]string{"DSOP_DATABASE_URL": url, "DSOP_STATE_DIR": t.TempDir()}
+	getenv := func(k string) string { return penv[k] }
+	require.NoError(t, run(context.Background(), []string{"import", "--bank-data", good}, getenv, &bytes.Buffer{}, &bytes.Buffer{}))
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	count := func() (n int) {
+		require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM transactions").Scan(&n))
+		return n
+	}
+	before := count()
+	var errOut bytes.Buffer
+	err = run(context.Background(), []string{"import", "--bank-data", file}, getenv, &bytes.Buffer{}, &errOut)
+	require.ErrorContains(t, err, "nothing was imported")
+	require.Contains(t, errOut.String(), "given twice")
+	require.Equal(t, before, count(), "a refused import changes nothing")
+	var frisk int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM transactions WHERE transaction_id = 'frisk-1'").Scan(&frisk))
+	require.Zero(t, frisk, "the other customer's transaction is nowhere")
+	require.False(t, strings.Contains(errOut.String(), "imported"), errOut.String())
+}
