@@ -30,7 +30,7 @@ import (
 // (requests start on schedule whether or not earlier ones have answered) at each rate for
 // DSOP_LOAD_SECONDS (default 20). Per rate it prints p50/p99/max, errors, and the server's CPU
 // seconds per request (from /proc, so Linux only). Goals are reported, never asserted.
-// DSOP_LOAD_RATES (comma-separated) changes the rates.
+// DSOP_LOAD_RATES (comma-separated; default 50,150,300) changes the rates.
 func TestLoadReport(t *testing.T) {
 	if os.Getenv("DSOP_LOAD") != "1" {
 		t.Skip("run with make load (DSOP_LOAD=1)")
@@ -41,7 +41,7 @@ func TestLoadReport(t *testing.T) {
 		require.NoError(t, err, "DSOP_LOAD_SECONDS")
 		seconds = n
 	}
-	rates := []int{50, 100, 150}
+	rates := []int{50, 150, 300}
 	if v := os.Getenv("DSOP_LOAD_RATES"); v != "" {
 		rates = nil
 		for _, f := range strings.Split(v, ",") {

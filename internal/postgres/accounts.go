@@ -56,9 +56,14 @@ func scanAccount(ref string, doc []byte) (accounts.StoredAccount, error) {
 }
 
 // AccountsWithRole implements accounts.Store.
+// AccountsOfPartyQuery reads the accounts a party has any role on (step 2a): through
+// account_roles_party and the accounts' primary key, whatever the size of the bank
+// (plans_test.go).
+const AccountsOfPartyQuery = `SELECT a.reference, a.doc FROM accounts a
+		WHERE a.reference IN (SELECT reference FROM account_roles WHERE party_id = $1) ORDER BY a.reference`
+
 func (s *AccountsStore) AccountsWithRole(ctx context.Context, party string) ([]accounts.StoredAccount, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT a.reference, a.doc FROM accounts a
-		WHERE a.reference IN (SELECT reference FROM account_roles WHERE party_id = $1) ORDER BY a.reference`, party)
+	rows, err := s.Pool.Query(ctx, AccountsOfPartyQuery, party)
 	if err != nil {
 		return nil, err
 	}

@@ -39,3 +39,26 @@ func TestPlans_OwnersOfAnAccountNeverScanAccountRoles(t *testing.T) {
 	require.Regexp(t, `on account_roles r[^\n]*\n\s+Index Cond: \(\(?reference = a\.reference`, text,
 		"account_roles is entered by the account's reference, not read whole through another index")
 }
+
+// Step 2a reads a party's accounts through account_roles_party and the accounts' key.
+func TestPlans_AccountsOfAPartyNeverScanATable(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "SET enable_seqscan = off")
+	require.NoError(t, err)
+	rows, err := conn.Query(ctx, "EXPLAIN "+AccountsOfPartyQuery, "910336819")
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		plan = append(plan, line)
+	}
+	require.NoError(t, rows.Err())
+	text := strings.Join(plan, "\n")
+	require.NotContains(t, text, "Seq Scan", text)
+	require.Contains(t, text, "account_roles_party", text)
+}
