@@ -98,14 +98,13 @@ func walkStrings(v any, path string, fn func(path, s string)) {
 	}
 }
 
-// locator finds the line and column of a JSON pointer's value, or of a byte offset.
+// locator finds the offset of each JSON pointer's value within an element.
 type locator struct {
-	data    []byte
 	offsets map[string]int64 // JSON pointer → offset of its value
 }
 
 func newLocator(data []byte) *locator {
-	l := &locator{data: data, offsets: map[string]int64{}}
+	l := &locator{offsets: map[string]int64{}}
 	walkOffsets(bytes.NewReader(data), func(path string, off int64) { l.offsets[path] = off })
 	return l
 }
@@ -144,34 +143,4 @@ func walkOffsets(r io.Reader, record func(path string, off int64)) {
 		return true
 	}
 	walk("")
-}
-
-// path locates a pointer; a pointer to a missing member is located at its parent object.
-func (l *locator) path(p, msg string) Problem {
-	for q := p; ; {
-		if off, ok := l.offsets[q]; ok {
-			return l.at(off, p, msg)
-		}
-		i := strings.LastIndex(q, "/")
-		if i < 0 {
-			return l.at(0, p, msg)
-		}
-		q = q[:i]
-	}
-}
-
-func (l *locator) at(off int64, path, msg string) Problem {
-	if off > int64(len(l.data)) {
-		off = int64(len(l.data))
-	}
-	// The recorded offset is where the decoder stood before the value: skip separators.
-	for off < int64(len(l.data)) && strings.ContainsRune(" \t\r\n:,", rune(l.data[off])) {
-		off++
-	}
-	line := 1 + bytes.Count(l.data[:off], []byte("\n"))
-	col := int(off) - bytes.LastIndexByte(l.data[:off], '\n')
-	if path == "" {
-		path = "/"
-	}
-	return Problem{Line: line, Column: col, Path: path, Message: msg}
 }

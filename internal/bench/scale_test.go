@@ -291,29 +291,21 @@ func (b *scaleBank) addRunDebtorAndBigAccount() {
 
 // get sends one request as BRREG does (JWE) and returns the answer's body.
 func (b *scaleBank) get(target, party string) []byte {
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	req.Header.Set("AccountInfoRequestID", "d4a820ca-ddde-11ed-b5ea-0242ac120002")
-	req.Header.Set("CorrelationID", "14fbc062-aacb-4449-93c1-85c352d387a4")
-	req.Header.Set("Legal-Mandate", "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721")
-	req.Header.Set("Accept", "application/jose")
-	if party != "" {
-		req.Header.Set("PartyID", party)
-	}
-	rec := httptest.NewRecorder()
-	b.handler.ServeHTTP(rec, req)
-	require.Equal(b.t, http.StatusOK, rec.Code, "%s: %s", target, rec.Body.String())
-	return rec.Body.Bytes()
+	return b.request(target, party, "application/jose")
 }
 
-// getJSON is get with a clear JSON answer, to read links.
+// getJSON is get with a clear JSON answer (test mode), to read links in setup.
 func (b *scaleBank) getJSON(target, party string) []byte {
+	return b.request(target, party, "application/json")
+}
+
+func (b *scaleBank) request(target, party, accept string) []byte {
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	req.Header.Set("Authorization", "Bearer "+b.token)
 	req.Header.Set("AccountInfoRequestID", "d4a820ca-ddde-11ed-b5ea-0242ac120002")
 	req.Header.Set("CorrelationID", "14fbc062-aacb-4449-93c1-85c352d387a4")
 	req.Header.Set("Legal-Mandate", "kkl.%20%C2%A7156%20(3)%20og%20(4)%2C%20jf.%20kkfor.%C2%A721")
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if party != "" {
 		req.Header.Set("PartyID", party)
 	}
