@@ -99,7 +99,7 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	secret, err := loadSecret(cfg.SecretFile, false)
+	secret, err := loadSecret(cfg.SecretFile, false, cfg.Env == "production")
 	if err != nil {
 		return err
 	}

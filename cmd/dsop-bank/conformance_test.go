@@ -144,7 +144,7 @@ func TestConformance_OurServerInProductionPassesEveryCase(t *testing.T) {
 		"DSOP_CONSUMER_CERT":      write("consumer.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
 		"DSOP_BANK_DATA":          write("bank.json", bank),
 		"DSOP_KONKURSVARSEL_SEED": write("notices.json", notices),
-		"DSOP_SECRET_FILE":        write("secret", bytes.Repeat([]byte("p"), 32)),
+		"DSOP_SECRET_FILE":        write("secret", []byte(testSecretA)),
 	}
 	addr := serveTest(t, env)
 	open, refused, err := conformance.DefaultParties()

@@ -70,7 +70,7 @@ func TestFailure_ReplicaWithAnotherSecretIsRefused(t *testing.T) {
 	}
 	first := map[string]string{"DSOP_ADDR": freeAddr(t), "DSOP_DEV_ISSUER_ADDR": freeAddr(t), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t),
 		"DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_STATE_DIR": t.TempDir(), "DSOP_DATABASE_URL": url,
-		"DSOP_SECRET_FILE": write("secret-a", strings.Repeat("a", 32))}
+		"DSOP_SECRET_FILE": write("secret-a", testSecretA)}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"import", "--bank-data", write("bank.json", demoBankJSON(t))}, func(k string) string { return first[k] }, &out, io.Discard))
 	startServer(t, first)
@@ -83,13 +83,13 @@ func TestFailure_ReplicaWithAnotherSecretIsRefused(t *testing.T) {
 		second[k] = freeAddr(t)
 	}
 	second["DSOP_STATE_DIR"] = t.TempDir()
-	second["DSOP_SECRET_FILE"] = write("secret-b", strings.Repeat("b", 32))
+	second["DSOP_SECRET_FILE"] = write("secret-b", testSecretB)
 	stderr, err := serveOnce(second)
 	require.Error(t, err, stderr)
 	require.Contains(t, err.Error(), "DSOP_SECRET_FILE is not the secret this database was set up with")
-	require.Contains(t, err.Error(), accounts.Fingerprint([]byte(strings.Repeat("a", 32))))
-	require.Contains(t, err.Error(), accounts.Fingerprint([]byte(strings.Repeat("b", 32))))
-	require.NotContains(t, err.Error(), strings.Repeat("b", 32), "never the secret itself")
+	require.Contains(t, err.Error(), accounts.Fingerprint([]byte(testSecretA)))
+	require.Contains(t, err.Error(), accounts.Fingerprint([]byte(testSecretB)))
+	require.NotContains(t, err.Error(), testSecretB, "never the secret itself")
 
 	second["DSOP_SECRET_FILE"] = first["DSOP_SECRET_FILE"]
 	_, err = serveOnce(second)

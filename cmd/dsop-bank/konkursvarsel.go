@@ -181,7 +181,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if cfg.DatabaseURL == "" {
 		return errors.New("import needs DSOP_DATABASE_URL")
 	}
-	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
+	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production", cfg.Env == "production")
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func TestRun_ProductionNeedsAConsumerCertificate(t *testing.T) {
 func productionEnv(t *testing.T) map[string]string {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
-	require.NoError(t, os.WriteFile(secret, bytes.Repeat([]byte("s"), 32), 0o600))
+	require.NoError(t, os.WriteFile(secret, []byte(testSecretA), 0o600))
 	bank := filepath.Join(dir, "bank.json")
 	require.NoError(t, os.WriteFile(bank, []byte(`{"servicer":{"organisationNumber":"910336819"},"parties":[],"accounts":[]}`), 0o600))
 	ca, err := certpubtest.NewTestCA()

@@ -47,7 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if pct, ours := tuneGC(getenv); ours {
 		logger.Info("garbage collector target set for serving (GOGC unset)", "gc_percent", pct)
 	}
-	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production")
+	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production", cfg.Env == "production")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,12 +172,20 @@ func openAudit(ctx context.Context, cfg *config.Config, readOnly bool) (audit.St
 	return st, func() { _ = st.Close() }, nil
 }
 
-// loadSecret reads the server secret; in test mode it is created on first start.
-func loadSecret(path string, create bool) ([]byte, error) {
+// loadSecret reads the server secret; in test mode it is created on first start (create), and in
+// production a weak one is refused (strict).
+func loadSecret(path string, create, strict bool) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if len(b) < 32 {
 			return nil, fmt.Errorf("secret file %s must hold at least 32 bytes", path)
+		}
+		if strict {
+			// Production: a placeholder copied from a manifest, or a secret a person typed, would
+			// let anyone who guesses it forge accountReferences and cursors (issue #27).
+			if why := weakSecret(b); why != "" {
+				return nil, fmt.Errorf("secret file %s: %s; write 32 or more random bytes, e.g. `openssl rand -base64 48 > %s`", path, why, path)
+			}
 		}
 		return b, nil
 	}
@@ -198,6 +207,33 @@ func loadSecret(path string, create bool) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// weakSecret says why a secret is not good enough for production, or "" when it is: it names a
+// placeholder, or it holds fewer than 128 bits by its own byte statistics (a hex or base64
+// string of 32 random bytes holds about 200).
+func weakSecret(b []byte) string {
+	text := strings.ToLower(string(b))
+	for _, word := range []string{"replace", "change", "placeholder", "example", "secret", "password", "todo", "xxxx"} {
+		if strings.Contains(text, word) {
+			return fmt.Sprintf("it looks like a placeholder (it contains %q)", word)
+		}
+	}
+	var counts [256]int
+	for _, c := range b {
+		counts[c]++
+	}
+	bits := 0.0
+	for _, n := range counts {
+		if n > 0 {
+			p := float64(n) / float64(len(b))
+			bits -= float64(n) * math.Log2(p)
+		}
+	}
+	if bits < 128 {
+		return fmt.Sprintf("it holds about %.0f bits, fewer than 128 (too few different bytes)", bits)
+	}
+	return ""
 }
 
 // logDeliveredForms says whether transaction pages are read in delivered form: only when the

@@ -68,3 +68,34 @@ func TestStrict_AnAmbiguousFileIsRefusedByEveryReader(t *testing.T) {
 	require.Zero(t, frisk, "the other customer's transaction is nowhere")
 	require.False(t, strings.Contains(errOut.String(), "imported"), errOut.String())
 }
+
+// Production refuses a placeholder or low-entropy secret and says what to write instead; a hex
+// or base64 random secret, or raw random bytes, are accepted.
+func TestSecret_ProductionRefusesAPlaceholder(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		secret string
+		ok     bool
+	}{
+		"the manifest's placeholder": {"replace-me-with-32-or-more-random-bytes", false},
+		"one byte repeated":          {strings.Repeat("a", 64), false},
+		"a typed phrase":             {"correct horse battery staple 123", false},
+		"hex of 32 random bytes":     {"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", true},
+		"base64 of 48 random bytes":  {"q1X3Jm0cG2k8yQ7sU5w9eR4tY6uI0oP2aS4dF6gH8jK0lZ2xC4vB6nM8qW0eR2tY", true},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+		require.NoError(t, os.WriteFile(path, []byte(c.secret), 0o600))
+		_, err := loadSecret(path, false, true)
+		if c.ok {
+			require.NoError(t, err, name)
+		} else {
+			require.ErrorContains(t, err, "openssl rand", name)
+		}
+	}
+}
+
+// Secrets of production tests: strong enough for weakSecret (random hex).
+const (
+	testSecretA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	testSecretB = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+)
