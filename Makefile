@@ -4,7 +4,11 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test generate check-generated lint bench bench-audit bench-scale load fuzz clean
+.PHONY: help run build test generate check-generated lint bench bench-audit bench-scale load fuzz clean
+
+## help: list the make targets and what each does
+help:
+	@awk '/^## [a-z-]+: / { sub(/^## /, ""); i = index($$0, ": "); printf "  %-14s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
 
 ## run: start the server on the embedded default (demo bank, development token issuer, test mode)
 run:
