@@ -14,6 +14,14 @@ RUN CGO_ENABLED=0 go build -trimpath \
  && mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="dsop-bank" \
+      org.opencontainers.image.description="A Norwegian bank's server for the DSOP Control API v2 (Konkursbehandling, Oppgjør etter dødsfall)" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
 COPY --from=build /out/dsop-bank /dsop-bank
 # The state directory (secret in test mode, development keys, file stores without a database):
 # owned by the image's non-root user, so that a named volume mounted here is writable.
@@ -25,5 +33,7 @@ ENV DSOP_ADDR=0.0.0.0:8080 \
     DSOP_ADMIN_ADDR=0.0.0.0:9090 \
     DSOP_STATE_DIR=/var/lib/dsop-bank
 EXPOSE 8080 9090
+# The image has no shell or curl: the binary asks its own /readyz.
+HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["/dsop-bank", "healthcheck"]
 ENTRYPOINT ["/dsop-bank"]
 CMD ["serve"]

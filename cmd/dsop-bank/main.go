@@ -70,6 +70,7 @@ func commands() []command {
 			run: func(ctx context.Context, a []string, _ func(string) string, o, e io.Writer) error {
 				return mockKonkursvarsel(ctx, a, o, e)
 			}},
+		{name: "healthcheck", args: "[--url URL]", summary: "Exit 0 when the server's /readyz answers 200 (for container healthchecks: the image has no shell or curl).", run: healthcheckCmd},
 		{name: "version", summary: "Print the build (version, revision, Go version).", run: func(_ context.Context, a []string, _ func(string) string, o, _ io.Writer) error {
 			if commandHelp("version", a, o, "") {
 				return nil
