@@ -621,8 +621,8 @@ func (c *Console) konkursvarsel(w http.ResponseWriter, r *http.Request, u User) 
 		s.LastSuccess, s.LastAttempt, s.LastError = c.ts(st.LastSuccess), c.ts(st.LastAttempt), dash(st.LastError)
 		s.Lag = st.Lag.Round(time.Second).String()
 		var applied []string
-		for _, t := range []konkursvarsel.Type{konkursvarsel.Aapning, konkursvarsel.Sletting, konkursvarsel.Oppheving, konkursvarsel.Avslutning} {
-			applied = append(applied, fmt.Sprintf("%s %d", t, st.Applied[t]))
+		for _, r := range konkursvarsel.Types() {
+			applied = append(applied, fmt.Sprintf("%s %d", r.Type, st.Applied[r.Type]))
 		}
 		s.Applied = strings.Join(applied, ", ")
 		s.Rejected, s.Errors, s.FutureDated = st.Rejected, st.Errors, st.FutureDated

@@ -17,13 +17,44 @@ import (
 // Type is a notice type (konkursvarsel.md §1).
 type Type string
 
-// The four notice types.
+// The four notice types; what each means is stated once, in Types.
 const (
-	Aapning    Type = "aapning"    // bankruptcy opened
-	Sletting   Type = "sletting"   // opening annulled
-	Oppheving  Type = "oppheving"  // opening reversed on appeal
-	Avslutning Type = "avslutning" // proceedings closed
+	Aapning    Type = "aapning"
+	Sletting   Type = "sletting"
+	Oppheving  Type = "oppheving"
+	Avslutning Type = "avslutning"
 )
+
+// TypeRule is what a notice type means: to the debtor's bankruptcy (Derive) and to the bank's
+// accounts (the action recorded for the bank's core systems).
+type TypeRule struct {
+	Type    Type
+	Meaning string
+	// Status is the debtor's bankruptcy after the notice: StatusOpen for the opening; the others
+	// end the bankruptcy opened last.
+	Status Status
+	Action ActionType
+}
+
+// Types is the one table of the notice types (konkursvarsel.md §1), in the order of a case.
+func Types() []TypeRule {
+	return []TypeRule{
+		{Aapning, "bankruptcy opened: serve the estate from kjennelsesdato − 12 months; block the debtor's accounts", StatusOpen, ActionBlock},
+		{Sletting, "the opening annulled: serve nothing; reopen the accounts blocked for it", StatusAnnulled, ActionReopen},
+		{Oppheving, "the opening reversed on appeal: serve nothing; the bank decides whether to reopen", StatusReversed, ActionReview},
+		{Avslutning, "the proceedings closed: serve nothing (unless DSOP_ALLOW_CLOSED); for information", StatusClosed, ActionClosed},
+	}
+}
+
+// RuleOf is the rule of a notice type; ok is false for a type the table does not know.
+func RuleOf(t Type) (TypeRule, bool) {
+	for _, r := range Types() {
+		if r.Type == t {
+			return r, true
+		}
+	}
+	return TypeRule{}, false
+}
 
 // Notice is one Konkursvarsel as listed in _embedded.konkursvarsler[].
 type Notice struct {
@@ -44,9 +75,7 @@ func (n Notice) Validate() error {
 	if err := validation.CheckUUID("uuid", n.UUID); err != nil {
 		return fmt.Errorf("notice uuid %q is not a UUID", n.UUID)
 	}
-	switch n.Type {
-	case Aapning, Sletting, Oppheving, Avslutning:
-	default:
+	if _, ok := RuleOf(n.Type); !ok {
 		return fmt.Errorf("notice %s: unknown type %q", n.UUID, n.Type)
 	}
 	if n.Registreringstidspunkt.IsZero() {

@@ -25,9 +25,10 @@ const (
 	ActionClosed ActionType = "closed" // avslutning: the estate is finished (information)
 )
 
-// ActionFor is the one mapping from notice type to bank action.
+// ActionFor is the bank action of a notice type (its rule in Types).
 func ActionFor(t Type) ActionType {
-	return map[Type]ActionType{Aapning: ActionBlock, Sletting: ActionReopen, Oppheving: ActionReview, Avslutning: ActionClosed}[t]
+	r, _ := RuleOf(t)
+	return r.Action
 }
 
 // Action is one instruction to the bank's core systems, one per notice that concerns a customer.

@@ -27,7 +27,7 @@ type DebtorState struct {
 	LastNoticeUUID string
 }
 
-// Derive is the one place that says what a notice type does to a debtor: notices are applied in
+// Derive applies the notice types' rules (Types) to a debtor: notices are applied in
 // registreringstidspunkt order (uuid breaks ties, so the result never depends on arrival order);
 // aapning opens a bankruptcy anchored on its kjennelsesdato; sletting, oppheving and avslutning
 // end the bankruptcy opened last. A notice that ends nothing (no open bankruptcy) is ignored.
@@ -42,14 +42,16 @@ func Derive(debitor string, notices []Notice) DebtorState {
 	})
 	st := DebtorState{Debitor: debitor, Status: StatusNone}
 	for _, n := range sorted {
-		switch n.Type {
-		case Aapning:
+		rule, ok := RuleOf(n.Type)
+		switch {
+		case !ok:
+			continue
+		case rule.Status == StatusOpen:
 			st = DebtorState{Debitor: debitor, Status: StatusOpen, Kjennelsesdato: n.Kjennelsesdato, OpeningUUID: n.UUID}
-		case Sletting, Oppheving, Avslutning:
-			if st.OpeningUUID == "" {
-				continue
-			}
-			st.Status = map[Type]Status{Sletting: StatusAnnulled, Oppheving: StatusReversed, Avslutning: StatusClosed}[n.Type]
+		case st.OpeningUUID == "":
+			continue // it ends nothing
+		default:
+			st.Status = rule.Status
 		}
 		st.LastNoticeUUID = n.UUID
 	}
