@@ -9,8 +9,6 @@ package konkursbehandling
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -70,18 +68,8 @@ func (d *Decider) ForParty(ctx context.Context, party string, p civil.Period) (D
 	if err := CheckWindow(p, st.Kjennelsesdato); err != nil {
 		return dec, nil, err
 	}
-	accts, err := d.Accounts.AccountsWithRole(ctx, party)
-	if err != nil {
-		return dec, nil, fmt.Errorf("accounts of party: %w", err)
-	}
-	var out []accounts.Holding
-	for _, a := range accts {
-		if h, ok := Holding(a, party, p); ok {
-			out = append(out, h)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Account.Reference < out[j].Account.Reference })
-	return dec, out, nil
+	out, err := Holdings(ctx, d.Accounts, party, p)
+	return dec, out, err
 }
 
 // ForAccount decides step 2b. The request carries no PartyID, so the party is re-derived from the

@@ -1,7 +1,10 @@
 package konkursbehandling
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -62,4 +65,22 @@ func Holding(a accounts.StoredAccount, party string, p civil.Period) (h accounts
 		h.Owner = s
 	}
 	return h, len(h.Spells) > 0
+}
+
+// Holdings are the accounts party was primary owner of on at least one day of p, each clipped to
+// its spells (Holding), in accountReference order: the account selection of every service that
+// serves only what the party owned (Konkursbehandling, Oppgjør etter dødsfall).
+func Holdings(ctx context.Context, store Accounts, party string, p civil.Period) ([]accounts.Holding, error) {
+	accts, err := store.AccountsWithRole(ctx, party)
+	if err != nil {
+		return nil, fmt.Errorf("accounts of party: %w", err)
+	}
+	var out []accounts.Holding
+	for _, a := range accts {
+		if h, ok := Holding(a, party, p); ok {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Account.Reference < out[j].Account.Reference })
+	return out, nil
 }

@@ -10,7 +10,6 @@ package oed
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -78,18 +77,8 @@ func (d *Decider) ForParty(ctx context.Context, party string, p civil.Period) (k
 	if err := d.window().Check(p, died); err != nil {
 		return dec, nil, err
 	}
-	accts, err := d.Accounts.AccountsWithRole(ctx, party)
-	if err != nil {
-		return dec, nil, fmt.Errorf("accounts of party: %w", err)
-	}
-	var out []accounts.Holding
-	for _, a := range accts {
-		if h, ok := konkursbehandling.Holding(a, party, p); ok {
-			out = append(out, h)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Account.Reference < out[j].Account.Reference })
-	return dec, out, nil
+	out, err := konkursbehandling.Holdings(ctx, d.Accounts, party, p)
+	return dec, out, err
 }
 
 // ForAccount decides step 2b: among the account's primary owners in the period, the first the
