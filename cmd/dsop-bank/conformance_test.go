@@ -225,6 +225,18 @@ func TestConformance_ABrokenBankFailsExactlyTheMatchingCases(t *testing.T) {
 				r.Header.Set("PartyID", "910336819")
 			}
 		}, fails: []string{"REF-NOT-BANKRUPT"}},
+		// A bank that refuses every party in step 2a: its refusals of the parties it must refuse
+		// prove nothing, and REF-NOT-BANKRUPT says so instead of passing (issue #27).
+		{name: "every party refused", answer: func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/v2/accounts" || r.Method != http.MethodGet || r.Header.Get("PartyID") == "" {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(403)
+			_, _ = io.WriteString(w, `{"code":"ACC-011","message":"no bankruptcy"}`)
+			return true
+		}, fails: []string{"FLOW-2A", "JWE", "REF-EXPIRED-TOKEN", "REF-FORGED-TOKEN", "REF-MANDATE", "REF-NO-TOKEN", "REF-NOT-BANKRUPT",
+			"REF-ONLY-PRIMARY-OWNER", "REF-PARTYID", "REF-WINDOW"}},
 		{name: "any token accepted", modify: func(r *http.Request) {
 			if r.Header.Get("X-Valid-Token") != "" {
 				r.Header.Set("Authorization", "Bearer "+r.Header.Get("X-Valid-Token"))

@@ -24,6 +24,27 @@ type Case struct {
 	run    func(context.Context, *kit) (Status, string)
 }
 
+// Bits' four categories of test cases for a data provider (run in test and in production).
+const (
+	CategoryIntegration = "Integration and responses"
+	CategoryValidation  = "Validation and expected delivery"
+	CategoryDataQuality = "Data quality"
+	CategoryDeviations  = "Deviations and compliance"
+)
+
+// Category is the one of Bits' four categories the case belongs to.
+func (c Case) Category() string {
+	switch c.ID {
+	case "FLOW-2A", "FLOW-2B-DETAILS", "JWE", "ERR-FORMAT", "REF-UNKNOWN-PATH", "REF-METHOD":
+		return CategoryIntegration
+	case "FLOW-2B-PAGING":
+		return CategoryDataQuality
+	case "REF-CONSUMER", "REF-SCOPE", "REF-NOT-BANKRUPT", "REF-NO-TOKEN", "REF-FORGED-TOKEN", "REF-EXPIRED-TOKEN":
+		return CategoryDeviations
+	}
+	return CategoryValidation
+}
+
 // Cases is every case of Konkursbehandling, the default service (the README renders them).
 func Cases() []Case { return CasesFor(dsopservice.Konkursbehandling()) }
 
@@ -39,7 +60,7 @@ func CasesFor(svc dsopservice.Service) []Case {
 			Why:    "Step 2a is where the estate learns which accounts exist; an answer the consumer cannot parse loses the whole bank",
 			Ref:    "konkursbehandling-rules.md §3.2; kontrollinformasjon-api.md §5.3, §7.1", run: flow2A},
 		{ID: "FLOW-2B-DETAILS", Title: "Step 2b: details of every account, requested at once",
-			Checks: "the details of all accounts listed in 2a are requested concurrently, with no limit; every one answers 200 with a body valid against AccountDetails",
+			Checks: "the details of all accounts listed in 2a are requested concurrently (up to 64 at once); every one answers 200 with a body valid against AccountDetails",
 			Why:    "the real consumer asks for all details at once and silently keeps an account without details or transactions when its request fails (429 included)",
 			Ref:    "kontrollinformasjon-api.md §7.1", run: flowDetails},
 		{ID: "FLOW-2B-PAGING", Title: "Step 2b: transactions page by page, following next as the consumer does",
@@ -248,6 +269,10 @@ func refusal(ctx context.Context, k *kit, r request, status int, codes ...string
 	}
 	code := errorCode(ex)
 	seen := fmt.Sprintf("%s %s → %d %s", ex.Method, pathOf(ex.URL, k.o.BaseURL), ex.Status, code)
+	if msg := errorMessage(ex); msg != "" {
+		seen += fmt.Sprintf(" %q", clip(msg, 200))
+	}
+	seen += fmt.Sprintf(" [AccountInfoRequestID %s, CorrelationID %s]", ex.CaseID, ex.CorrelationID)
 	if ex.Status != status || !slices.Contains(codes, code) {
 		return check{seen, fmt.Errorf("%s, expected %d %s", seen, status, strings.Join(codes, " or "))}
 	}
@@ -390,6 +415,15 @@ func notBankrupt(ctx context.Context, k *kit) (Status, string) {
 	if len(k.o.Refused) == 0 {
 		return Skip, "no party without an open bankruptcy given"
 	}
+	// A refusal proves something only if the bank serves the parties it should: a bank that
+	// refuses everyone would pass otherwise (issue #27).
+	served := false
+	for _, f := range k.runFlow(ctx) {
+		served = served || (f.listErr == nil && f.list != nil && f.list.Status == http.StatusOK)
+	}
+	if !served {
+		return Fail, "no test party was served in step 2a (see FLOW-2A), so these refusals prove nothing"
+	}
 	var o outcome
 	for _, party := range k.o.Refused {
 		v := url.Values{"OnlyPrimaryOwner": {"true"}, "fromDate": {k.o.Service.Window.Earliest(k.today).String()}, "toDate": {k.today.String()}}
@@ -398,9 +432,9 @@ func notBankrupt(ctx context.Context, k *kit) (Status, string) {
 		code := errorCode(ex)
 		// 403 ACC-011 is recommended, 400 ACC-001 the alternative reading (rules §6).
 		if (ex.Status == 403 && code == "ACC-011") || (ex.Status == 400 && code == "ACC-001") {
-			o.note("%s → %d %s", party, ex.Status, code)
+			o.note("%s: %s", party, ex.describe())
 		} else {
-			o.fail("party %s: %s %s, expected 403 ACC-011 (or 400 ACC-001)", party, ex.describe(), code)
+			o.fail("party %s: %s, expected 403 ACC-011 (or 400 ACC-001)", party, ex.describe())
 		}
 	}
 	return o.result()

@@ -154,6 +154,14 @@ func errorCode(ex *exchange) string {
 	return body.Code
 }
 
+func errorMessage(ex *exchange) string {
+	var body struct {
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(ex.Body, &body)
+	return printable(body.Message)
+}
+
 // errorBody checks an error answer: plain JSON {"code","message"} with application/json
 // (kontrollinformasjon-api.md §8.1).
 func errorBody(ex *exchange) error {

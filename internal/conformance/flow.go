@@ -23,6 +23,9 @@ const budget = 30 * time.Second
 const maxPages = 10000
 
 // partyFlow is step 2a → 2b for one test party, as the consumer does it.
+// maxDetails is how many details requests the kit has in flight at once.
+const maxDetails = 64
+
 type partyFlow struct {
 	party    Party
 	caseID   string
@@ -86,11 +89,16 @@ func (k *kit) partyFlow(ctx context.Context, p Party) *partyFlow {
 	for _, a := range list.Accounts {
 		f.refs = append(f.refs, a.AccountReference)
 	}
-	// Details of every account at once, with no limit on concurrency.
+	// Details of every account at once, as the real client asks — but at most maxDetails in
+	// flight, so that a hostile bank listing thousands of accounts cannot make the kit hold them
+	// all (issue #27: 3.2 GB for 400 accounts).
 	f.details = make([]*exchange, len(f.refs))
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxDetails)
 	for i, ref := range f.refs {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			dctx, cancel := context.WithTimeout(ctx, budget)
 			defer cancel()
 			f.details[i] = k.do(dctx, request{url: k.url("accounts/" + url.PathEscape(ref) + "?" + period), caseID: f.caseID})

@@ -76,6 +76,9 @@ type Options struct {
 	Progress func(done, total int, r Result)
 }
 
+// RequestTimeout bounds every request of a run when Options.HTTP sets no timeout of its own.
+const RequestTimeout = 30 * time.Second
+
 // Status is a case's outcome.
 type Status string
 
@@ -123,6 +126,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{}
 	}
+	if o.HTTP.Timeout == 0 {
+		// A bank that never answers must not hold the kit forever (issue #27): each request
+		// gets at most RequestTimeout, the real client's budget for an account's pages.
+		c := *o.HTTP
+		c.Timeout = RequestTimeout
+		o.HTTP = &c
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -168,6 +178,9 @@ type kit struct {
 // exchange is one request and its answer as the consumer saw it.
 type exchange struct {
 	Method, URL string
+	// CaseID and CorrelationID are the AccountInfoRequestID and CorrelationID sent: evidence that
+	// lets the bank find the request in its own log.
+	CaseID, CorrelationID string
 	Status      int
 	Header      http.Header
 	Body        []byte
@@ -241,8 +254,9 @@ func (k *kit) do(ctx context.Context, r request) *exchange {
 	if caseID == "" {
 		caseID = uuid.NewString()
 	}
-	req.Header.Set("AccountInfoRequestID", caseID)
-	req.Header.Set("CorrelationID", uuid.NewString())
+	ex.CaseID, ex.CorrelationID = caseID, uuid.NewString()
+	req.Header.Set("AccountInfoRequestID", ex.CaseID)
+	req.Header.Set("CorrelationID", ex.CorrelationID)
 	mandate := r.mandate
 	if mandate == "" {
 		mandate = EscapeDataString(k.o.Service.Mandates[0])
@@ -279,12 +293,17 @@ func (k *kit) do(ctx context.Context, r request) *exchange {
 	return ex
 }
 
-// describe is a short, data-free label of an exchange for evidence.
+// describe is a short, data-free label of an exchange for evidence: the request line, what came
+// back (status, and for an error its ACC code and message) and the ids to find it by.
 func (ex *exchange) describe() string {
+	ids := fmt.Sprintf(" [AccountInfoRequestID %s, CorrelationID %s]", ex.CaseID, ex.CorrelationID)
 	if ex.Err != nil {
-		return fmt.Sprintf("%s %s: %v", ex.Method, redact(ex.URL), ex.Err)
+		return fmt.Sprintf("%s %s: %v", ex.Method, redact(ex.URL), ex.Err) + ids
 	}
-	return fmt.Sprintf("%s %s → %d", ex.Method, redact(ex.URL), ex.Status)
+	if ex.Status != http.StatusOK {
+		return fmt.Sprintf("%s %s → %d %s %q", ex.Method, redact(ex.URL), ex.Status, errorCode(ex), clip(errorMessage(ex), 200)) + ids
+	}
+	return fmt.Sprintf("%s %s → %d", ex.Method, redact(ex.URL), ex.Status) + ids
 }
 
 // redact drops the query (it may hold a page cursor) from a URL for evidence.

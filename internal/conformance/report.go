@@ -27,6 +27,7 @@ func (r Report) WriteTable(w io.Writer) error {
 
 type jsonCase struct {
 	ID         string  `json:"id"`
+	Category   string  `json:"category"`
 	Title      string  `json:"title"`
 	Status     Status  `json:"status"`
 	Evidence   string  `json:"evidence"`
@@ -47,7 +48,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 		Cases   []jsonCase `json:"cases"`
 	}{BaseURL: r.BaseURL, Started: r.Started, Passed: r.Count(Pass), Failed: r.Count(Fail), Skipped: r.Count(Skip)}
 	for _, res := range r.Results {
-		out.Cases = append(out.Cases, jsonCase{res.Case.ID, res.Case.Title, res.Status, res.Evidence,
+		out.Cases = append(out.Cases, jsonCase{res.Case.ID, res.Case.Category(), res.Case.Title, res.Status, res.Evidence,
 			float64(res.Duration.Microseconds()) / 1000, res.Case.Checks, res.Case.Why, res.Case.Ref})
 	}
 	enc := json.NewEncoder(w)
@@ -84,15 +85,19 @@ func (r Report) WriteJUnit(w io.Writer) error {
 	s := suite{Name: "dsop-conformance " + r.BaseURL, Tests: len(r.Results), Failures: r.Count(Fail), Skipped: r.Count(Skip),
 		Timestamp: r.Started.UTC().Format(time.RFC3339)}
 	for _, res := range r.Results {
-		tc := testcase{Name: res.Case.ID + " " + res.Case.Title, Classname: "dsop.conformance", Time: fmt.Sprintf("%.3f", res.Duration.Seconds())}
+		tc := testcase{Name: res.Case.ID + " " + res.Case.Title, Classname: "dsop.conformance." + res.Case.Category(), Time: fmt.Sprintf("%.3f", res.Duration.Seconds())}
 		ev := printable(res.Evidence)
+		// Every case carries its standard reference and what it checks, passed or not: the
+		// evidence a bank hands Bits at onboarding (issue #27).
+		about := "Category: " + res.Case.Category() + "\nStandard: " + res.Case.Ref + "\nChecks: " + res.Case.Checks + "\nWhy: " + res.Case.Why
 		switch res.Status {
 		case Fail:
-			tc.Failure = &failure{Message: clip(ev, 200), Text: ev + "\nChecks: " + res.Case.Checks + "\nWhy: " + res.Case.Why + "\nSee: " + res.Case.Ref}
+			tc.Failure = &failure{Message: clip(ev, 200), Text: ev + "\n" + about}
 		case Skip:
 			tc.Skipped = &skipped{Message: ev}
+			tc.SystemOut = about
 		default:
-			tc.SystemOut = ev
+			tc.SystemOut = ev + "\n" + about
 		}
 		s.Cases = append(s.Cases, tc)
 	}
