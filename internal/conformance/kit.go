@@ -181,9 +181,9 @@ type exchange struct {
 	// CaseID and CorrelationID are the AccountInfoRequestID and CorrelationID sent: evidence that
 	// lets the bank find the request in its own log.
 	CaseID, CorrelationID string
-	Status      int
-	Header      http.Header
-	Body        []byte
+	Status                int
+	Header                http.Header
+	Body                  []byte
 	// Plain is the decrypted body of a 200 (or the body itself when it was not a JWE, so that the
 	// other cases can go on: the JWE case reports that failure).
 	Plain []byte
