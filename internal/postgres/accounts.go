@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -270,58 +271,26 @@ type ImportReport struct {
 	Parties, Accounts, Transactions int
 }
 
-// Import replaces the bank data with bd (which must have passed Validate) in one transaction;
-// transactions are loaded with COPY, each with its delivered form under policy. Importing the
-// same file again gives the same database.
+// Import replaces the bank data with bd (which must have passed Validate): it writes bd as a
+// bank data file and imports that with ImportFile, the one import there is — tests and benchmarks
+// that hold a BankData in memory use it.
 func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs accounts.Referencer, policy *filter.Policy) (ImportReport, error) {
-	var rep ImportReport
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "TRUNCATE transactions, account_roles, accounts, parties, bank_servicer"); err != nil {
-			return err
-		}
-		doc, _ := json.Marshal(bd.Servicer)
-		if _, err := tx.Exec(ctx, "INSERT INTO bank_servicer (id, doc) VALUES (1, $1)", string(doc)); err != nil {
-			return err
-		}
-		var partyRows [][]any
-		for _, p := range bd.Parties {
-			partyRows = append(partyRows, partyRow(p))
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"parties"}, []string{"id", "doc"}, pgx.CopyFromRows(partyRows)); err != nil {
-			return fmt.Errorf("parties: %w", err)
-		}
-		var accountRows, roleRows, txRows [][]any
-		for _, a := range bd.Accounts {
-			ref := refs.Reference(a.AccountNumber)
-			accountRows = append(accountRows, accountRow(ref, a))
-			roleRows = append(roleRows, roleRowsOf(ref, a)...)
-			for _, t := range a.Transactions {
-				row, err := TransactionRow(ref, t, policy)
-				if err != nil {
-					return err
-				}
-				txRows = append(txRows, row)
-			}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, []string{"reference", "account_number", "doc"}, pgx.CopyFromRows(accountRows)); err != nil {
-			return fmt.Errorf("accounts: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"account_roles"}, []string{"reference", "party_id", "role", "start_date", "end_date"}, pgx.CopyFromRows(roleRows)); err != nil {
-			return fmt.Errorf("account roles: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, TransactionColumns, pgx.CopyFromRows(txRows)); err != nil {
-			return fmt.Errorf("transactions: %w", err)
-		}
-		if err := recordDeliveryPolicy(ctx, tx, policy); err != nil {
-			return err
-		}
-		rep = ImportReport{Parties: len(partyRows), Accounts: len(accountRows), Transactions: len(txRows)}
-		return nil
-	})
-	return rep, err
+	f, err := os.CreateTemp("", "dsop-bank-*.json")
+	if err != nil {
+		return ImportReport{}, err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(bd); err != nil {
+		f.Close()
+		return ImportReport{}, err
+	}
+	if err := f.Close(); err != nil {
+		return ImportReport{}, err
+	}
+	return ImportFile(ctx, pool, f.Name(), refs, policy, nil)
 }
 
-// The rows of each table, as both imports write them.
+// The rows of each table, as the import writes them.
 
 func partyRow(p accounts.Party) []any {
 	doc, _ := json.Marshal(p)
