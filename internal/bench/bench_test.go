@@ -110,32 +110,45 @@ func setup(tb testing.TB, n int) *env {
 		Registreringstidspunkt: now.UTC().Truncate(time.Millisecond), Kjennelsesdato: k, Debitor: debtor}})
 	require.NoError(tb, err)
 
+	w := wire(tb, pool, notices, policy, time.Hour)
+	cert := consumerCert(tb)
+	w.deps.Encrypter = &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256}
+	seal, err := w.deps.Encrypter.For(ctx, dsopservice.Konkursbehandling().Consumers[0])
+	require.NoError(tb, err)
+	h := httpapi.NewServer(w.deps)
+	store, svc, auditStore, tok, oslo := w.store, w.deps.Accounts, w.deps.Audit.(*postgres.AuditStore), w.token, w.deps.Loc
+	return &env{policy: policy, pool: pool, store: store, svc: svc, audit: auditStore, handler: h, token: tok, cert: cert, seal: seal, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
+}
+
+// wired is the server of a bench on PostgreSQL, without its encrypter: the store, a token valid
+// for ttl, and the dependencies (Konkursbehandling, BRREG, test mode, the audit log in pool).
+type wired struct {
+	store *postgres.AccountsStore
+	token string
+	deps  httpapi.Deps
+}
+
+func wire(tb testing.TB, pool *pgxpool.Pool, notices *postgres.NoticeStore, policy *filter.Policy, ttl time.Duration) wired {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(tb, err)
 	issuer, err := devissuer.New(key, "https://maskinporten.no/", base)
 	require.NoError(tb, err)
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(issuer.JWKS()) }))
 	tb.Cleanup(jwks.Close)
-	tok, err := issuer.Mint(devissuer.Options{TTL: time.Hour})
+	tok, err := issuer.Mint(devissuer.Options{TTL: ttl})
 	require.NoError(tb, err)
 	oslo, _ := time.LoadLocation("Europe/Oslo")
 	store := &postgres.AccountsStore{Pool: pool}
-	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}}
-	cert := consumerCert(tb)
-	enc := &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256}
-	seal, err := enc.For(ctx, dsopservice.Konkursbehandling().Consumers[0])
-	require.NoError(tb, err)
-	auditStore := &postgres.AuditStore{Pool: pool}
-	h := httpapi.NewServer(httpapi.Deps{
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tokens:   &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base, AllowedConsumers: []string{dsopservice.Konkursbehandling().Consumers[0]}, Skew: 10 * time.Second},
+	return wired{store: store, token: tok, deps: httpapi.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tokens: &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base,
+			AllowedConsumers: []string{dsopservice.Konkursbehandling().Consumers[0]}, Skew: 10 * time.Second},
 		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
 		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store, OwnerNotices: store},
-		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
-		Audit: auditStore, Mode: httpapi.ModeTest, Loc: oslo,
-		Encrypter: enc,
-	})
-	return &env{policy: policy, pool: pool, store: store, svc: svc, audit: auditStore, handler: h, token: tok, cert: cert, seal: seal, ref: ref, from: k.AddDate(-1, 0, 0), to: civil.Today(now, oslo)}
+		Accounts: &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}},
+		Cursors:  accounts.NewCursorCodec(secret), Policy: policy,
+		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
+	}}
 }
 
 func transaction(i int, at time.Time) dsop.Transaction {

@@ -3,13 +3,10 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,20 +26,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
-	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
-	"github.com/dsop-bank/dsop-bank/internal/devissuer"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
-	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
-	"github.com/dsop-bank/dsop-bank/internal/konkursbehandling"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
-	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
 // Parties of the scale bank (issue #31). Each has an open bankruptcy.
@@ -176,31 +168,14 @@ func newScaleBank(t *testing.T) *scaleBank {
 			Registreringstidspunkt: now.UTC().Truncate(time.Millisecond), Kjennelsesdato: b.to, Debitor: d}})
 		require.NoError(t, err)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	issuer, err := devissuer.New(key, "https://maskinporten.no/", base)
-	require.NoError(t, err)
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(issuer.JWKS()) }))
-	t.Cleanup(jwks.Close)
-	b.token, err = issuer.Mint(devissuer.Options{TTL: 3 * time.Hour})
-	require.NoError(t, err)
-	store := &postgres.AccountsStore{Pool: pool}
-	svc := &accounts.Service{Store: store, Loc: oslo, PageSize: 1000, DeliveryPolicy: policy.Fingerprint(), Pages: &buffers.Pool{}}
+	w := wire(t, pool, notices, policy, 3*time.Hour)
 	ca, err := certpubtest.NewTestCA()
 	require.NoError(t, err)
 	cert, ckey, err := ca.Issue("974760673", time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 1), x509.KeyUsageKeyEncipherment)
 	require.NoError(t, err)
-	b.key = ckey
-	b.handler = httpapi.NewServer(httpapi.Deps{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tokens: &validation.TokenValidator{Keys: validation.NewJWKS(jwks.URL, nil), Issuer: "https://maskinporten.no/", Audience: base,
-			AllowedConsumers: []string{dsopservice.Konkursbehandling().Consumers[0]}, Skew: 10 * time.Second},
-		Rules:    validation.Rules{ToDate: validation.ToDateNotInFuture},
-		Decide:   &konkursbehandling.Decider{Bankruptcies: &konkursbehandling.Gate{Store: notices}, Accounts: store, OwnerNotices: store},
-		Accounts: svc, Cursors: accounts.NewCursorCodec(secret), Policy: policy,
-		Audit: &postgres.AuditStore{Pool: pool}, Mode: httpapi.ModeTest, Loc: oslo,
-		Encrypter: &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256},
-	})
+	b.token, b.key = w.token, ckey
+	w.deps.Encrypter = &encryption.Encrypter{Certs: &certpub.FileSource{Cert: cert}, Enc: encryption.A128CBCHS256}
+	b.handler = httpapi.NewServer(w.deps)
 	return b
 }
 
