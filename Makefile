@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: help run build test generate check-generated lint bench bench-audit bench-scale load fuzz clean
+.PHONY: help run build test generate check-generated lint vulncheck sbom bench bench-audit bench-scale load fuzz clean
 
 ## help: list the make targets and what each does
 help:
@@ -21,8 +21,8 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/dsop-bank/dsop-bank/internal/telemetry.stampedVersion=$(VERSION) -X github.com/dsop-bank/dsop-bank/internal/telemetry.stampedRevision=$(REVISION)" -o bin/dsop-bank ./cmd/dsop-bank
 
-## test: generated code up to date, gofmt, go vet, staticcheck, then every test (race detector on)
-test: check-generated lint
+## test: generated code up to date, gofmt, go vet, staticcheck, govulncheck, then every test (race detector on)
+test: check-generated lint vulncheck
 	@if [ -z "$$DSOP_TEST_DATABASE_URL" ]; then echo "NOTE: DSOP_TEST_DATABASE_URL is not set: the PostgreSQL tests are skipped"; fi
 	$(GO) test -race -count=1 ./...
 
@@ -38,6 +38,15 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+## vulncheck: govulncheck over the module; skipped, visibly, when its database cannot be reached
+vulncheck:
+	./scripts/govulncheck.sh
+
+## sbom: write the software bill of materials (CycloneDX JSON, with licences) to bin/sbom.cdx.json
+sbom:
+	@mkdir -p bin
+	$(GO) run github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0 mod -licenses -json -output bin/sbom.cdx.json .
 
 ## bench: the full request path against the floor (ratio line; then against the honest floor of
 ## issue #31 — the floor plus one durable audit commit, paced at 5 requests/s in interleaved
