@@ -26,8 +26,35 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "dsop-bank:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// usageError is a command line the program cannot read: exit status 2, as the shells' own tools
+// do, apart from 1 for findings and failures (a refused file, a broken chain, a failed case).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// exitStatus is 2 for a usage error, 1 for anything else.
+func exitStatus(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// flagMistake reports whether err is the flag package's refusal of a command line.
+func flagMistake(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"flag provided but not defined", "flag needs an argument", "invalid value", "invalid boolean", "bad flag syntax", "unexpected arguments"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // command is one row of the command table: help, the error for an unknown command and the
@@ -105,18 +132,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	c, ok := lookup(name)
 	if !ok {
-		return fmt.Errorf("unknown command %q%s; `dsop-bank help` lists the commands", name, suggest(name))
+		return &usageError{fmt.Errorf("unknown command %q%s; `dsop-bank help` lists the commands", name, suggest(name))}
 	}
 	if len(c.subs) > 0 && (len(args) == 0 || isHelpFlag(args[0])) {
 		fmt.Fprintf(stdout, "usage: dsop-bank %s %s\n\n%s\n\nSubcommands (each with its own --help): %s\n", c.name, c.args, c.summary, strings.Join(c.subs, ", "))
 		if len(args) == 0 {
-			return fmt.Errorf("%s needs a subcommand: %s", c.name, strings.Join(c.subs, ", "))
+			return &usageError{fmt.Errorf("%s needs a subcommand: %s", c.name, strings.Join(c.subs, ", "))}
 		}
 		return nil
 	}
 	err := c.run(ctx, args, getenv, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the flag set has printed the command's usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil // the command's usage was printed
+	case err != nil && flagMistake(err):
+		return &usageError{err}
 	}
 	return err
 }

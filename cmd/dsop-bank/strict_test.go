@@ -99,3 +99,25 @@ const (
 	testSecretA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	testSecretB = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 )
+
+// A command line the program cannot read exits 2 with a short hint; findings and failures exit 1
+// (issue #27: usage errors exited 1 like findings, and an unknown flag printed 61 lines).
+func TestCLI_UsageErrorsExit2WithAShortHint(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--no-such-flag"}, {"no-such-command"}, {"audit"}, {"check-bank-data", "--bogus"}, {"serve", "extra"}} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &bytes.Buffer{}, &stderr)
+		require.Error(t, err, args)
+		require.Equal(t, 2, exitStatus(err), "%v: %v", args, err)
+		require.LessOrEqual(t, strings.Count(stderr.String(), "\n"), 12, "%v printed: %s", args, stderr.String())
+	}
+	// --help still shows every setting, with exit status 0.
+	var stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, &bytes.Buffer{}, &stderr))
+	require.Contains(t, stderr.String(), "DSOP_SERVICES")
+	// A finding is 1.
+	file := filepath.Join(t.TempDir(), "bank.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{}`), 0o600))
+	err := run(context.Background(), []string{"check-bank-data", file}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.Error(t, err)
+	require.Equal(t, 1, exitStatus(err))
+}

@@ -275,9 +275,19 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	all := settings(raw)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// --help prints the whole settings table; a mistake gets one line saying where it is.
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]\n", name)
-		Usage(stderr)
+		fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]; `dsop-bank %s --help` lists the flags (each also a DSOP_* variable)\n", name, name)
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]\n", name)
+			Usage(stderr)
+			return nil, flag.ErrHelp
+		}
 	}
 	for _, s := range all {
 		def := s.def
@@ -290,7 +300,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments: %v; `dsop-bank %s --help` lists the flags", fs.Args(), name)
 	}
 	// Settings that were retired are read only to say what replaced them.
 	for _, env := range []string{"DSOP_LINK_PREFIX"} {
