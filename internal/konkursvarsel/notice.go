@@ -38,7 +38,14 @@ type TypeRule struct {
 
 // Types is the one table of the notice types (konkursvarsel.md §1), in the order of a case.
 func Types() []TypeRule {
-	return []TypeRule{
+	r := typeRules()
+	return r[:]
+}
+
+// typeRules is the table as an array value: RuleOf, on the request path (Derive), reads it
+// without allocating.
+func typeRules() [4]TypeRule {
+	return [4]TypeRule{
 		{Aapning, "bankruptcy opened: serve the estate from kjennelsesdato − 12 months; block the debtor's accounts", StatusOpen, ActionBlock},
 		{Sletting, "the opening annulled: serve nothing; reopen the accounts blocked for it", StatusAnnulled, ActionReopen},
 		{Oppheving, "the opening reversed on appeal: serve nothing; the bank decides whether to reopen", StatusReversed, ActionReview},
@@ -48,7 +55,7 @@ func Types() []TypeRule {
 
 // RuleOf is the rule of a notice type; ok is false for a type the table does not know.
 func RuleOf(t Type) (TypeRule, bool) {
-	for _, r := range Types() {
+	for _, r := range typeRules() {
 		if r.Type == t {
 			return r, true
 		}
