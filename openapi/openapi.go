@@ -6,7 +6,7 @@ package openapi
 
 import "embed"
 
-//go:embed dsop-v2.yaml bank-data.yaml reference/Bank_v2.yaml
+//go:embed dsop-v2.yaml bank-data.yaml bank-data-delta.yaml reference/Bank_v2.yaml
 var files embed.FS
 
 // DSOPv2 returns openapi/dsop-v2.yaml.
@@ -15,6 +15,10 @@ func DSOPv2() []byte { return read("dsop-v2.yaml") }
 // BankData returns openapi/bank-data.yaml, the JSON Schema of the bank data file (it refers to
 // dsop-v2.yaml for the data model).
 func BankData() []byte { return read("bank-data.yaml") }
+
+// BankDataDelta returns openapi/bank-data-delta.yaml, the JSON Schema of a change set (it refers
+// to bank-data.yaml for the elements).
+func BankDataDelta() []byte { return read("bank-data-delta.yaml") }
 
 // ReferenceBankV2 returns openapi/reference/Bank_v2.yaml.
 func ReferenceBankV2() []byte { return read("reference/Bank_v2.yaml") }

@@ -167,49 +167,71 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 // transactions on DSOP_FIELD_POLICY: use the servers' secret and field policy.
 func importCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", stderr)
-	file := fs.String("bank-data", "", "bank data file (JSON, openapi/bank-data.yaml)")
+	file := fs.String("bank-data", "", "full bank data file (openapi/bank-data.yaml); default DSOP_BANK_DATA")
+	delta := fs.String("delta", "", "change set to apply (openapi/bank-data-delta.yaml) instead of a full file")
+	status := fs.Bool("status", false, "show the serving generation and the change sets it has taken, and change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *file == "" {
-		return errors.New("usage: dsop-bank import --bank-data FILE (with DSOP_DATABASE_URL and DSOP_SECRET_FILE)")
 	}
 	cfg, err := config.Load("import", fs.Args(), getenv, stderr)
 	if err != nil {
 		return err
 	}
+	if *file == "" && *delta == "" && !*status {
+		*file = cfg.BankData
+	}
+	if n := btoi(*file != "") + btoi(*delta != "") + btoi(*status); n != 1 {
+		return &usageError{errors.New("usage: dsop-bank import [--bank-data FILE | --delta FILE | --status] (with DSOP_DATABASE_URL and DSOP_SECRET_FILE): give exactly one")}
+	}
 	if cfg.DatabaseURL == "" {
-		return errors.New("import needs DSOP_DATABASE_URL")
-	}
-	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production", cfg.Env == "production")
-	if err != nil {
-		return err
-	}
-	problems, counts, err := accounts.CheckFile(*file)
-	if err != nil {
-		return err
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "%s:%s\n", *file, p)
-		}
-		return fmt.Errorf("%s: %d problems; nothing was imported", *file, len(problems))
-	}
-	policy, err := loadPolicy(cfg)
-	if err != nil {
-		return err
+		return errors.New("import needs DSOP_DATABASE_URL: without a database the server reads DSOP_BANK_DATA itself at start (check it with dsop-bank check-bank-data)")
 	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	start := time.Now()
-	progress := newProgress(stderr, *file, counts.Transactions)
-	rep, err := postgres.ImportFile(ctx, pool, *file, accounts.NewReferencer(secret), policy, progress.report)
-	progress.done()
+	if *status {
+		st, err := postgres.Status(ctx, pool)
+		if err != nil {
+			return err
+		}
+		printDataStatus(stdout, st)
+		return nil
+	}
+	secret, err := loadSecret(cfg.SecretFile, cfg.Env != "production", cfg.Env == "production")
 	if err != nil {
 		return err
+	}
+	policy, err := loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	refs := accounts.NewReferencer(secret)
+	if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil && *delta != "" {
+		return err // a change set adds to data whose accountReference values come from the recorded secret
+	}
+	start := time.Now()
+	if *delta != "" {
+		rep, err := postgres.ApplyDelta(ctx, pool, *delta, refs, policy)
+		if err != nil {
+			return refusal(stderr, err)
+		}
+		if rep.AlreadyApplied {
+			fmt.Fprintf(stdout, "change set %d (%s) was already applied on %s: nothing changed\n", rep.Sequence, *delta, rep.AppliedAt.Format(time.RFC3339))
+			return nil
+		}
+		fmt.Fprintf(stdout, "applied change set %d from %s: %d parties, %d accounts, %d transactions in %s\n", rep.Sequence, *delta, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	progress := newProgress(stderr, *file)
+	rep, err := postgres.ImportFile(ctx, pool, *file, refs, policy, progress.report)
+	progress.done()
+	if err != nil {
+		return refusal(stderr, err)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	previous, err := postgres.RecordSecret(ctx, pool, accounts.Fingerprint(secret))
 	if err != nil {
@@ -218,8 +240,39 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if previous != "" {
 		fmt.Fprintf(stderr, "warning: the database was set up with another secret (fingerprint %s, now %s): restart every replica with this DSOP_SECRET_FILE\n", previous, accounts.Fingerprint(secret))
 	}
-	fmt.Fprintf(stdout, "imported %s: %d parties, %d accounts, %d transactions in %s\n", *file, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "imported %s: %d parties, %d accounts, %d transactions in %s (generation %d, sequence %d)\n", *file, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond), rep.Generation, rep.Sequence)
 	return nil
+}
+
+// refusal lists a refused file's problems, one per line, and returns the summary.
+func refusal(stderr io.Writer, err error) error {
+	var r *accounts.Refused
+	if errors.As(err, &r) {
+		for _, p := range r.Problems {
+			fmt.Fprintf(stderr, "%s:%s\n", r.File, p)
+		}
+	}
+	return err
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func printDataStatus(w io.Writer, st postgres.DataStatus) {
+	fmt.Fprintf(w, "generation %d, loaded %s from %s\n", st.Generation, st.LoadedAt.Format(time.RFC3339), st.Source)
+	fmt.Fprintf(w, "sequence %d: the next change set must be %d\n", st.Sequence, st.Sequence+1)
+	fmt.Fprintf(w, "%d parties, %d accounts, %d transactions\n", st.Parties, st.Accounts, st.Transactions)
+	if st.Importing {
+		fmt.Fprintln(w, "an import or change set is being applied now")
+	}
+	for _, c := range st.Changes {
+		fmt.Fprintf(w, "change set %d applied %s from %s (sha256 %s): %d parties, %d accounts, %d transactions\n",
+			c.Sequence, c.AppliedAt.Format(time.RFC3339), c.Source, c.SHA256[:16], c.Parties, c.Accounts, c.Transactions)
+	}
 }
 
 // migrateCmd applies the database migrations (the server also does it at start).
@@ -255,18 +308,23 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 // progress shows an import's progress: a bar redrawn in place on a terminal, a line every five
-// seconds otherwise (a log, a CI job).
+// seconds otherwise (a log, a CI job); each phase after the load (index, switch, drop) on a line
+// of its own.
 type progress struct {
 	w        io.Writer
 	file     string
-	total    int
+	size     int64
 	terminal bool
 	last     time.Time
+	phase    string
 	drawn    bool
 }
 
-func newProgress(w io.Writer, file string, total int) *progress {
-	p := &progress{w: w, file: file, total: total}
+func newProgress(w io.Writer, file string) *progress {
+	p := &progress{w: w, file: file}
+	if fi, err := os.Stat(file); err == nil {
+		p.size = fi.Size()
+	}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
@@ -275,7 +333,19 @@ func newProgress(w io.Writer, file string, total int) *progress {
 	return p
 }
 
-func (p *progress) report(read int64, transactions int) {
+func (p *progress) report(g postgres.Progress) {
+	if g.Phase != "load" {
+		if g.Phase != p.phase {
+			p.done()
+			p.drawn = false
+			fmt.Fprintf(p.w, "importing %s: %s (%d transactions loaded)\n", p.file, map[string]string{
+				"index": "building the new generation's indexes", "switch": "switching to the new generation",
+				"drop": "dropping the previous generation",
+			}[g.Phase], g.Transactions)
+		}
+		p.phase = g.Phase
+		return
+	}
 	every := 5 * time.Second
 	if p.terminal {
 		every = 200 * time.Millisecond
@@ -285,16 +355,16 @@ func (p *progress) report(read int64, transactions int) {
 	}
 	p.last = time.Now()
 	pct := 100
-	if p.total > 0 {
-		pct = min(100, transactions*100/p.total)
+	if p.size > 0 {
+		pct = int(min(100, g.Offset*100/p.size))
 	}
 	if p.terminal {
 		bar := strings.Repeat("#", pct/4) + strings.Repeat(".", 25-pct/4)
-		fmt.Fprintf(p.w, "\rimporting %s [%s] %3d%% %d/%d transactions, %d MB read", p.file, bar, pct, transactions, p.total, read>>20)
+		fmt.Fprintf(p.w, "\rimporting %s [%s] %3d%% %d transactions, %d of %d MB read", p.file, bar, pct, g.Transactions, g.Offset>>20, p.size>>20)
 		p.drawn = true
 		return
 	}
-	fmt.Fprintf(p.w, "importing %s: %d%% (%d of %d transactions, %d MB read)\n", p.file, pct, transactions, p.total, read>>20)
+	fmt.Fprintf(p.w, "importing %s: %d%% (%d transactions, %d of %d MB read)\n", p.file, pct, g.Transactions, g.Offset>>20, p.size>>20)
 }
 
 func (p *progress) done() {

@@ -22,6 +22,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsop-bank/dsop-bank/internal/postgres/pgtest"
+
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 )
 
@@ -328,14 +330,17 @@ func TestCheckBankData_ReportsEveryPlantedMistakeWithItsLocation(t *testing.T) {
 		"/accounts/0/transactions/1/transactionIdentifier", "/accounts/0/transactions/2/status"} {
 		require.Contains(t, out.String(), path, out.String())
 	}
-	// import refuses the same file, with the same locations, before touching any database.
+	// import refuses the same file, with the same locations, in the one pass that would load it.
 	out.Reset()
 	var errOut bytes.Buffer
+	url := pgtest.URL(t)
 	err = run(context.Background(), []string{"import", "--bank-data", file}, func(k string) string {
-		return map[string]string{"DSOP_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "DSOP_STATE_DIR": t.TempDir()}[k]
+		return map[string]string{"DSOP_DATABASE_URL": url, "DSOP_STATE_DIR": t.TempDir()}[k]
 	}, &out, &errOut)
 	require.ErrorContains(t, err, "nothing was imported")
-	require.Contains(t, errOut.String(), file+":6:")
+	for _, want := range []string{":2:", ":6:", ":10:", ":19:"} {
+		require.Contains(t, errOut.String(), file+want)
+	}
 }
 
 // No console in production without the bank's sign-on; with an issuer, the console starts (its

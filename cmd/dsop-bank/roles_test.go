@@ -76,4 +76,18 @@ func TestRoles_TheRecipeRunsMigrateImportAndServe(t *testing.T) {
 	require.Error(t, err, "the serving role cannot remove a record")
 	_, err = app.Exec(ctx, "TRUNCATE transactions")
 	require.Error(t, err, "nor change the bank data")
+	_, err = app.Exec(ctx, "SELECT dsop_bank_discard()")
+	require.ErrorContains(t, err, "permission denied", "nor drop a generation")
+
+	// A second import is a new generation, owned by the owner and granted like the first: the
+	// serving role reads it, and the import role can apply a change set to it.
+	require.NoError(t, run(ctx, []string{"import", "--bank-data", file}, getenv(env("dsop_import")), &out, &errOut), errOut.String())
+	resp, body = call(t, serving["DSOP_ADDR"], strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate="+today, "910336819", "00000000-0000-4000-8000-000000000002")
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	var owner string
+	require.NoError(t, app.QueryRow(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'transactions' AND schemaname = current_schema()").Scan(&owner))
+	require.Equal(t, "dsop_owner", owner)
+	delta := filepath.Join(t.TempDir(), "delta.json")
+	require.NoError(t, os.WriteFile(delta, []byte(`{"sequence": 1, "parties": [{"id": "910336819", "name": "Fjelltopp Bygg AS under konkurs"}]}`), 0o600))
+	require.NoError(t, run(ctx, []string{"import", "--delta", delta}, getenv(env("dsop_import")), &out, &errOut), errOut.String())
 }

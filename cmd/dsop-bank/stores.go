@@ -84,9 +84,14 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 			pool.Close()
 			return nil, err
 		}
+		auditPool, err := openAuditPool(ctx, cfg)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
 		return &stores{
-			audit: &postgres.AuditStore{Pool: pool}, notices: &postgres.NoticeStore{Pool: pool}, outbox: &postgres.Outbox{Pool: pool},
-			bank: &postgres.AccountsStore{Pool: pool}, pool: pool, close: pool.Close,
+			audit: &postgres.AuditStore{Pool: auditPool}, notices: &postgres.NoticeStore{Pool: pool}, outbox: &postgres.Outbox{Pool: pool},
+			bank: &postgres.AccountsStore{Pool: pool}, pool: pool, close: func() { auditPool.Close(); pool.Close() },
 		}, nil
 	}
 	bd, err := loadBankData(cfg.BankData)
@@ -133,6 +138,18 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	return pool, nil
+}
+
+// openAuditPool is the audit log's own pool (issue #28): under an import or a stuck bank-data
+// query the main pool can be full of waiting queries, and a refusal must still be recorded.
+func openAuditPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DSOP_DATABASE_URL: %w", err)
+	}
+	pc.MaxConns = int32(cfg.AuditPoolSize)
+	pc.ConnConfig.RuntimeParams["application_name"] = "dsop-bank audit"
+	return pgxpool.NewWithConfig(ctx, pc)
 }
 
 // openAudit opens the audit store: PostgreSQL when DSOP_DATABASE_URL is set, else the append-only

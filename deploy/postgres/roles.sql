@@ -8,7 +8,9 @@
 --   ALTER ROLE dsop_app LOGIN PASSWORD '…';   (or certificate authentication in pg_hba.conf)
 --
 --   dsop_owner   owns the schema's tables: runs `dsop-bank migrate` and nothing else
---   dsop_import  runs `dsop-bank import`: replaces the bank data, records the field policy
+--   dsop_import  runs `dsop-bank import`: loads a new generation of the bank data and switches to
+--                it through the owner's functions dsop_bank_stage/index/switch/discard (it never
+--                creates or renames a table itself), applies change sets, records the field policy
 --   dsop_app     runs `dsop-bank serve`: reads the bank data, keeps notices, outbox and console
 --                sessions, APPENDS to the audit log (never UPDATE, DELETE or TRUNCATE: the
 --                append-only trigger and the grants below both refuse them; expiry goes through
@@ -40,6 +42,8 @@ BEGIN
         ('accounts',            'SELECT',                         'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
         ('account_roles',       'SELECT',                         'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
         ('transactions',        'SELECT',                         'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+        ('bank_generation',     'SELECT',                         'SELECT, INSERT, UPDATE'),
+        ('bank_data_changes',   'SELECT',                         'SELECT, INSERT'),
         ('notices',             'SELECT, INSERT, UPDATE, DELETE', 'SELECT'),
         ('notice_parties',      'SELECT, INSERT, UPDATE, DELETE', 'SELECT'),
         ('konkursvarsel_cursor','SELECT, INSERT, UPDATE, DELETE', ''),
@@ -58,6 +62,9 @@ BEGIN
     END LOOP;
     IF to_regclass(format('%I.%I', s, 'outbox_actions_seq_seq')) IS NOT NULL THEN
         EXECUTE format('GRANT USAGE ON SEQUENCE %I.outbox_actions_seq_seq TO dsop_app', s);
+    END IF;
+    IF EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = s AND p.proname = 'dsop_bank_switch') THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %1$I.dsop_bank_stage(), %1$I.dsop_bank_index(), %1$I.dsop_bank_switch(), %1$I.dsop_bank_discard() TO dsop_import', s);
     END IF;
     IF EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = s AND p.proname = 'dsop_audit_expire') THEN
         EXECUTE format('GRANT EXECUTE ON FUNCTION %I.dsop_audit_expire(bigint, text) TO dsop_app', s);

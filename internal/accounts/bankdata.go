@@ -357,6 +357,34 @@ func (v *Validator) Account(i int, a Account) {
 	}
 }
 
+// resolveExternal keeps, of the roles naming a party the file does not have, those naming no
+// party known: a change set may give roles to customers the store already has.
+func (v *Validator) resolveExternal(known func(ids []string) (map[string]bool, error)) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, p := range v.pending {
+		if !v.parties[p.party] && !seen[p.party] {
+			seen[p.party] = true
+			ids = append(ids, p.party)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	have, err := known(ids)
+	if err != nil {
+		return fmt.Errorf("look up the parties the change set names: %w", err)
+	}
+	kept := v.pending[:0]
+	for _, p := range v.pending {
+		if !have[p.party] {
+			kept = append(kept, p)
+		}
+	}
+	v.pending = kept
+	return nil
+}
+
 // Err ends the check: every problem found, joined (nil when none).
 func (v *Validator) Err() error {
 	for _, p := range v.pending {

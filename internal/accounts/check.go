@@ -28,6 +28,15 @@ func (p Problem) String() string {
 }
 
 func bankDataSchema() (*openapi3.Schema, error) {
+	return loadSchema(openapi.BankData(), "bank-data.yaml", "BankData")
+}
+
+// bankDataDeltaSchema is the root of openapi/bank-data-delta.yaml, a change set.
+func bankDataDeltaSchema() (*openapi3.Schema, error) {
+	return loadSchema(openapi.BankDataDelta(), "bank-data-delta.yaml", "BankDataDelta")
+}
+
+func loadSchema(data []byte, file, name string) (*openapi3.Schema, error) {
 	l := openapi3.NewLoader()
 	l.IsExternalRefsAllowed = true
 	l.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
@@ -39,11 +48,11 @@ func bankDataSchema() (*openapi3.Schema, error) {
 		}
 		return nil, fmt.Errorf("unknown schema file %s", u)
 	}
-	doc, err := l.LoadFromDataWithPath(openapi.BankData(), &url.URL{Path: "bank-data.yaml"})
+	doc, err := l.LoadFromDataWithPath(data, &url.URL{Path: file})
 	if err != nil {
-		return nil, fmt.Errorf("bank data schema: %w", err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	return doc.Components.Schemas["BankData"].Value, nil
+	return doc.Components.Schemas[name].Value, nil
 }
 
 func flatten(err error) []error {

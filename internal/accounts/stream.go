@@ -21,7 +21,7 @@ import (
 
 // Element is one piece of a bank data file as Stream reads it.
 type Element struct {
-	// Kind is servicer, party, account, transaction, unknown (a top-level member the format
+	// Kind is servicer, sequence, party, account, transaction, unknown (a top-level member the format
 	// lacks), member (the start of a top-level member: Path names it; no Raw), or invalid: a
 	// part of the file that cannot be read one way only (Problem says why; Stream goes on).
 	Kind   string
@@ -80,6 +80,8 @@ func Stream(r io.Reader, fn func(Element) error) error {
 		switch key {
 		case "servicer":
 			err = s.emit(Element{Kind: "servicer", Path: "/servicer"})
+		case "sequence":
+			err = s.emit(Element{Kind: "sequence", Path: "/sequence"})
 		case "parties":
 			err = s.array(func(i int) error { return s.emit(Element{Kind: "party", Path: "/parties/" + strconv.Itoa(i)}) })
 		case "accounts":
@@ -347,22 +349,64 @@ type streamError struct {
 
 func (e *streamError) Error() string { return e.err.Error() }
 
-// CheckFile is Check for a file of any size: the file streams past (Stream) and each element is
-// checked against its schema and the Validator; memory is bounded by the largest element, and the
-// problems are located by line and column in a second look at the file.
 // Counts are the sizes of a checked file.
 type Counts struct{ Parties, Accounts, Transactions int }
 
+// CheckFile checks a bank data file of any size: the file streams past (Stream) and each element
+// is checked against its schema and the Validator; memory is bounded by the largest element, and
+// the problems are located by line and column in a second look at the file.
 func CheckFile(path string) ([]Problem, Counts, error) {
-	var counts Counts
+	r, err := CheckFileWith(path, CheckOptions{})
+	return r.Problems, r.Counts, err
+}
+
+// CheckOptions make CheckFileWith the reading of an import as well as a check.
+type CheckOptions struct {
+	// Delta reads a change set (openapi/bank-data-delta.yaml): "sequence" is required and the
+	// other members optional, and a role may name a party the store already has (KnownParties).
+	Delta bool
+	// KnownParties tells which of the parties a delta's roles name, not given in the delta, the
+	// store has; the others are problems of the file.
+	KnownParties func(ids []string) (map[string]bool, error)
+	// Load is given each element that passed its checks, with its decoded value (Servicer,
+	// Party, Account, dsop.Transaction or the sequence as int64), as long as no problem has been
+	// found: one pass both checks and loads, and a file with a problem is refused as a whole by
+	// the caller, who must discard what it loaded.
+	Load func(e Element, v any) error
+}
+
+// CheckResult is what CheckFileWith found.
+type CheckResult struct {
+	Problems []Problem
+	Counts   Counts
+	Sequence int64 // the file's "sequence", -1 when it has none
+}
+
+// Refused is a file with problems: nothing of it was taken.
+type Refused struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Refused) Error() string {
+	if len(e.Problems) == 1 {
+		return fmt.Sprintf("%s:%s; nothing was imported", e.File, e.Problems[0])
+	}
+	return fmt.Sprintf("%s: %d problems, the first %s; nothing was imported", e.File, len(e.Problems), e.Problems[0])
+}
+
+// CheckFileWith is CheckFile with options: a change set, and loading as the file is read.
+func CheckFileWith(path string, o CheckOptions) (CheckResult, error) {
+	res := CheckResult{Sequence: -1}
+	counts := &res.Counts
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, counts, err
+		return res, err
 	}
 	defer f.Close()
 	schemas, err := elementSchemas()
 	if err != nil {
-		return nil, counts, err
+		return res, err
 	}
 	type found struct {
 		off     int64
@@ -380,6 +424,17 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 			return nil
 		case "invalid":
 			add(e.Offset, e.Path, e.Problem)
+			return nil
+		case "sequence":
+			n, perr := strconv.ParseInt(string(e.Raw), 10, 64)
+			if perr != nil || n < 0 || (o.Delta && n < 1) {
+				add(e.Offset, e.Path, "must be a whole number, at least 1 in a change set (0 or more in a full file): the number of the last change the file includes")
+				return nil
+			}
+			res.Sequence = n
+			if o.Load != nil && len(problems) == 0 {
+				return o.Load(e, n)
+			}
 			return nil
 		}
 		var doc any
@@ -409,9 +464,7 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 			add(e.Offset, e.Path, fmt.Sprintf("property %q is unsupported", strings.TrimPrefix(e.Path, "/")))
 			return nil
 		}
-		ok := true
 		if err := schema.VisitJSON(doc, openapi3.EnableFormatValidation(), openapi3.MultiErrors()); err != nil {
-			ok = false
 			for _, fe := range flatten(err) {
 				var se *openapi3.SchemaError
 				if !errors.As(fe, &se) {
@@ -427,51 +480,68 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 		}
 		walkStrings(doc, "", func(p, s string) {
 			if strings.ContainsRune(s, 0) {
-				ok = false
 				add(relative(p), e.Path+p, "contains a NUL character, which no database stores")
 			}
 		})
-		_ = ok // the rules a schema cannot say are checked all the same, so that one run lists every
-		// kind of mistake (issue #28); a field both find is reported once (below)
+		// The rules a schema cannot say are checked all the same, so that one run lists every
+		// kind of mistake (issue #28); a field both find is reported once (below).
+		var value any
 		switch e.Kind {
 		case "servicer":
 			var s Servicer
 			if err := strictJSON(e.Raw, &s); err == nil {
 				v.Servicer(s)
+				value = s
 			}
 		case "party":
 			counts.Parties++
 			var p Party
 			if err := strictJSON(e.Raw, &p); err == nil {
 				v.Party(indexOf(e.Path), p)
+				value = p
 			}
 		case "transaction":
 			counts.Transactions++
 			var t dsop.Transaction
 			if err := strictJSON(e.Raw, &t); err == nil {
 				v.Transaction(e.Account, indexOf(e.Path), t)
+				value = t
 			}
 		case "account":
 			counts.Accounts++
 			var a Account
 			if err := strictJSON(e.Raw, &a); err == nil {
 				v.Account(e.Account, a)
+				value = a
 			}
+		}
+		if o.Load != nil && value != nil && len(problems) == 0 && len(v.errs) == 0 {
+			return o.Load(e, value)
 		}
 		return nil
 	})
-	if err != nil {
-		var se *streamError
-		off := int64(0)
-		if errors.As(err, &se) {
-			off = se.off
-		}
-		add(off, "/", "not a bank data file: "+err.Error())
+	var se *streamError
+	if errors.As(err, &se) {
+		add(se.off, "/", "not a bank data file: "+err.Error())
+	} else if err != nil {
+		return res, err // the loader's own failure
 	}
 	if err == nil {
-		for _, name := range []string{"servicer", "parties", "accounts"} {
+		root, err := bankDataSchema()
+		if o.Delta {
+			root, err = bankDataDeltaSchema()
+		}
+		if err != nil {
+			return res, err
+		}
+		for _, name := range root.Required {
 			if !members["/"+name] {
 				add(0, "/", fmt.Sprintf("property %q is missing", name))
+			}
+		}
+		if o.Delta && o.KnownParties != nil {
+			if err := v.resolveExternal(o.KnownParties); err != nil {
+				return res, err
 			}
 		}
 		if verr := v.Err(); verr != nil {
@@ -480,6 +550,9 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 				add(-1, pointerOf(l), msg) // located below, by a second pass over the file
 			}
 		}
+	}
+	if len(problems) == 0 {
+		return res, nil
 	}
 	// Locate the rule problems (by pointer) and everything (by offset) in one more pass.
 	var pointers []string
@@ -490,11 +563,11 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 	}
 	offsets, err := pointerOffsets(path, pointers)
 	if err != nil {
-		return nil, counts, err
+		return res, err
 	}
 	lines, err := newLineIndex(path)
 	if err != nil {
-		return nil, counts, err
+		return res, err
 	}
 	out := make([]Problem, 0, len(problems))
 	reported := map[string]bool{}
@@ -516,7 +589,8 @@ func CheckFile(path string) ([]Problem, Counts, error) {
 		}
 		return out[i].Column < out[j].Column
 	})
-	return out, counts, nil
+	res.Problems = out
+	return res, nil
 }
 
 // elementSchemas are the schemas of each element kind, from openapi/bank-data.yaml.

@@ -419,7 +419,7 @@ func TestBenchReport(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	baseHeap, peak = ms.HeapAlloc, 0
 	began := time.Now()
-	rep, err := postgres.ImportFile(ctx, pool, file, accounts.NewReferencer(secret), e.policy, func(int64, int) {
+	rep, err := postgres.ImportFile(ctx, pool, file, accounts.NewReferencer(secret), e.policy, func(postgres.Progress) {
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapAlloc)
 	})

@@ -53,6 +53,7 @@ type Config struct {
 	SecretFile        string
 	LogLevel          string
 	DatabaseURL       string        // PostgreSQL; empty = the embedded default (files in the state directory)
+	AuditPoolSize     int           // connections of the audit log's own pool (PostgreSQL)
 	AuditDir          string        // audit log directory of the embedded default
 	AuditRetention    time.Duration // 0 = keep forever
 	ConsumerCert      string        // PEM file with the consumer's encryption certificate
@@ -184,6 +185,7 @@ func settings(raw map[string]*string) []setting {
 		s("secret-file", "DSOP_SECRET_FILE", "", "file with the server secret (>= 32 bytes) for accountReference and page cursors; default <state-dir>/secret.key, created in test"),
 		s("log-level", "DSOP_LOG_LEVEL", "info", "debug, info, warn or error"),
 		s("database-url", "DSOP_DATABASE_URL", "", "PostgreSQL connection URL; empty = embedded default (state directory)"),
+		s("audit-pool-size", "DSOP_AUDIT_POOL_SIZE", "4", "connections the audit log has to itself (PostgreSQL): an audit write never waits behind bank-data queries, so a refusal is recorded even when they are stuck"),
 		s("audit-dir", "DSOP_AUDIT_DIR", "", "audit log directory when no database is configured; default <state-dir>/audit"),
 		s("audit-retention", "DSOP_AUDIT_RETENTION", "0", "keep audit records this long (e.g. 3650d or 87600h); 0 = forever"),
 		s("consumer-cert", "DSOP_CONSUMER_CERT", "", "PEM file with the consumer's encryption certificate; empty in test (and no CertPub) = development certificate in the state directory"),
@@ -617,6 +619,9 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.ConsoleReadTimeout, err = time.ParseDuration(get("DSOP_CONSOLE_READ_TIMEOUT")); err != nil || c.ConsoleReadTimeout <= 0 {
 		bad("DSOP_CONSOLE_READ_TIMEOUT", "must be a positive duration such as 10s")
+	}
+	if c.AuditPoolSize, err = strconv.Atoi(get("DSOP_AUDIT_POOL_SIZE")); err != nil || c.AuditPoolSize < 1 || c.AuditPoolSize > 100 {
+		bad("DSOP_AUDIT_POOL_SIZE", "must be a number of connections from 1 to 100")
 	}
 	if c.ConsoleSearchLimit, err = strconv.Atoi(get("DSOP_CONSOLE_SEARCH_LIMIT")); err != nil || c.ConsoleSearchLimit < 1 {
 		bad("DSOP_CONSOLE_SEARCH_LIMIT", "must be a positive number")

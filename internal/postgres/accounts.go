@@ -266,11 +266,6 @@ func recordDeliveryPolicy(ctx context.Context, tx pgx.Tx, policy *filter.Policy)
 	return err
 }
 
-// ImportReport says what an import did.
-type ImportReport struct {
-	Parties, Accounts, Transactions int
-}
-
 // Import replaces the bank data with bd (which must have passed Validate): it writes bd as a
 // bank data file and imports that with ImportFile, the one import there is — tests and benchmarks
 // that hold a BankData in memory use it.

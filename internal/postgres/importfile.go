@@ -1,15 +1,15 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
@@ -17,121 +17,314 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 )
 
-// ImportFile replaces the bank data with a file that has passed accounts.CheckFile, streaming it:
-// transactions go straight from the file into COPY, so memory is bounded by the parties and
-// accounts (without their transactions), not by the history. One transaction: a failed import
-// leaves the previous data. Each transaction is stored with its delivered form under policy.
-// progress, when set, is told how many bytes of the file were read and how many transactions
-// written, as it goes.
-func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, progress func(read int64, transactions int)) (ImportReport, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return ImportReport{}, err
+// lockImport is held (per session) by a full import or a change set for as long as it runs: one
+// at a time, and a crashed one releases it with its connection.
+const lockImport int64 = 0x64736f70_0003
+
+// Progress is how far an import has come: its phase (load, index, switch, drop) and, while
+// loading, where in the file it reads and how many transactions it has written.
+type Progress struct {
+	Phase        string
+	Offset       int64
+	Transactions int
+}
+
+// ImportReport says what an import did.
+type ImportReport struct {
+	Parties, Accounts, Transactions int
+	Generation                      int64
+	Sequence                        int64 // the change sequence the data now stands at
+	// Warnings are things that went wrong after the new data was in place.
+	Warnings []string
+}
+
+// ImportFile replaces the bank data with a file, without ever blocking the requests being served
+// (issue #28). One pass reads, checks (accounts.CheckFileWith: every problem, located) and loads
+// the file into a new generation (migration 0009's <table>_stage tables, on connections of their
+// own, straight from the file into COPY, so memory is bounded by MaxElement and the checker's
+// sets of party ids and account numbers); a file with any problem is refused as a whole
+// (*accounts.Refused) and its stage dropped. Then the stage is indexed and switched in with one
+// short transaction, which also records the field policy the delivered forms were made under; a
+// crash before that commit leaves the old generation serving.
+func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, progress func(Progress)) (rep ImportReport, err error) {
+	if progress == nil {
+		progress = func(Progress) {}
 	}
-	defer f.Close()
-	var rep ImportReport
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "TRUNCATE transactions, account_roles, accounts, parties, bank_servicer"); err != nil {
-			return err
-		}
-		var (
-			servicer                         []byte
-			partyRows, accountRows, roleRows [][]any
-			counting                         = &countingReader{r: f}
-			rows                             = make(chan []any, 256)
-			streamErr                        = make(chan error, 1)
-		)
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			defer close(rows)
-			streamErr <- accounts.Stream(bufio.NewReaderSize(counting, 1<<20), func(e accounts.Element) error {
-				switch e.Kind {
-				case "invalid":
-					// Checked before, so the file changed since: nothing of it is imported.
-					return fmt.Errorf("%s: %s", e.Path, e.Problem)
-				case "servicer":
-					servicer = e.Raw
-				case "party":
-					var p accounts.Party
-					if err := json.Unmarshal(e.Raw, &p); err != nil {
-						return err
-					}
-					partyRows = append(partyRows, partyRow(p))
-				case "account":
-					var a accounts.Account
-					if err := json.Unmarshal(e.Raw, &a); err != nil {
-						return err
-					}
-					ref := refs.Reference(a.AccountNumber)
-					accountRows = append(accountRows, accountRow(ref, a))
-					roleRows = append(roleRows, roleRowsOf(ref, a)...)
-				case "transaction":
-					var t dsop.Transaction
-					if err := json.Unmarshal(e.Raw, &t); err != nil {
-						return err
-					}
-					row, err := TransactionRow(refs.Reference(e.AccountNumber), t, policy)
-					if err != nil {
-						return err
-					}
-					select {
-					case rows <- row:
-					case <-sctx.Done():
-						return sctx.Err()
-					}
-				}
-				return nil
-			})
-		}()
-		n := 0
-		src := pgx.CopyFromFunc(func() ([]any, error) {
-			row, ok := <-rows
-			if !ok {
-				return nil, nil
-			}
-			if n++; progress != nil && n%10000 == 0 {
-				progress(counting.n.Load(), n)
-			}
-			return row, nil
-		})
-		copied, err := tx.CopyFrom(ctx, pgx.Identifier{"transactions"}, TransactionColumns, src)
-		cancel()
-		for range rows {
-			// drain: the reader ends when it sees the cancellation
-		}
-		if serr := <-streamErr; serr != nil && err == nil {
-			err = serr
-		}
+	ctl, err := pool.Acquire(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer ctl.Release()
+	unlock, err := importLock(ctx, ctl.Conn())
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	if _, err := ctl.Exec(ctx, "SELECT dsop_bank_stage()"); err != nil {
+		return rep, fmt.Errorf("prepare the new generation: %w", err)
+	}
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("transactions: %w", err)
+			// What was staged is nobody's: drop it now (a crash leaves it to the next import).
+			_, _ = ctl.Exec(context.WithoutCancel(ctx), "SELECT dsop_bank_discard()")
 		}
-		if progress != nil {
-			progress(counting.n.Load(), int(copied))
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO bank_servicer (id, doc) VALUES (1, $1)", string(servicerDoc(servicer))); err != nil {
-			return err
-		}
+	}()
+	ld, err := newStageLoader(ctx, pool.Config().ConnConfig, refs, policy, progress)
+	if err != nil {
+		return rep, err
+	}
+	res, err := accounts.CheckFileWith(path, accounts.CheckOptions{Load: ld.load})
+	if err == nil && len(res.Problems) > 0 {
+		err = &accounts.Refused{File: path, Problems: res.Problems}
+	}
+	if err != nil {
+		ld.abort()
+		return rep, err
+	}
+	if err := ld.finish(); err != nil {
+		return rep, err
+	}
+	if _, err := ctl.Exec(ctx, "INSERT INTO bank_servicer_stage (id, doc) VALUES (1, $1)", string(servicerDoc(ld.servicer))); err != nil {
+		return rep, fmt.Errorf("servicer: %w", err)
+	}
+	progress(Progress{Phase: "index", Transactions: ld.transactions})
+	if _, err := ctl.Exec(ctx, "SELECT dsop_bank_index()"); err != nil {
+		return rep, fmt.Errorf("index the new generation: %w", err)
+	}
+	progress(Progress{Phase: "switch", Transactions: ld.transactions})
+	rep = ImportReport{Parties: ld.parties, Accounts: ld.accounts, Transactions: ld.transactions, Sequence: max(res.Sequence, 0)}
+	err = switchGeneration(ctx, ctl.Conn(), func(tx pgx.Tx) error {
 		if err := recordDeliveryPolicy(ctx, tx, policy); err != nil {
 			return err
 		}
-		for _, c := range []struct {
-			table string
-			cols  []string
-			rows  [][]any
-		}{
-			{"parties", []string{"id", "doc"}, partyRows},
-			{"accounts", []string{"reference", "account_number", "doc"}, accountRows},
-			{"account_roles", []string{"reference", "party_id", "role", "start_date", "end_date"}, roleRows},
-		} {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
-				return fmt.Errorf("%s: %w", c.table, err)
+		return tx.QueryRow(ctx, `INSERT INTO bank_generation (id, generation, source, loaded_at, sequence, parties, accounts, transactions)
+			VALUES (1, 1, $1, now(), $2, $3, $4, $5)
+			ON CONFLICT (id) DO UPDATE SET generation = bank_generation.generation + 1, source = EXCLUDED.source,
+				loaded_at = EXCLUDED.loaded_at, sequence = EXCLUDED.sequence, parties = EXCLUDED.parties,
+				accounts = EXCLUDED.accounts, transactions = EXCLUDED.transactions
+			RETURNING generation`, path, rep.Sequence, rep.Parties, rep.Accounts, rep.Transactions).Scan(&rep.Generation)
+	})
+	if err != nil {
+		return rep, err
+	}
+	// Switched: from here on the import has succeeded, whatever happens to the old generation.
+	progress(Progress{Phase: "drop", Transactions: ld.transactions})
+	if _, derr := ctl.Exec(ctx, "SELECT dsop_bank_discard()"); derr != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the previous generation was not dropped (%v): the next import drops it", derr))
+	}
+	return rep, nil
+}
+
+// importLockWait is how long an import waits for another to end before it gives up: long enough
+// for the database to finish what a killed import's connection was still doing (an index build
+// goes on until it next talks to its client).
+const importLockWait = 30 * time.Second
+
+// importLock takes the import lock on conn, or says who holds it.
+func importLock(ctx context.Context, conn *pgx.Conn) (unlock func(), err error) {
+	deadline := time.Now().Add(importLockWait)
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockImport).Scan(&ok); err != nil {
+			return nil, fmt.Errorf("import lock: %w", err)
+		}
+		if ok {
+			return func() {
+				_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockImport)
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			var pid int
+			var since time.Time
+			_ = conn.QueryRow(ctx, `SELECT a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+				WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`, lockImport).Scan(&pid, &since)
+			return nil, fmt.Errorf("another import or change set is being applied to this database (its connection is backend %d, open since %s): wait for it to end (dsop-bank import --status); if its process is gone and the database is still busy with its last statement, end that with SELECT pg_terminate_backend(%d)", pid, since.Format(time.RFC3339), pid)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// switchLockTimeout bounds how long the switch may hold up requests: its renames wait for the
+// requests in flight, and new requests queue behind the renames. On a timeout it lets go and
+// tries again, up to switchAttempts times.
+const (
+	switchLockTimeout = "200ms"
+	switchAttempts    = 100
+)
+
+// switchGeneration renames the stage into place (dsop_bank_switch) and runs also in the same
+// transaction.
+func switchGeneration(ctx context.Context, conn *pgx.Conn, also func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+switchLockTimeout+"'"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "SELECT dsop_bank_switch()"); err != nil {
+				return err
+			}
+			return also(tx)
+		})
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55P03" || attempt == switchAttempts { // lock_not_available
+			if err != nil {
+				return fmt.Errorf("switch to the new generation: %w", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt%10+1) * 50 * time.Millisecond):
+		}
+	}
+}
+
+// stageLoader writes a file's elements into the stage tables, one COPY per table, each on a
+// connection of its own so that they run at once.
+type stageLoader struct {
+	refs     accounts.Referencer
+	policy   *filter.Policy
+	progress func(Progress)
+	cancel   context.CancelFunc
+
+	servicer                                 json.RawMessage
+	parties, accounts, transactions          int
+	partyRows, accountRows, roleRows, txRows *copyStream
+}
+
+func newStageLoader(ctx context.Context, cc *pgx.ConnConfig, refs accounts.Referencer, policy *filter.Policy, progress func(Progress)) (*stageLoader, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	l := &stageLoader{refs: refs, policy: policy, progress: progress, cancel: cancel}
+	var err error
+	for _, s := range []struct {
+		into  **copyStream
+		table string
+		cols  []string
+	}{
+		{&l.partyRows, "parties_stage", []string{"id", "doc"}},
+		{&l.accountRows, "accounts_stage", []string{"reference", "account_number", "doc"}},
+		{&l.roleRows, "account_roles_stage", []string{"reference", "party_id", "role", "start_date", "end_date"}},
+		{&l.txRows, "transactions_stage", TransactionColumns},
+	} {
+		if *s.into, err = startCopy(cctx, cc, s.table, s.cols); err != nil {
+			l.abort()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *stageLoader) streams() []*copyStream {
+	return []*copyStream{l.partyRows, l.accountRows, l.roleRows, l.txRows}
+}
+
+// load is accounts.CheckOptions.Load.
+func (l *stageLoader) load(e accounts.Element, v any) error {
+	switch v := v.(type) {
+	case accounts.Servicer:
+		l.servicer = e.Raw
+	case accounts.Party:
+		l.parties++
+		return l.partyRows.send(partyRow(v))
+	case accounts.Account:
+		l.accounts++
+		ref := l.refs.Reference(v.AccountNumber)
+		for _, r := range roleRowsOf(ref, v) {
+			if err := l.roleRows.send(r); err != nil {
+				return err
 			}
 		}
-		rep = ImportReport{Parties: len(partyRows), Accounts: len(accountRows), Transactions: int(copied)}
+		return l.accountRows.send(accountRow(ref, v))
+	case dsop.Transaction:
+		row, err := TransactionRow(l.refs.Reference(e.AccountNumber), v, l.policy)
+		if err != nil {
+			return err
+		}
+		if l.transactions++; l.transactions%10000 == 0 {
+			l.progress(Progress{Phase: "load", Offset: e.Offset, Transactions: l.transactions})
+		}
+		return l.txRows.send(row)
+	}
+	return nil
+}
+
+// finish ends every COPY and reports the first failure.
+func (l *stageLoader) finish() error {
+	var first error
+	for _, s := range l.streams() {
+		if err := s.close(); err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", s.table, err)
+		}
+	}
+	l.cancel()
+	return first
+}
+
+// abort stops every COPY (their rows are dropped with the stage).
+func (l *stageLoader) abort() {
+	l.cancel()
+	for _, s := range l.streams() {
+		if s != nil {
+			_ = s.close()
+		}
+	}
+}
+
+// copyStream is one COPY FROM fed row by row from the reader.
+type copyStream struct {
+	table string
+	rows  chan []any
+	done  chan error
+	err   atomic.Pointer[error]
+	shut  bool
+}
+
+func startCopy(ctx context.Context, cc *pgx.ConnConfig, table string, cols []string) (*copyStream, error) {
+	conn, err := pgx.ConnectConfig(ctx, cc.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("connect for %s: %w", table, err)
+	}
+	s := &copyStream{table: table, rows: make(chan []any, 1024), done: make(chan error, 1)}
+	go func() {
+		defer conn.Close(context.WithoutCancel(ctx))
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+			row, ok := <-s.rows
+			if !ok {
+				return nil, nil
+			}
+			return row, nil
+		}))
+		if err != nil {
+			s.err.Store(&err)
+			for range s.rows {
+				// the reader stops at its next send; until then nothing may block it
+			}
+		}
+		s.done <- err
+	}()
+	return s, nil
+}
+
+func (s *copyStream) send(row []any) error {
+	if p := s.err.Load(); p != nil {
+		return fmt.Errorf("%s: %w", s.table, *p)
+	}
+	s.rows <- row
+	return nil
+}
+
+func (s *copyStream) close() error {
+	if s.shut {
 		return nil
-	})
-	return rep, err
+	}
+	s.shut = true
+	close(s.rows)
+	return <-s.done
 }
 
 // servicerDoc stores the servicer as Import does (decoded and encoded again).
@@ -140,15 +333,4 @@ func servicerDoc(raw []byte) []byte {
 	_ = json.Unmarshal(raw, &s)
 	b, _ := json.Marshal(s)
 	return b
-}
-
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }

@@ -33,6 +33,8 @@ func TestImport_IsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	second, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
 	require.NoError(t, err)
+	require.Equal(t, first.Generation+1, second.Generation, "each import is a new generation")
+	first.Generation = second.Generation
 	require.Equal(t, first, second)
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM transactions").Scan(&n))
