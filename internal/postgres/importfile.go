@@ -73,7 +73,7 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 	if err != nil {
 		return rep, err
 	}
-	res, err := accounts.CheckFileWith(path, accounts.CheckOptions{Load: ld.load})
+	res, err := accounts.CheckFileWith(path, accounts.CheckOptions{Load: ld.load, Prepare: ld.prepare})
 	if err == nil && len(res.Problems) > 0 {
 		err = &accounts.Refused{File: path, Problems: res.Problems}
 	}
@@ -223,6 +223,15 @@ func (l *stageLoader) streams() []*copyStream {
 	return []*copyStream{l.partyRows, l.accountRows, l.roleRows, l.txRows}
 }
 
+// prepare is accounts.CheckOptions.Prepare: a transaction's row (its delivered form is the
+// costly part) is made on several cores at once.
+func (l *stageLoader) prepare(e accounts.Element, v any) (any, error) {
+	if t, ok := v.(dsop.Transaction); ok {
+		return TransactionRow(l.refs.Reference(e.AccountNumber), t, l.policy)
+	}
+	return v, nil
+}
+
 // load is accounts.CheckOptions.Load.
 func (l *stageLoader) load(e accounts.Element, v any) error {
 	switch v := v.(type) {
@@ -240,15 +249,11 @@ func (l *stageLoader) load(e accounts.Element, v any) error {
 			}
 		}
 		return l.accountRows.send(accountRow(ref, v))
-	case dsop.Transaction:
-		row, err := TransactionRow(l.refs.Reference(e.AccountNumber), v, l.policy)
-		if err != nil {
-			return err
-		}
+	case []any: // a transaction's row, from prepare
 		if l.transactions++; l.transactions%10000 == 0 {
 			l.progress(Progress{Phase: "load", Offset: e.Offset, Transactions: l.transactions})
 		}
-		return l.txRows.send(row)
+		return l.txRows.send(v)
 	}
 	return nil
 }
