@@ -24,9 +24,9 @@ import (
 
 // mockKonkursvarsel runs the Konkursvarsel mock on its own: BRREG's published test notices (or a
 // file in the list format), oppdatert/{ts}, detail links, and POST /admin/konkursvarsler.
-func mockKonkursvarsel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func mockKonkursvarsel(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("mock-konkursvarsel", stderr)
-	addr := fs.String("addr", "127.0.0.1:8082", "listen address")
+	addr := fs.String("addr", envOr(getenv, "DSOP_MOCK_KONKURSVARSEL_ADDR", "127.0.0.1:8082"), "listen address (DSOP_MOCK_KONKURSVARSEL_ADDR)")
 	file := fs.String("notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -80,7 +80,7 @@ func commands() []command {
 			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
 				return checkBankData(a, o, e)
 			}},
-		{name: "import", args: "--bank-data FILE", summary: "Validate a bank data file, then replace the bank data in PostgreSQL.", run: importCmd},
+		{name: "import", args: "[--bank-data FILE | --delta FILE | --status]", summary: "Check and load a full bank data file into PostgreSQL as a new generation, or apply a change set, without stopping the server.", run: importCmd},
 		{name: "migrate", summary: "Apply the database migrations to DSOP_DATABASE_URL and report what was applied.", run: migrateCmd},
 		{name: "gen", args: "--accounts N --transactions M [--seed S] [--end DATE]", summary: "Write a synthetic bank data file for load tests.",
 			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
@@ -94,9 +94,8 @@ func commands() []command {
 				return decrypt(a, os.Stdin, o, e)
 			}},
 		{name: "mock-konkursvarsel", args: "[--addr A] [--notices FILE]", summary: "Run a stand-in for BRREG's Konkursvarsel API.",
-			run: func(ctx context.Context, a []string, _ func(string) string, o, e io.Writer) error {
-				return mockKonkursvarsel(ctx, a, o, e)
-			}},
+			run: mockKonkursvarsel},
+		{name: "mock-core", args: "[--addr A] [--bank-data FILE | --accounts N --transactions M]", summary: "Serve the live connector's contract (openapi/bank-core.yaml) from a bank data file, the demo bank or gen's synthetic bank.", run: mockCoreCmd},
 		{name: "healthcheck", args: "[--url URL]", summary: "Exit 0 when the server's /readyz answers 200 (for container healthchecks: the image has no shell or curl).", run: healthcheckCmd},
 		{name: "version", summary: "Print the build (version, revision, Go version).", run: func(_ context.Context, a []string, _ func(string) string, o, _ io.Writer) error {
 			if commandHelp("version", a, o, "") {

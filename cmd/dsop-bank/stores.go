@@ -16,9 +16,11 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
+	"github.com/dsop-bank/dsop-bank/internal/bankcore"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/durable"
+	"github.com/dsop-bank/dsop-bank/internal/httpapi"
 	"github.com/dsop-bank/dsop-bank/internal/konkursvarsel"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
 )
@@ -72,12 +74,38 @@ type stores struct {
 }
 
 func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *slog.Logger) (*stores, error) {
+	st, err := openStateStores(ctx, cfg, secret, logger)
+	if err != nil || cfg.BankCore.URL == "" {
+		return st, err
+	}
+	// The bank data is read live from the bank's core; the copy (if any) is not used.
+	core, err := openBankCore(ctx, cfg, secret)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.bank = core
+	return st, nil
+}
+
+// openBankCore is the live connector (DSOP_BANK_CORE_URL, openapi/bank-core.yaml).
+func openBankCore(ctx context.Context, cfg *config.Config, secret []byte) (*bankcore.Client, error) {
+	b := cfg.BankCore
+	hc, err := bankcore.Auth{Cert: b.Cert, Key: b.Key, CA: b.CA, TokenURL: b.TokenURL, ClientID: b.ClientID, ClientSecretFile: b.ClientSecretFile, Scopes: b.Scopes}.HTTPClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return bankcore.New(bankcore.Options{URL: b.URL, HTTP: hc, Timeout: b.Timeout, Refs: accounts.NewSealedReferencer(secret), RequestID: httpapi.CorrelationID})
+}
+
+// openStateStores opens everything but a live bank core.
+func openStateStores(ctx context.Context, cfg *config.Config, secret []byte, logger *slog.Logger) (*stores, error) {
 	if cfg.DatabaseURL != "" {
 		pool, err := openPool(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
-		if cfg.BankData != "" {
+		if cfg.BankData != "" && cfg.BankCore.URL == "" {
 			logger.Warn("DSOP_BANK_DATA is ignored with DSOP_DATABASE_URL: load bank data with dsop-bank import")
 		}
 		if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil {
@@ -94,9 +122,12 @@ func openStores(ctx context.Context, cfg *config.Config, secret []byte, logger *
 			bank: &postgres.AccountsStore{Pool: pool}, pool: pool, close: func() { auditPool.Close(); pool.Close() },
 		}, nil
 	}
-	bd, err := loadBankData(cfg.BankData)
-	if err != nil {
-		return nil, err
+	bd := &accounts.BankData{}
+	if cfg.BankCore.URL == "" {
+		var err error
+		if bd, err = loadBankData(cfg.BankData); err != nil {
+			return nil, err
+		}
 	}
 	auditStore, err := audit.OpenFileStoreWith(cfg.AuditDir, audit.FileOptions{Logger: logger})
 	if err != nil {

@@ -357,6 +357,14 @@ func (v *Validator) Account(i int, a Account) {
 	}
 }
 
+// CheckAccount applies the rules of a bank data file to one account on its own (its roles'
+// parties are not looked up): the live connector checks what the bank's core sends by them.
+func CheckAccount(a Account) error {
+	v := NewValidator()
+	v.Account(0, a)
+	return errors.Join(v.errs...)
+}
+
 // resolveExternal keeps, of the roles naming a party the file does not have, those naming no
 // party known: a change set may give roles to customers the store already has.
 func (v *Validator) resolveExternal(known func(ids []string) (map[string]bool, error)) error {

@@ -18,6 +18,9 @@ type Position struct {
 	ID   string
 }
 
+// Before reports whether p comes before the transaction at (at, id) in the paging order.
+func (p Position) Before(at time.Time, id string) bool { return less(p.Time, p.ID, at, id) }
+
 // ErrBadCursor is a page cursor that was not made by this server for this request (400 ACC-001).
 var ErrBadCursor = errors.New("the page cursor is invalid: take the next link of the previous page unchanged, with the same account and dates")
 

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -11,6 +12,21 @@ import (
 
 // ErrAccountNotFound is an accountReference that names no account (404 ACC-002).
 var ErrAccountNotFound = errors.New("account not found")
+
+// SourceError is a bank data source that could not answer (the live bank-core connector: down,
+// too slow, an answer that breaks its contract, or its circuit open). The request is refused with
+// 503 ACC-100 and Retry-After, and recorded; the consumer may retry.
+type SourceError struct {
+	Source string // "bank core"
+	Reason string // down, timeout, status, garbage, circuit-open
+	Err    error
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Source, e.Reason, e.Err)
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
 
 // StoredAccount is an account with its reference; Transactions are read through the Store.
 type StoredAccount struct {

@@ -54,6 +54,9 @@ type Config struct {
 	LogLevel          string
 	DatabaseURL       string        // PostgreSQL; empty = the embedded default (files in the state directory)
 	AuditPoolSize     int           // connections of the audit log's own pool (PostgreSQL)
+	// BankCore is the live connector to the bank's core (DSOP_BANK_CORE_URL): when set, the bank
+	// data is read from it, not from a copy.
+	BankCore BankCoreConfig
 	AuditDir          string        // audit log directory of the embedded default
 	AuditRetention    time.Duration // 0 = keep forever
 	ConsumerCert      string        // PEM file with the consumer's encryption certificate
@@ -114,6 +117,15 @@ type Config struct {
 	ConsoleViewer, ConsoleOfficer string // claim values that grant each role
 }
 
+// BankCoreConfig is the live connector's settings (openapi/bank-core.yaml).
+type BankCoreConfig struct {
+	URL                                  string
+	Timeout                              time.Duration
+	Cert, Key, CA                        string
+	TokenURL, ClientID, ClientSecretFile string
+	Scopes                               []string
+}
+
 // ServiceConfig is one enabled DSOP service with the bank's settings for it, read from the keys
 // DSOP_SERVICE_<NAME>_… (dsopservice.Service names the service; the settings only narrow it).
 type ServiceConfig struct {
@@ -125,6 +137,55 @@ type ServiceConfig struct {
 
 // serviceKey is the environment key prefix of a service's settings: DSOP_SERVICE_OED_….
 func serviceKey(name string) string { return "DSOP_SERVICE_" + strings.ToUpper(name) + "_" }
+
+// bankCore reads and checks the live connector's settings.
+func bankCore(c *Config, get func(string) string, bad func(env, format string, args ...any), prod bool) {
+	b := &c.BankCore
+	b.URL = strings.TrimRight(get("DSOP_BANK_CORE_URL"), "/")
+	b.Cert, b.Key, b.CA = get("DSOP_BANK_CORE_CERT"), get("DSOP_BANK_CORE_KEY"), get("DSOP_BANK_CORE_CA")
+	b.TokenURL, b.ClientID, b.ClientSecretFile = get("DSOP_BANK_CORE_TOKEN_URL"), get("DSOP_BANK_CORE_CLIENT_ID"), get("DSOP_BANK_CORE_CLIENT_SECRET_FILE")
+	b.Scopes = splitList(get("DSOP_BANK_CORE_SCOPE"))
+	var err error
+	if b.Timeout, err = time.ParseDuration(get("DSOP_BANK_CORE_TIMEOUT")); err != nil || b.Timeout < 10*time.Millisecond {
+		bad("DSOP_BANK_CORE_TIMEOUT", "must be a duration such as 5s")
+	}
+	if b.URL == "" {
+		return
+	}
+	for env, v := range map[string]string{"DSOP_BANK_CORE_URL": b.URL, "DSOP_BANK_CORE_TOKEN_URL": b.TokenURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "https" && (prod || u.Scheme != "http")) {
+			bad(env, "must be an absolute https URL (http allowed in test)")
+		}
+	}
+	if (b.Cert == "") != (b.Key == "") {
+		bad("DSOP_BANK_CORE_CERT", "DSOP_BANK_CORE_CERT and DSOP_BANK_CORE_KEY go together")
+	}
+	if b.TokenURL != "" && (b.ClientID == "" || b.ClientSecretFile == "") {
+		bad("DSOP_BANK_CORE_TOKEN_URL", "needs DSOP_BANK_CORE_CLIENT_ID and DSOP_BANK_CORE_CLIENT_SECRET_FILE")
+	}
+	for env, f := range map[string]string{"DSOP_BANK_CORE_CERT": b.Cert, "DSOP_BANK_CORE_KEY": b.Key, "DSOP_BANK_CORE_CA": b.CA, "DSOP_BANK_CORE_CLIENT_SECRET_FILE": b.ClientSecretFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(env, "%v", err)
+		}
+	}
+}
+
+// splitList is a comma-separated setting's values, blanks left out.
+func splitList(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
 
 // ConsoleDevIssuer reports whether the console signs users in through the development issuer.
 func (c *Config) ConsoleDevIssuer() bool { return c.ConsoleAddr != "" && c.ConsoleOIDCIssuer == "" }
@@ -185,6 +246,15 @@ func settings(raw map[string]*string) []setting {
 		s("secret-file", "DSOP_SECRET_FILE", "", "file with the server secret (>= 32 bytes) for accountReference and page cursors; default <state-dir>/secret.key, created in test"),
 		s("log-level", "DSOP_LOG_LEVEL", "info", "debug, info, warn or error"),
 		s("database-url", "DSOP_DATABASE_URL", "", "PostgreSQL connection URL; empty = embedded default (state directory)"),
+		s("bank-core-url", "DSOP_BANK_CORE_URL", "", "base URL of the bank's core API (openapi/bank-core.yaml): the bank data is read live from it instead of a copy (DSOP_BANK_DATA, dsop-bank import); https in production"),
+		s("bank-core-timeout", "DSOP_BANK_CORE_TIMEOUT", "5s", "longest wait for one call to the bank's core; never beyond the request's own deadline (DSOP_REQUEST_TIMEOUT)"),
+		s("bank-core-cert", "DSOP_BANK_CORE_CERT", "", "PEM client certificate for mutual TLS with the bank's core"),
+		s("bank-core-key", "DSOP_BANK_CORE_KEY", "", "PEM private key of DSOP_BANK_CORE_CERT"),
+		s("bank-core-ca", "DSOP_BANK_CORE_CA", "", "PEM bundle of CAs the core's certificate chains to, besides the system roots"),
+		s("bank-core-token-url", "DSOP_BANK_CORE_TOKEN_URL", "", "OAuth2 token endpoint: when set, each call carries a client-credentials bearer token"),
+		s("bank-core-client-id", "DSOP_BANK_CORE_CLIENT_ID", "", "OAuth2 client id at DSOP_BANK_CORE_TOKEN_URL"),
+		s("bank-core-client-secret-file", "DSOP_BANK_CORE_CLIENT_SECRET_FILE", "", "file with the OAuth2 client secret"),
+		s("bank-core-scope", "DSOP_BANK_CORE_SCOPE", "", "OAuth2 scopes to ask for, comma-separated"),
 		s("audit-pool-size", "DSOP_AUDIT_POOL_SIZE", "4", "connections the audit log has to itself (PostgreSQL): an audit write never waits behind bank-data queries, so a refusal is recorded even when they are stuck"),
 		s("audit-dir", "DSOP_AUDIT_DIR", "", "audit log directory when no database is configured; default <state-dir>/audit"),
 		s("audit-retention", "DSOP_AUDIT_RETENTION", "0", "keep audit records this long (e.g. 3650d or 87600h); 0 = forever"),
@@ -478,8 +548,8 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.LinkBase != "" && (!strings.HasPrefix(c.LinkBase, "/") || strings.ContainsAny(c.LinkBase, "?#")) {
 		bad("DSOP_LINK_BASE", "must be empty or a path starting with /, e.g. /dsop/v2")
 	}
-	if prod && c.BankData == "" && get("DSOP_DATABASE_URL") == "" {
-		bad("DSOP_BANK_DATA", "required in production without DSOP_DATABASE_URL: the embedded demo bank is for test only")
+	if prod && c.BankData == "" && get("DSOP_DATABASE_URL") == "" && get("DSOP_BANK_CORE_URL") == "" {
+		bad("DSOP_BANK_DATA", "required in production without DSOP_DATABASE_URL or DSOP_BANK_CORE_URL: the embedded demo bank is for test only")
 	}
 	var err error
 	if c.TokenSkew, err = time.ParseDuration(get("DSOP_TOKEN_SKEW")); err != nil || c.TokenSkew < 0 || c.TokenSkew > 5*time.Minute {
@@ -620,6 +690,7 @@ func build(raw map[string]*string) (*Config, error) {
 	if c.ConsoleReadTimeout, err = time.ParseDuration(get("DSOP_CONSOLE_READ_TIMEOUT")); err != nil || c.ConsoleReadTimeout <= 0 {
 		bad("DSOP_CONSOLE_READ_TIMEOUT", "must be a positive duration such as 10s")
 	}
+	bankCore(c, get, bad, prod)
 	if c.AuditPoolSize, err = strconv.Atoi(get("DSOP_AUDIT_POOL_SIZE")); err != nil || c.AuditPoolSize < 1 || c.AuditPoolSize > 100 {
 		bad("DSOP_AUDIT_POOL_SIZE", "must be a number of connections from 1 to 100")
 	}

@@ -37,7 +37,12 @@ type call struct {
 	format        format
 	client        string   // the caller's address (clientAddr)
 	profile       *Profile // the service the request was routed to; nil before routing
+	correlationID string   // the request's CorrelationID header, sanitised
 }
+
+// CorrelationID is the CorrelationID of the DSOP request ctx serves ("" outside one): the live
+// bank-core connector sends it on as X-Request-ID, so the core's logs match the audit log.
+func CorrelationID(ctx context.Context) string { return callOf(ctx).correlationID }
 
 type callKey struct{}
 
@@ -108,6 +113,7 @@ func (a *api) record(next http.Handler) http.Handler {
 		ctx, span := a.Tracer.Start(ctx, "dsop.request", trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		ex.client = a.clientAddr(r)
+		ex.correlationID = sanitize(r.Header.Get("CorrelationID"))
 		ctx = context.WithValue(ctx, callKey{}, ex)
 		next.ServeHTTP(buf, r.WithContext(ctx))
 		if buf.status == 0 {

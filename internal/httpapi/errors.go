@@ -56,6 +56,7 @@ func problemFor(err error) *Problem {
 		ipe   *InvalidParamFormatError
 		tme   *TooManyValuesForParamError
 		upe   *UnmarshalingParamError
+		se    *accounts.SourceError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -90,6 +91,8 @@ func problemFor(err error) *Problem {
 		return badRequest(fmt.Sprintf("parameter %s must be given once", tme.ParamName), "param:"+tme.ParamName)
 	case errors.As(err, &upe):
 		return badRequest(fmt.Sprintf("parameter %s has an invalid format", upe.ParamName), "param:"+upe.ParamName)
+	case errors.As(err, &se):
+		return &Problem{http.StatusServiceUnavailable, CodeInternal, "technical error at the bank: its core system did not answer as it should just now; retry after the number of seconds in Retry-After", "bank-core:" + se.Reason}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{http.StatusServiceUnavailable, CodeInternal, "the bank could not answer in time; the request can be retried", "timeout"}
 	}

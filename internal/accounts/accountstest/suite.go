@@ -72,7 +72,9 @@ func Run(t *testing.T, open Factory) {
 			got, err := st.AccountsWithRole(ctx, party)
 			require.NoError(t, err)
 			want, _ := memory.AccountsWithRole(ctx, party)
-			require.ElementsMatch(t, refsOf(want), refsOf(got), party)
+			// By number: how a store makes its references is its own (the live connector seals the
+			// number into them, the copies keep a MAC); that they lead back is tested below.
+			require.ElementsMatch(t, numbersOf(want), numbersOf(got), party)
 			for _, a := range got {
 				byRef, err := st.AccountByReference(ctx, a.Reference)
 				require.NoError(t, err)
@@ -85,7 +87,16 @@ func Run(t *testing.T, open Factory) {
 		require.ErrorIs(t, err, accounts.ErrAccountNotFound)
 	})
 	t.Run("transactions: period, order and keyset paging", func(t *testing.T) {
-		ref := Refs.Reference("15030000006")
+		ref := ""
+		held, err := st.AccountsWithRole(ctx, "20020101351")
+		require.NoError(t, err)
+		for _, a := range held {
+			if a.AccountNumber == "15030000006" {
+				ref = a.Reference
+			}
+		}
+		require.NotEmpty(t, ref)
+		memRef := Refs.Reference("15030000006")
 		from := time.Date(2018, 1, 1, 12, 0, 0, 0, time.UTC)
 		until := from.Add(700 * time.Hour)
 		var all []string
@@ -107,7 +118,7 @@ func Run(t *testing.T, open Factory) {
 			after = &accounts.Position{Time: at, ID: last.TransactionIdentifier}
 		}
 		var want []string
-		err := memory.Transactions(ctx, ref, from, until, nil, 1<<30, func(tr dsop.Transaction) error {
+		err = memory.Transactions(ctx, memRef, from, until, nil, 1<<30, func(tr dsop.Transaction) error {
 			want = append(want, tr.TransactionIdentifier)
 			return nil
 		})
@@ -123,10 +134,10 @@ func Run(t *testing.T, open Factory) {
 	})
 }
 
-func refsOf(as []accounts.StoredAccount) []string {
+func numbersOf(as []accounts.StoredAccount) []string {
 	var out []string
 	for _, a := range as {
-		out = append(out, a.Reference)
+		out = append(out, a.AccountNumber)
 	}
 	return out
 }
