@@ -24,7 +24,9 @@ func TestBankCore_ServedLiveAndEveryCoreFaultIsACleanRecordedRefusal(t *testing.
 	mctx, stopMock := context.WithCancel(context.Background())
 	defer stopMock()
 	mockOut := &syncBuf{}
-	go func() { _ = run(mctx, []string{"mock-core", "--addr", mockAddr}, func(string) string { return "" }, mockOut, &bytes.Buffer{}) }()
+	go func() {
+		_ = run(mctx, []string{"mock-core", "--addr", mockAddr}, func(string) string { return "" }, mockOut, &bytes.Buffer{})
+	}()
 	waitForOutput(t, mockOut, "bank-core mock on", mockOut)
 	var mode atomic.Value
 	mode.Store("")

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
-	"runtime"
 	"strings"
 	"sync"
 

@@ -52,18 +52,18 @@ type Config struct {
 	Timezone          *time.Location
 	SecretFile        string
 	LogLevel          string
-	DatabaseURL       string        // PostgreSQL; empty = the embedded default (files in the state directory)
-	AuditPoolSize     int           // connections of the audit log's own pool (PostgreSQL)
+	DatabaseURL       string // PostgreSQL; empty = the embedded default (files in the state directory)
+	AuditPoolSize     int    // connections of the audit log's own pool (PostgreSQL)
 	// BankCore is the live connector to the bank's core (DSOP_BANK_CORE_URL): when set, the bank
 	// data is read from it, not from a copy.
-	BankCore BankCoreConfig
-	AuditDir          string        // audit log directory of the embedded default
-	AuditRetention    time.Duration // 0 = keep forever
-	ConsumerCert      string        // PEM file with the consumer's encryption certificate
-	CertPubURL        string        // CertPub locator base URL
-	CertPubCA         string        // CA bundle consumer certificates must chain to
-	CertPubTTL        time.Duration
-	JWEEnc            string // A128CBC-HS256 or A256GCM
+	BankCore       BankCoreConfig
+	AuditDir       string        // audit log directory of the embedded default
+	AuditRetention time.Duration // 0 = keep forever
+	ConsumerCert   string        // PEM file with the consumer's encryption certificate
+	CertPubURL     string        // CertPub locator base URL
+	CertPubCA      string        // CA bundle consumer certificates must chain to
+	CertPubTTL     time.Duration
+	JWEEnc         string // A128CBC-HS256 or A256GCM
 	// Konkursvarsel (module A).
 	KonkursvarselURL          string // empty in test = the built-in mock on MockKonkursvarselAddr
 	MockKonkursvarselAddr     string
