@@ -104,10 +104,12 @@ func startKonkursvarsel(ctx context.Context, cfg *config.Config, st *stores, svc
 		Store:     st.notices,
 		Outbox:    st.outbox,
 		Customers: svc,
-		Start:     cfg.KonkursvarselSince,
-		Overlap:   cfg.KonkursvarselOverlap,
-		Interval:  cfg.KonkursvarselPollInterval,
-		Logger:    logger,
+		// Targeted extraction: a party the copy does not know may be a customer (issue #28).
+		ExportUnknown: cfg.TargetedExtraction,
+		Start:         cfg.KonkursvarselSince,
+		Overlap:       cfg.KonkursvarselOverlap,
+		Interval:      cfg.KonkursvarselPollInterval,
+		Logger:        logger,
 	}
 	poll := func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)

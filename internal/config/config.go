@@ -48,12 +48,15 @@ type Config struct {
 	PageSize          int
 	ToDatePolicy      validation.ToDatePolicy
 	AllowClosed       bool
-	FieldPolicy       string // JSON file with filter overrides
-	Timezone          *time.Location
-	SecretFile        string
-	LogLevel          string
-	DatabaseURL       string // PostgreSQL; empty = the embedded default (files in the state directory)
-	AuditPoolSize     int    // connections of the audit log's own pool (PostgreSQL)
+	// TargetedExtraction: the bank copies only the data of bankrupt parties, so an opening for a
+	// party without accounts here becomes an export action (docs/bank-data.md).
+	TargetedExtraction bool
+	FieldPolicy        string // JSON file with filter overrides
+	Timezone           *time.Location
+	SecretFile         string
+	LogLevel           string
+	DatabaseURL        string // PostgreSQL; empty = the embedded default (files in the state directory)
+	AuditPoolSize      int    // connections of the audit log's own pool (PostgreSQL)
 	// BankCore is the live connector to the bank's core (DSOP_BANK_CORE_URL): when set, the bank
 	// data is read from it, not from a copy.
 	BankCore       BankCoreConfig
@@ -241,6 +244,7 @@ func settings(raw map[string]*string) []setting {
 		s("page-size", "DSOP_PAGE_SIZE", "1000", "transactions per page (at least 1000)"),
 		s("todate-policy", "DSOP_TODATE_POLICY", "not-future", "not-future (toDate <= today) or today (toDate must be today)"),
 		s("allow-closed", "DSOP_ALLOW_CLOSED", "false", "also serve parties whose bankruptcy is closed (avslutning)"),
+		s("targeted-extraction", "DSOP_TARGETED_EXTRACTION", "false", "the bank copies only bankrupt parties' data: an opening for a party without accounts here becomes an export action (actions list) for the bank to export that party as a change set"),
 		s("field-policy", "DSOP_FIELD_POLICY", "", "JSON file {\"emit\":[...],\"omit\":[...]} switching configurable fields (endpoint:path)"),
 		s("timezone", "DSOP_TIMEZONE", "Europe/Oslo", "time zone of 'today' and of date boundaries"),
 		s("secret-file", "DSOP_SECRET_FILE", "", "file with the server secret (>= 32 bytes) for accountReference and page cursors; default <state-dir>/secret.key, created in test"),
@@ -560,6 +564,9 @@ func build(raw map[string]*string) (*Config, error) {
 	}
 	if c.ToDatePolicy != validation.ToDateNotInFuture && c.ToDatePolicy != validation.ToDateToday {
 		bad("DSOP_TODATE_POLICY", "must be not-future or today")
+	}
+	if c.TargetedExtraction, err = strconv.ParseBool(get("DSOP_TARGETED_EXTRACTION")); err != nil {
+		bad("DSOP_TARGETED_EXTRACTION", "must be true or false")
 	}
 	if c.AllowClosed, err = strconv.ParseBool(get("DSOP_ALLOW_CLOSED")); err != nil {
 		bad("DSOP_ALLOW_CLOSED", "must be true or false")

@@ -23,6 +23,10 @@ const (
 	ActionReopen ActionType = "reopen" // sletting: reopen the accounts blocked for that opening
 	ActionReview ActionType = "review" // oppheving: the bank decides whether to reopen
 	ActionClosed ActionType = "closed" // avslutning: the estate is finished (information)
+	// ActionExport is targeted extraction (Poller.ExportUnknown): a bankruptcy opened for a party
+	// the copy has no accounts of. The bank exports that party's data as a change set
+	// (dsop-bank import --delta), blocks its accounts, and acknowledges the action.
+	ActionExport ActionType = "export"
 )
 
 // ActionFor is the bank action of a notice type (its rule in Types).

@@ -28,6 +28,10 @@ type Poller struct {
 	Store     Store
 	Outbox    Outbox
 	Customers Customers
+	// ExportUnknown (DSOP_TARGETED_EXTRACTION) turns an opening for a party the bank data has no
+	// accounts of into an export action instead of nothing: for banks that copy only the data of
+	// bankrupt parties, when a notice arrives (docs/bank-data.md "Targeted extraction").
+	ExportUnknown bool
 	Start     time.Time // first sync: registered after this (zero = the whole history)
 	// Overlap is how far before the cursor each poll asks again (DSOP_KONKURSVARSEL_OVERLAP,
 	// default 24 h): a notice registered before the cursor but published late is still fetched,
@@ -352,11 +356,17 @@ func (p *Poller) actions(ctx context.Context, notices []Notice, lateUnits map[st
 			return accts, nil
 		}
 		action := func(id string, accts []ActionAccount) {
+			typ := ActionFor(n.Type)
 			if len(accts) == 0 {
-				return // not a customer: the notice is kept, nothing to do
+				if !p.ExportUnknown || typ != ActionBlock {
+					return // not a customer: the notice is kept, nothing to do
+				}
+				// Targeted extraction: the copy holds only the data asked for, so a party it
+				// does not know may still be a customer — the bank finds out and exports.
+				typ = ActionExport
 			}
 			out = append(out, Action{
-				ID: id, Type: ActionFor(n.Type), NoticeUUID: n.UUID, NoticeType: n.Type, Debitor: n.Debitor,
+				ID: id, Type: typ, NoticeUUID: n.UUID, NoticeType: n.Type, Debitor: n.Debitor,
 				Kjennelsesdato: n.Kjennelsesdato.String(), Registreringstidspunkt: n.Registreringstidspunkt,
 				Accounts: accts, CreatedAt: p.now().UTC(),
 			})

@@ -417,3 +417,37 @@ func TestPoller_ALatePublishedNoticeIsAppliedOnce(t *testing.T) {
 		}
 	}
 }
+
+// Targeted extraction (issue #28): a bank that copies only bankrupt parties' data learns of an
+// opening for a party it has no accounts of here as an export action; a sletting for such a
+// party stays nothing, and a customer in the copy still gets its block action.
+func TestPoller_TargetedExtractionTurnsAnUnknownOpeningIntoAnExportAction(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t, demoNotices(t))
+	for _, export := range []bool{false, true} {
+		p := newPoller(t, f, NewMemoryStore())
+		p.ExportUnknown = export
+		p.Customers = customers{"910336819": {"15039285662"}}
+		_, err := p.Sync(ctx)
+		require.NoError(t, err)
+		acts, err := p.Outbox.List(ctx)
+		require.NoError(t, err)
+		byType := map[ActionType][]string{}
+		for _, a := range acts {
+			byType[a.Type] = append(byType[a.Type], a.Debitor)
+			if a.Type == ActionExport {
+				require.Empty(t, a.Accounts)
+				require.NotEmpty(t, a.Kjennelsesdato, "the export covers kjennelsesdato − 12 months onwards")
+				require.Equal(t, Aapning, a.NoticeType)
+			}
+		}
+		require.Contains(t, byType[ActionBlock], "910336819", "a customer in the copy is blocked as always")
+		if !export {
+			require.Empty(t, byType[ActionExport])
+			continue
+		}
+		require.NotEmpty(t, byType[ActionExport])
+		require.NotContains(t, byType[ActionExport], "910336819")
+		require.Empty(t, byType[ActionReopen], "a sletting for a party never copied needs nothing")
+	}
+}
