@@ -64,7 +64,10 @@ bench:
 load:
 	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_LOAD=1 $(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 
-## bench-scale: bank data at scale (issue #31). Grows one PostgreSQL bank to each size of
+## bench-scale: bank data at scale (issues #28 and #31). First the import (DSOP_BENCH_IMPORT_SIZES,
+## default 1000000,10000000 transactions): dsop-bank import's rate, peak RSS and the database's
+## size at each, serving p50/p99 idle and during an import, and a 10 000-transaction change set.
+## Then grows one PostgreSQL bank to each size of
 ## DSOP_BENCH_SCALE_SIZES (default 1000000,10000000 transactions; ~960 B each on disk, so
 ## 100000000 needs ~96 GB) and prints 2a, details, first and deep page p50/p99, RSS and database
 ## size at each; at the largest, plugin-banking's run of a 200-account debtor, the paging of a
@@ -72,7 +75,7 @@ load:
 ## audit record. DSOP_BENCH_SCALE_WITHOUT_ROLES_INDEX=1 measures the "before" of migration 0008;
 ## DSOP_BENCH_CPUPROFILE=FILE writes a CPU profile. Takes 5-30 minutes. Reported, never asserted.
 bench-scale:
-	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH_SCALE=1 $(GO) test -count=1 -timeout 4h -run '^TestBenchScaleReport$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
+	set -o pipefail; DSOP_TEST_DATABASE_URL="$${DSOP_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)}" DSOP_BENCH_SCALE=1 DSOP_BENCH_IMPORT=1 $(GO) test -count=1 -timeout 4h -run '^(TestBenchImportReport|TestBenchScaleReport)$$' -v ./internal/bench | grep -v -e '^=== ' -e '^--- '
 
 ## bench-audit: the audit trail at scale (issue #25). Builds audit logs of 1 000 000 records in
 ## the file store and 1 000 000 and 10 000 000 in PostgreSQL (DSOP_BENCH_AUDIT_SIZES, e.g.
