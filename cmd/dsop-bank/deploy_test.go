@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -120,5 +122,65 @@ func TestREADME_DocumentsEverySetting(t *testing.T) {
 			found = found || strings.Contains(row, "`"+name+"`")
 		}
 		require.True(t, found, "README configuration row of %s", name)
+	}
+}
+
+// The README and docs/ are the user's manual: every link in them leads to a file of the
+// repository (a clone has nothing else), and every #anchor to a heading of that file.
+func TestDocs_EveryLinkStaysInTheRepositoryAndResolves(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	require.NoError(t, err)
+	docs = append(docs, "../../README.md")
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	slug := func(h string) string {
+		h = strings.ToLower(strings.TrimSpace(h))
+		var b strings.Builder
+		for _, r := range h {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		return b.String()
+	}
+	anchors := func(path string) map[string]bool {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		out := map[string]bool{}
+		inCode := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "```") {
+				inCode = !inCode
+			}
+			if !inCode && strings.HasPrefix(line, "#") {
+				out[slug(strings.TrimLeft(line, "# "))] = true
+			}
+		}
+		return out
+	}
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		require.NoError(t, err)
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			require.NotRegexp(t, `^[a-z]+:`, target, "%s links outside the repository: %s", doc, target)
+			file, anchor, _ := strings.Cut(target, "#")
+			path := doc
+			if file != "" {
+				path = filepath.Join(filepath.Dir(doc), file)
+			}
+			abs, err := filepath.Abs(path)
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(abs, root+string(filepath.Separator)), "%s links outside the repository: %s", doc, target)
+			_, err = os.Stat(path)
+			require.NoError(t, err, "%s links to a missing file: %s", doc, target)
+			if anchor != "" && strings.HasSuffix(path, ".md") {
+				require.True(t, anchors(path)[anchor], "%s links to a missing heading: %s", doc, target)
+			}
+		}
 	}
 }

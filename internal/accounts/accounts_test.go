@@ -155,3 +155,20 @@ func TestService_TransactionsPeriodUsesNorwegianDates(t *testing.T) {
 	require.Empty(t, *p.Body.Transactions)
 	require.Nil(t, p.Next)
 }
+
+// A sealed reference is stable, opaque (the number is not in it) and opens only with its key.
+func TestSealedReferencer_OpensOnlyItsOwnReferences(t *testing.T) {
+	r := NewSealedReferencer([]byte("0123456789abcdef0123456789abcdef"))
+	ref := r.Reference("15039285662")
+	require.Equal(t, ref, r.Reference("15039285662"), "stable")
+	require.NotEqual(t, ref, r.Reference("15039285663"))
+	require.NotContains(t, ref, "15039285662")
+	n, ok := r.Open(ref)
+	require.True(t, ok)
+	require.Equal(t, "15039285662", n)
+	other := NewSealedReferencer([]byte("another server's secret, 32 bytes"))
+	for _, bad := range []string{other.Reference("15039285662"), "", "nope", ref[:len(ref)-1] + map[bool]string{true: "A", false: "B"}[ref[len(ref)-1] != 'A'], NewReferencer([]byte("0123456789abcdef0123456789abcdef")).Reference("15039285662")} {
+		_, ok := r.Open(bad)
+		require.False(t, ok, bad)
+	}
+}

@@ -165,3 +165,19 @@ func TestClient_ForeignReferenceIsNotFound(t *testing.T) {
 	_, err := c.AccountByReference(context.Background(), testRefs.Reference("15030000006"))
 	require.NoError(t, err)
 }
+
+// Each call names the DSOP request it is made for, so the core's log matches the audit log.
+func TestClient_SendsTheRequestsCorrelationID(t *testing.T) {
+	mock := NewMock(accountstest.Data(t)).Handler()
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("X-Request-ID"))
+		mock.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	type key struct{}
+	c := newClient(t, srv.URL, Options{RequestID: func(ctx context.Context) string { s, _ := ctx.Value(key{}).(string); return s }})
+	_, _, err := c.Party(context.WithValue(context.Background(), key{}, "14fbc062-aacb-4449-93c1-85c352d387a4"), "910336819")
+	require.NoError(t, err)
+	require.Equal(t, "14fbc062-aacb-4449-93c1-85c352d387a4", got.Load())
+}
