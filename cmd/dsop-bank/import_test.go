@@ -112,3 +112,59 @@ func TestImport_KilledAtAnyPointLeavesOneWholeGenerationServing(t *testing.T) {
 		})
 	}
 }
+
+// The outage of issue #28: bank-data queries stuck behind a lock fill the main pool, and every
+// request fails — but each refusal is recorded, because the audit log has connections of its own
+// (DSOP_AUDIT_POOL_SIZE).
+func TestImport_RefusalsAreRecordedWhileBankDataQueriesAreStuck(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	ctx := context.Background()
+	state := t.TempDir()
+	file := filepath.Join(t.TempDir(), "bank.json")
+	require.NoError(t, os.WriteFile(file, []byte(demoBankJSON(t)), 0o600))
+	env := map[string]string{"DSOP_DATABASE_URL": dbURL + "&pool_max_conns=4", "DSOP_STATE_DIR": state, "DSOP_ADDR": freeAddr(t), "DSOP_DEV_ISSUER_ADDR": freeAddr(t),
+		"DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t), "DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_REQUEST_TIMEOUT": "3s", "DSOP_KONKURSVARSEL_POLL_INTERVAL": "200ms"}
+	getenv := func(k string) string { return env[k] }
+	require.NoError(t, run(ctx, []string{"import", "--bank-data", file}, getenv, &bytes.Buffer{}, &bytes.Buffer{}))
+	srv := startServer(t, env)
+	waitForOutput(t, srv.stdout, "curl -s", srv.stderr)
+	var tok bytes.Buffer
+	require.NoError(t, run(srv.ctx, []string{"dev-token"}, srv.getenv, &tok, srv.stderr))
+	token := strings.TrimSpace(tok.String())
+	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
+	list := "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate=" + today
+	require.Eventually(t, func() bool { // the first sync of notices may take a moment
+		resp, _ := call(t, env["DSOP_ADDR"], token, list, "08086001471", "00000000-0000-4000-8000-000000000001")
+		return resp != nil && resp.StatusCode == 200
+	}, 30*time.Second, 200*time.Millisecond, "the server's log:\n%s", srv.stderr)
+
+	// Another session holds the bank tables: every bank-data query waits, and the pool fills.
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE parties, accounts, account_roles, transactions IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	const n = 8 // twice the main pool
+	began := time.Now()
+	statuses := make(chan int, n)
+	for i := range n {
+		go func() {
+			resp, _ := call(t, env["DSOP_ADDR"], token, list, "08086001471", fmt.Sprintf("00000000-0000-4000-8000-0000000001%02d", i))
+			if resp == nil {
+				statuses <- 0
+				return
+			}
+			statuses <- resp.StatusCode
+		}()
+	}
+	for range n {
+		require.Equal(t, 503, <-statuses, "a stuck database is a clean 503 ACC-100, never a hang")
+	}
+	require.NoError(t, tx.Rollback(ctx))
+
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"audit", "query", "--since", began.Format(time.RFC3339Nano), "--status", "503", "--format", "json"}, srv.getenv, &out, srv.stderr))
+	require.Equal(t, n, strings.Count(out.String(), "\n"), "every refusal recorded:\n%s", out.String())
+}

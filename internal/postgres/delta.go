@@ -266,8 +266,8 @@ type Change struct {
 func Status(ctx context.Context, pool *pgxpool.Pool) (DataStatus, error) {
 	var st DataStatus
 	err := pool.QueryRow(ctx, `SELECT generation, source, loaded_at, sequence, parties, accounts, transactions,
-			EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)
-		FROM bank_generation WHERE id = 1`, lockImport).
+			EXISTS (SELECT 1 FROM pg_locks l WHERE `+lockImportHeld+`)
+		FROM bank_generation WHERE id = 1`).
 		Scan(&st.Generation, &st.Source, &st.LoadedAt, &st.Sequence, &st.Parties, &st.Accounts, &st.Transactions, &st.Importing)
 	if err != nil {
 		return st, fmt.Errorf("read the bank data's generation: %w", err)

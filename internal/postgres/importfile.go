@@ -17,9 +17,14 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 )
 
-// lockImport is held (per session) by a full import or a change set for as long as it runs: one
-// at a time, and a crashed one releases it with its connection.
-const lockImport int64 = 0x64736f70_0003
+// The import lock is held (per session) by a full import or a change set for as long as it runs:
+// one at a time per schema (the two-key form: this purpose, the schema), and a crashed one
+// releases it with its connection.
+const (
+	lockImportArgs = "hashtext('dsop-bank import'), hashtext(current_schema())"
+	// lockImportHeld matches the lock in pg_locks (l).
+	lockImportHeld = "l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::int4 = hashtext('dsop-bank import') AND l.objid::int4 = hashtext(current_schema())"
+)
 
 // Progress is how far an import has come: its phase (load, index, switch, drop) and, while
 // loading, where in the file it reads and how many transactions it has written.
@@ -125,19 +130,19 @@ func importLock(ctx context.Context, conn *pgx.Conn) (unlock func(), err error) 
 	deadline := time.Now().Add(importLockWait)
 	for {
 		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockImport).Scan(&ok); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock("+lockImportArgs+")").Scan(&ok); err != nil {
 			return nil, fmt.Errorf("import lock: %w", err)
 		}
 		if ok {
 			return func() {
-				_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockImport)
+				_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+lockImportArgs+")")
 			}, nil
 		}
 		if time.Now().After(deadline) {
 			var pid int
 			var since time.Time
 			_ = conn.QueryRow(ctx, `SELECT a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-				WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`, lockImport).Scan(&pid, &since)
+				WHERE `+lockImportHeld).Scan(&pid, &since)
 			return nil, fmt.Errorf("another import or change set is being applied to this database (its connection is backend %d, open since %s): wait for it to end (dsop-bank import --status); if its process is gone and the database is still busy with its last statement, end that with SELECT pg_terminate_backend(%d)", pid, since.Format(time.RFC3339), pid)
 		}
 		select {
