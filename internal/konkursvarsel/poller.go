@@ -32,7 +32,7 @@ type Poller struct {
 	// accounts of into an export action instead of nothing: for banks that copy only the data of
 	// bankrupt parties, when a notice arrives (docs/bank-data.md "Targeted extraction").
 	ExportUnknown bool
-	Start     time.Time // first sync: registered after this (zero = the whole history)
+	Start         time.Time // first sync: registered after this (zero = the whole history)
 	// Overlap is how far before the cursor each poll asks again (DSOP_KONKURSVARSEL_OVERLAP,
 	// default 24 h): a notice registered before the cursor but published late is still fetched,
 	// and applied once (notices are stored by uuid).
