@@ -148,5 +148,5 @@ CREATE TABLE IF NOT EXISTS bank_data_changes (
 );
 -- The data already there (imported before this migration) is the first generation.
 INSERT INTO bank_generation (id, generation, source, loaded_at, sequence, parties, accounts, transactions)
-SELECT 1, 1, 'before migration 0009', now(), 0, (SELECT count(*) FROM parties), (SELECT count(*) FROM accounts), (SELECT count(*) FROM transactions)
+SELECT 1, 1, CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN 'an import before migration 0009' ELSE 'nothing imported yet' END, now(), 0, (SELECT count(*) FROM parties), (SELECT count(*) FROM accounts), (SELECT count(*) FROM transactions)
 ON CONFLICT (id) DO NOTHING;
