@@ -59,12 +59,7 @@ func TestBankCore_ServedLiveAndEveryCoreFaultIsACleanRecordedRefusal(t *testing.
 	env := map[string]string{"DSOP_STATE_DIR": t.TempDir(), "DSOP_ADDR": addr, "DSOP_DEV_ISSUER_ADDR": freeAddr(t), "DSOP_MOCK_KONKURSVARSEL_ADDR": freeAddr(t),
 		"DSOP_ADMIN_ADDR": freeAddr(t), "DSOP_BANK_CORE_URL": core.URL, "DSOP_BANK_CORE_TIMEOUT": "300ms"}
 	srv := startServer(t, env)
-	waitForOutput(t, srv.stdout, "curl -s", srv.stderr)
-	var tok bytes.Buffer
-	require.NoError(t, run(srv.ctx, []string{"dev-token"}, srv.getenv, &tok, srv.stderr))
-	token := strings.TrimSpace(tok.String())
-	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
-	list := "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate=" + today
+	token, list := readyToCall(t, srv)
 
 	resp, body := call(t, addr, token, list, "08086001471", "00000000-0000-4000-8000-000000000001")
 	require.Equal(t, 200, resp.StatusCode, string(body))
@@ -74,7 +69,7 @@ func TestBankCore_ServedLiveAndEveryCoreFaultIsACleanRecordedRefusal(t *testing.
 	require.NoError(t, json.Unmarshal(body, &accts))
 	require.Len(t, accts.Accounts, 2, "the demo bankrupt's two accounts, read from the core")
 	for i, a := range accts.Accounts {
-		resp, body := call(t, addr, token, fmt.Sprintf("/v2/accounts/%s/transactions?fromDate=2017-06-08&toDate=%s", a.AccountReference, today), "", fmt.Sprintf("00000000-0000-4000-8000-00000000020%d", i))
+		resp, body := call(t, addr, token, "/v2/accounts/"+a.AccountReference+"/transactions?"+strings.SplitN(list, "&", 2)[1], "", fmt.Sprintf("00000000-0000-4000-8000-00000000020%d", i))
 		require.Equal(t, 200, resp.StatusCode, string(body))
 	}
 

@@ -22,17 +22,25 @@ func genCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	now := time.Now().UTC().Truncate(24 * time.Hour)
-	if *end != "" {
-		d, err := civil.Parse(*end)
-		if err != nil {
-			return err
-		}
-		now = d.In(time.UTC).Add(12 * time.Hour)
+	now, err := genEnd(*end)
+	if err != nil {
+		return &usageError{err}
 	}
 	bd := Generate(*n, *m, *seed, now)
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(bd)
+}
+
+// genEnd is the last day of a generated history: --end (YYYY-MM-DD), default today.
+func genEnd(end string) (time.Time, error) {
+	if end == "" {
+		return time.Now().UTC().Truncate(24 * time.Hour), nil
+	}
+	d, err := civil.Parse(end)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--end: %w", err)
+	}
+	return d.In(time.UTC).Add(12 * time.Hour), nil
 }
 
 // genDeceased is the generated bank's deceased customer (the demo bank's too).

@@ -127,12 +127,7 @@ func TestImport_RefusalsAreRecordedWhileBankDataQueriesAreStuck(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	require.NoError(t, run(ctx, []string{"import", "--bank-data", file}, getenv, &bytes.Buffer{}, &bytes.Buffer{}))
 	srv := startServer(t, env)
-	waitForOutput(t, srv.stdout, "curl -s", srv.stderr)
-	var tok bytes.Buffer
-	require.NoError(t, run(srv.ctx, []string{"dev-token"}, srv.getenv, &tok, srv.stderr))
-	token := strings.TrimSpace(tok.String())
-	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
-	list := "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate=" + today
+	token, list := readyToCall(t, srv)
 	require.Eventually(t, func() bool { // the first sync of notices may take a moment
 		resp, _ := call(t, env["DSOP_ADDR"], token, list, "08086001471", "00000000-0000-4000-8000-000000000001")
 		return resp != nil && resp.StatusCode == 200
@@ -167,4 +162,15 @@ func TestImport_RefusalsAreRecordedWhileBankDataQueriesAreStuck(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, []string{"audit", "query", "--since", began.Format(time.RFC3339Nano), "--status", "503", "--format", "json"}, srv.getenv, &out, srv.stderr))
 	require.Equal(t, n, strings.Count(out.String(), "\n"), "every refusal recorded:\n%s", out.String())
+}
+
+// readyToCall waits for a started server and returns a development token and the step-2a target
+// for the demo debtors over their whole window.
+func readyToCall(t *testing.T, srv *served) (token, list string) {
+	t.Helper()
+	waitForOutput(t, srv.stdout, "curl -s", srv.stderr)
+	var tok bytes.Buffer
+	require.NoError(t, run(srv.ctx, []string{"dev-token"}, srv.getenv, &tok, srv.stderr))
+	today := time.Now().In(mustOslo(t)).Format(time.DateOnly)
+	return strings.TrimSpace(tok.String()), "/v2/accounts?OnlyPrimaryOwner=true&fromDate=2017-06-08&toDate=" + today
 }

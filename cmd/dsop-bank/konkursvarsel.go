@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -47,20 +46,9 @@ func mockKonkursvarsel(ctx context.Context, args []string, getenv func(string) s
 	for _, e := range rejected {
 		fmt.Fprintln(stderr, "rejected:", e)
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	srv := newHTTPServer(konkursvarsel.NewMock(list).Handler())
-	fmt.Fprintf(stdout, "Konkursvarsel mock on http://%s with %d notices\nAppend one: curl -s -X POST http://%s/admin/konkursvarsler -d '{\"type\":\"aapning\",\"debitor\":\"900308841\"}'\n", ln.Addr(), len(list), ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		return srv.Shutdown(context.Background())
-	case err := <-errc:
-		return err
-	}
+	return serveMock(ctx, *addr, konkursvarsel.NewMock(list).Handler(), func(at string) {
+		fmt.Fprintf(stdout, "Konkursvarsel mock on http://%s with %d notices\nAppend one: curl -s -X POST http://%s/admin/konkursvarsler -d '{\"type\":\"aapning\",\"debitor\":\"900308841\"}'\n", at, len(list), at)
+	})
 }
 
 // actionsCmd is `dsop-bank actions list|ack`: the block/reopen instructions for the bank's core

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
+	"net/http"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/bankcore"
-	"github.com/dsop-bank/dsop-bank/internal/civil"
 )
 
 // mockCoreCmd serves openapi/bank-core.yaml (the live connector's contract) from a bank data file,
@@ -31,13 +30,9 @@ func mockCoreCmd(ctx context.Context, args []string, getenv func(string) string,
 	case *n > 0 && *file != "":
 		return &usageError{fmt.Errorf("mock-core serves --bank-data FILE or gen's bank (--accounts N), not both")}
 	case *n > 0:
-		now := time.Now().UTC().Truncate(24 * time.Hour)
-		if *end != "" {
-			d, err := civil.Parse(*end)
-			if err != nil {
-				return &usageError{fmt.Errorf("--end: %w", err)}
-			}
-			now = d.In(time.UTC).Add(12 * time.Hour)
+		now, err := genEnd(*end)
+		if err != nil {
+			return &usageError{err}
 		}
 		bd = Generate(*n, *m, *seed, now)
 	default:
@@ -46,12 +41,19 @@ func mockCoreCmd(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", *addr)
+	return serveMock(ctx, *addr, bankcore.NewMock(bd).Handler(), func(at string) {
+		fmt.Fprintf(stdout, "bank-core mock on http://%s with %d parties and %d accounts (openapi/bank-core.yaml)\nServe from it: DSOP_BANK_CORE_URL=http://%s dsop-bank serve\n", at, len(bd.Parties), len(bd.Accounts), at)
+	})
+}
+
+// serveMock serves a mock on addr until ctx ends; ready is told the address it listens on.
+func serveMock(ctx context.Context, addr string, h http.Handler, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(bankcore.NewMock(bd).Handler())
-	fmt.Fprintf(stdout, "bank-core mock on http://%s with %d parties and %d accounts (openapi/bank-core.yaml)\nServe from it: DSOP_BANK_CORE_URL=http://%s dsop-bank serve\n", ln.Addr(), len(bd.Parties), len(bd.Accounts), ln.Addr())
+	srv := newHTTPServer(h)
+	ready(ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
