@@ -93,6 +93,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzDeliver$$' -fuzztime $(FUZZTIME) ./internal/filter
 	$(GO) test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./internal/accounts
+	$(GO) test -run '^$$' -fuzz '^FuzzClient_CoreAnswer$$' -fuzztime $(FUZZTIME) ./internal/bankcore
 
 clean:
 	rm -rf bin .dsop-state
