@@ -172,6 +172,11 @@ func ApplyDelta(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 				return fmt.Errorf("%s: %w", c.table, err)
 			}
 		}
+		// The planner knows nothing of a temporary table until it is analysed: with numbers it
+		// looks up each changed row by index instead of reading the tables whole.
+		if _, err := tx.Exec(ctx, "ANALYZE delta_parties, delta_accounts, delta_account_roles, delta_transactions"); err != nil {
+			return err
+		}
 		merge := []string{
 			`INSERT INTO parties (id, doc) SELECT id, doc FROM delta_parties ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc`,
 			`INSERT INTO accounts (reference, account_number, doc) SELECT reference, account_number, doc FROM delta_accounts
@@ -179,7 +184,8 @@ func ApplyDelta(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 			// An account's roles are its whole ownership history: replaced, never merged.
 			`DELETE FROM account_roles r USING delta_accounts a WHERE r.reference = a.reference`,
 			`INSERT INTO account_roles (reference, party_id, role, start_date, end_date) SELECT reference, party_id, role, start_date, end_date FROM delta_account_roles`,
-			// A transaction the account already has (by identifier) is corrected: replaced.
+			// A transaction the account already has (by identifier: transactions_identifier,
+			// migration 0010) is corrected: replaced.
 			`DELETE FROM transactions t USING delta_transactions d WHERE t.reference = d.reference AND t.transaction_id = d.transaction_id`,
 			`INSERT INTO transactions (reference, effective_at, transaction_id, doc, delivered, delivered_fields)
 				SELECT reference, effective_at, transaction_id, doc, delivered, delivered_fields FROM delta_transactions`,
