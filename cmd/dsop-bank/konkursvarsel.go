@@ -158,6 +158,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	file := fs.String("bank-data", "", "full bank data file (openapi/bank-data.yaml); default DSOP_BANK_DATA")
 	delta := fs.String("delta", "", "change set to apply (openapi/bank-data-delta.yaml) instead of a full file")
 	status := fs.Bool("status", false, "show the serving generation and the change sets it has taken, and change nothing")
+	maxRate := fs.Float64("max-rate", 0, "with --bank-data: load at most this many transactions a second (0 = as fast as it goes), to leave a database that serves at the same time more room")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -213,7 +214,10 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return nil
 	}
 	progress := newProgress(stderr, *file)
-	rep, err := postgres.ImportFile(ctx, pool, *file, refs, policy, progress.report)
+	if *maxRate < 0 {
+		return &usageError{errors.New("--max-rate must be 0 (no cap) or a number of transactions a second")}
+	}
+	rep, err := postgres.ImportFile(ctx, pool, *file, refs, policy, postgres.ImportOptions{Progress: progress.report, MaxRate: *maxRate})
 	progress.done()
 	if err != nil {
 		return refusal(stderr, err)

@@ -419,10 +419,10 @@ func TestBenchReport(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	baseHeap, peak = ms.HeapAlloc, 0
 	began := time.Now()
-	rep, err := postgres.ImportFile(ctx, pool, file, accounts.NewReferencer(secret), e.policy, func(postgres.Progress) {
+	rep, err := postgres.ImportFile(ctx, pool, file, accounts.NewReferencer(secret), e.policy, postgres.ImportOptions{Progress: func(postgres.Progress) {
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapAlloc)
-	})
+	}})
 	require.NoError(t, err)
 	require.Equal(t, m, rep.Transactions)
 	fmt.Printf("import of %d transactions (%d MB file), streamed: %s; peak heap %.1f MiB above baseline\n",

@@ -156,31 +156,36 @@ func TestBenchImportReport(t *testing.T) {
 			}
 		}
 		// The same file again while serving: requests at a steady pace until the import ends.
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			importRun("--bank-data", file)
-		}()
-		var during []time.Duration
-		errors := 0
-	loop:
-		for i := 0; ; i++ {
-			select {
-			case <-done:
-				break loop
-			case <-time.After(20 * time.Millisecond):
-			}
-			q := targets[i%len(targets)]
-			d, ok := serve(q.target, q.party)
-			during = append(during, d)
-			if !ok {
-				errors++
+		duringImport := func(args ...string) (during []time.Duration, errors int) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				importRun(append([]string{"--bank-data", file}, args...)...)
+			}()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return during, errors
+				case <-time.After(20 * time.Millisecond):
+				}
+				q := targets[i%len(targets)]
+				d, ok := serve(q.target, q.party)
+				during = append(during, d)
+				if !ok {
+					errors++
+				}
 			}
 		}
+		during, errors := duringImport()
 		cell := func(d []time.Duration) string { return fmt.Sprintf("%.2f / %.2f", pct(d, 0.5), pct(d, 0.99)) }
 		fmt.Printf("%-12d %8d %10.1f %10.0f %8d %8d | %-15s %-15s %-15s %-15s | %s → %s (%d requests, %d errors)\n",
 			n, fi.Size()>>20, took.Seconds(), float64(n)/took.Seconds(), rss>>10, dbBytes>>20,
 			cell(idle[0]), cell(idle[1]), cell(idle[2]), cell(idle[3]), cell(idleAll), cell(during), len(during), errors)
+		if size == sizes[0] {
+			const capped = 10000
+			during, errors := duringImport("--max-rate", strconv.Itoa(capped))
+			fmt.Printf("%-12s during an import capped at --max-rate %d: %s (%d requests, %d errors)\n", "", capped, cell(during), len(during), errors)
+		}
 		require.NoError(t, os.Remove(file))
 	}
 

@@ -282,7 +282,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs
 	if err := f.Close(); err != nil {
 		return ImportReport{}, err
 	}
-	return ImportFile(ctx, pool, f.Name(), refs, policy, nil)
+	return ImportFile(ctx, pool, f.Name(), refs, policy, ImportOptions{})
 }
 
 // The rows of each table, as the import writes them.

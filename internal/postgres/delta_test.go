@@ -36,7 +36,7 @@ func writeJSON(t *testing.T, doc string) string {
 func deltaPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool := testPool(t)
-	rep, err := ImportFile(context.Background(), pool, writeJSON(t, deltaBase), deltaRefs, defaultPolicy(t), nil)
+	rep, err := ImportFile(context.Background(), pool, writeJSON(t, deltaBase), deltaRefs, defaultPolicy(t), ImportOptions{})
 	require.NoError(t, err)
 	require.Equal(t, int64(4), rep.Sequence, "a full file names the last change it includes")
 	return pool
@@ -134,7 +134,7 @@ func TestDelta_RefusesAGapAnOlderOrATakenNumber(t *testing.T) {
 	require.NotEqual(t, after5, snapshot(t, pool))
 
 	// A full import starts again from the file's own number.
-	_, err = ImportFile(ctx, pool, writeJSON(t, deltaBase), deltaRefs, defaultPolicy(t), nil)
+	_, err = ImportFile(ctx, pool, writeJSON(t, deltaBase), deltaRefs, defaultPolicy(t), ImportOptions{})
 	require.NoError(t, err)
 	_, err = ApplyDelta(ctx, pool, writeJSON(t, party(7, "seven")), deltaRefs, defaultPolicy(t))
 	require.ErrorContains(t, err, "change set 7 leaves a gap: the data is at 4")

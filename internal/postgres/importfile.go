@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
@@ -34,6 +35,15 @@ type Progress struct {
 	Transactions int
 }
 
+// ImportOptions tune an import.
+type ImportOptions struct {
+	// Progress, when set, is told how far the import has come.
+	Progress func(Progress)
+	// MaxRate caps the transactions loaded per second (0 = as fast as it goes): on a database
+	// that serves at the same time, a lower rate leaves it more room (docs/bank-data.md).
+	MaxRate float64
+}
+
 // ImportReport says what an import did.
 type ImportReport struct {
 	Parties, Accounts, Transactions int
@@ -51,7 +61,8 @@ type ImportReport struct {
 // (*accounts.Refused) and its stage dropped. Then the stage is indexed and switched in with one
 // short transaction, which also records the field policy the delivered forms were made under; a
 // crash before that commit leaves the old generation serving.
-func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, progress func(Progress)) (rep ImportReport, err error) {
+func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accounts.Referencer, policy *filter.Policy, o ImportOptions) (rep ImportReport, err error) {
+	progress := o.Progress
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -75,6 +86,9 @@ func ImportFile(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 		}
 	}()
 	ld, err := newStageLoader(ctx, pool.Config().ConnConfig, refs, policy, progress)
+	if o.MaxRate > 0 {
+		ld.limit = rate.NewLimiter(rate.Limit(o.MaxRate), max(1, int(o.MaxRate/10)))
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -196,6 +210,8 @@ type stageLoader struct {
 	policy   *filter.Policy
 	progress func(Progress)
 	cancel   context.CancelFunc
+	ctx      context.Context
+	limit    *rate.Limiter // nil: no cap
 
 	servicer                                 json.RawMessage
 	parties, accounts, transactions          int
@@ -204,7 +220,7 @@ type stageLoader struct {
 
 func newStageLoader(ctx context.Context, cc *pgx.ConnConfig, refs accounts.Referencer, policy *filter.Policy, progress func(Progress)) (*stageLoader, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	l := &stageLoader{refs: refs, policy: policy, progress: progress, cancel: cancel}
+	l := &stageLoader{refs: refs, policy: policy, progress: progress, cancel: cancel, ctx: cctx}
 	var err error
 	for _, s := range []struct {
 		into  **copyStream
@@ -255,6 +271,11 @@ func (l *stageLoader) load(e accounts.Element, v any) error {
 		}
 		return l.accountRows.send(accountRow(ref, v))
 	case []any: // a transaction's row, from prepare
+		if l.limit != nil {
+			if err := l.limit.Wait(l.ctx); err != nil {
+				return err
+			}
+		}
 		if l.transactions++; l.transactions%10000 == 0 {
 			l.progress(Progress{Phase: "load", Offset: e.Offset, Transactions: l.transactions})
 		}
