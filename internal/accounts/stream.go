@@ -521,7 +521,7 @@ func CheckFileWith(path string, o CheckOptions) (CheckResult, error) {
 	v := NewValidator()
 	members := map[string]bool{}
 
-	const batchSize = 256
+	const batchSize, batchBytes = 256, 4 << 20
 	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
 	batches := make(chan []examined, 2)
 	readErr := make(chan error, 1)
@@ -529,9 +529,13 @@ func CheckFileWith(path string, o CheckOptions) (CheckResult, error) {
 	go func() {
 		defer close(batches)
 		batch := make([]examined, 0, batchSize)
+		held := 0
 		err := Stream(bufio.NewReaderSize(f, 1<<20), func(e Element) error {
 			batch = append(batch, examined{e: e})
-			if len(batch) == batchSize {
+			// A batch ends at batchSize elements or batchBytes, so that the batches in flight
+			// hold a few MiB whatever the elements' sizes (each may be up to MaxElement).
+			if held += len(e.Raw); len(batch) == batchSize || held >= batchBytes {
+				held = 0
 				select {
 				case batches <- batch:
 				case <-stop:
