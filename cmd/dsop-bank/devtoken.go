@@ -55,27 +55,44 @@ func devToken(args []string, getenv func(string) string, stdout, stderr io.Write
 func checkBankData(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check-bank-data", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	delta := fs.Bool("delta", false, "FILE is a change set (openapi/bank-data-delta.yaml); parties its roles name but it does not give are looked up when it is applied")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: dsop-bank check-bank-data FILE\n\nValidate a bank data file (openapi/bank-data.yaml) and list every problem with its location; exit status 1 on any.")
+		fmt.Fprintln(stderr, "usage: dsop-bank check-bank-data [--delta] FILE\n\nValidate a bank data file (openapi/bank-data.yaml) or a change set (--delta) and list every problem with its location; exit status 1 on any.")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	args = fs.Args()
 	if len(args) != 1 {
-		return fmt.Errorf("usage: dsop-bank check-bank-data FILE")
+		return &usageError{fmt.Errorf("usage: dsop-bank check-bank-data [--delta] FILE")}
 	}
-	problems, counts, err := accounts.CheckFile(args[0])
+	o := accounts.CheckOptions{Delta: *delta}
+	if *delta {
+		// Without the store, a party the change set does not give may be one the store has.
+		o.KnownParties = func(ids []string) (map[string]bool, error) {
+			all := map[string]bool{}
+			for _, id := range ids {
+				all[id] = true
+			}
+			return all, nil
+		}
+	}
+	res, err := accounts.CheckFileWith(args[0], o)
 	if err != nil {
 		return err
 	}
-	for _, p := range problems {
+	for _, p := range res.Problems {
 		fmt.Fprintf(stdout, "%s:%s\n", args[0], p)
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%s: %d problems", args[0], len(problems))
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("%s: %d problems", args[0], len(res.Problems))
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d parties, %d accounts, %d transactions)\n", args[0], counts.Parties, counts.Accounts, counts.Transactions)
+	kind := "ok"
+	if *delta {
+		kind = fmt.Sprintf("ok, change set %d", res.Sequence)
+	}
+	fmt.Fprintf(stdout, "%s: %s (%d parties, %d accounts, %d transactions)\n", args[0], kind, res.Counts.Parties, res.Counts.Accounts, res.Counts.Transactions)
 	return nil
 }
 

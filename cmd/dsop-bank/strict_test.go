@@ -121,3 +121,25 @@ func TestCLI_UsageErrorsExit2WithAShortHint(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 1, exitStatus(err))
 }
+
+// check-bank-data --delta reads a change set as import --delta does: the number is required, and
+// the same forms are refused, each located.
+func TestCheckBankData_ChangeSet(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		doc, want string
+		ok       bool
+	}{
+		{`{"sequence": 3, "parties": [{"id": "910336819", "name": "Ny"}]}`, "ok, change set 3 (1 parties, 0 accounts, 0 transactions)", true},
+		{`{"parties": [{"id": "910336819"}]}`, `1:1: /: property "sequence" is missing`, false},
+		{`{"sequence": 3, "parties": [{"id": "910336819", "id": "900308841"}]}`, "/parties/0/id: duplicate object member name", false},
+		{`{"sequence": 3} {"sequence": 4}`, "data after the end of the document", false},
+	} {
+		file := filepath.Join(dir, "delta.json")
+		require.NoError(t, os.WriteFile(file, []byte(c.doc), 0o600))
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"check-bank-data", "--delta", file}, os.Getenv, &out, &bytes.Buffer{})
+		require.Equal(t, c.ok, err == nil, out.String())
+		require.Contains(t, out.String(), c.want)
+	}
+}
