@@ -128,7 +128,7 @@ func TestCheckBankData_ChangeSet(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
 		doc, want string
-		ok       bool
+		ok        bool
 	}{
 		{`{"sequence": 3, "parties": [{"id": "910336819", "name": "Ny"}]}`, "ok, change set 3 (1 parties, 0 accounts, 0 transactions)", true},
 		{`{"parties": [{"id": "910336819"}]}`, `1:1: /: property "sequence" is missing`, false},
