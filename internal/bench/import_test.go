@@ -122,6 +122,9 @@ func TestBenchImportReport(t *testing.T) {
 	}
 	importRun := func(args ...string) (time.Duration, int64, string) {
 		cmd := exec.Command(bin, append([]string{"import"}, args...)...)
+		if len(args) > 0 && args[0] == "nice" { // nice -n N: the import at a lower CPU priority
+			cmd = exec.Command(args[0], append(append(args[1:3:3], bin, "import"), args[3:]...)...)
+		}
 		cmd.Env = env
 		began := time.Now()
 		out, err := cmd.CombinedOutput()
@@ -160,7 +163,7 @@ func TestBenchImportReport(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				importRun(append([]string{"--bank-data", file}, args...)...)
+				importRun(append(args, "--bank-data", file)...)
 			}()
 			for i := 0; ; i++ {
 				select {
@@ -182,9 +185,11 @@ func TestBenchImportReport(t *testing.T) {
 			n, fi.Size()>>20, took.Seconds(), float64(n)/took.Seconds(), rss>>10, dbBytes>>20,
 			cell(idle[0]), cell(idle[1]), cell(idle[2]), cell(idle[3]), cell(idleAll), cell(during), len(during), errors)
 		if size == sizes[0] {
-			const capped = 10000
-			during, errors := duringImport("--max-rate", strconv.Itoa(capped))
-			fmt.Printf("%-12s during an import capped at --max-rate %d: %s (%d requests, %d errors)\n", "", capped, cell(during), len(during), errors)
+			// The two ways to give serving more room on a shared host (docs/bank-data.md).
+			for _, way := range [][]string{{"nice", "-n", "19"}, {"--max-rate", "10000"}} {
+				during, errors := duringImport(way...)
+				fmt.Printf("%-12s during an import run as %s: %s (%d requests, %d errors)\n", "", strings.Join(way, " "), cell(during), len(during), errors)
+			}
 		}
 		require.NoError(t, os.Remove(file))
 	}

@@ -56,3 +56,14 @@ func TestImportFile_MaxRateCapsTheLoadAndACancelledImportChangesNothing(t *testi
 	require.NoError(t, err)
 	require.NotEqual(t, before, snapshot(t, pool))
 }
+
+// The new generation is analysed before it serves: the planner knows its size from the first
+// request (a table never analysed is planned from guesses).
+func TestImportFile_TheNewGenerationHasStatisticsWhenItServes(t *testing.T) {
+	pool := deltaPool(t)
+	var analyzed int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname IN ('parties', 'accounts', 'account_roles', 'transactions', 'bank_servicer')
+		AND last_analyze IS NOT NULL`).Scan(&analyzed))
+	require.Equal(t, 5, analyzed)
+}

@@ -51,7 +51,7 @@ END
 $$;
 
 -- dsop_bank_index gives each <table>_stage the indexes, keys and foreign keys of its bank table,
--- each named <name>_stage until the switch.
+-- each named <name>_stage until the switch, and its statistics.
 CREATE OR REPLACE FUNCTION dsop_bank_index() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -80,6 +80,11 @@ BEGIN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s', t || '_stage', r.conname || '_stage',
                 regexp_replace(r.def, 'REFERENCES (\w+)\(', 'REFERENCES \1_stage('));
         END LOOP;
+    END LOOP;
+    -- Statistics before the switch: the planner must know the new generation from its first
+    -- request, not after autovacuum gets round to it.
+    FOREACH t IN ARRAY dsop_bank_tables() LOOP
+        EXECUTE format('ANALYZE %I', t || '_stage');
     END LOOP;
 END
 $$;
