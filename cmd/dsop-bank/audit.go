@@ -265,7 +265,7 @@ func esc(s string) string {
 }
 
 // printer renders the compliance model on a terminal or as an export: the CLI's half of the
-// console/CLI equivalence (README "Compliance").
+// console/CLI equivalence (docs/compliance.md).
 type printer struct {
 	p      *compliance.Presenter
 	reveal bool

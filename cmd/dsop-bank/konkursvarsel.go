@@ -269,7 +269,7 @@ func printDataStatus(w io.Writer, st postgres.DataStatus) {
 
 // migrateCmd applies the database migrations (the server also does it at start).
 func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if commandHelp("migrate", args, stdout, "It reads DSOP_DATABASE_URL (with the other server settings: dsop-bank serve --help). Run it as the role that owns the schema; the server then finds nothing to apply (README \"PostgreSQL roles\").") {
+	if commandHelp("migrate", args, stdout, "It reads DSOP_DATABASE_URL (with the other server settings: dsop-bank serve --help). Run it as the role that owns the schema; the server then finds nothing to apply (docs/operators.md \"PostgreSQL roles\").") {
 		return nil
 	}
 	cfg, err := config.Load("migrate", args, getenv, stderr)

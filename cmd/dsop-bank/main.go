@@ -1,7 +1,7 @@
 // Command dsop-bank is a Norwegian bank's server for the DSOP service Konkursbehandling, and the
 // tools that go with it. `dsop-bank help` lists the commands (from the one table in commands);
 // `dsop-bank <command> --help` shows a command's own flags. Settings come from flags or DSOP_*
-// environment variables; see README.md.
+// environment variables; see docs/operators.md.
 package main
 
 import (
@@ -169,7 +169,7 @@ func printHelp(w io.Writer) {
 		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w, "\n`dsop-bank <command> --help` shows a command's flags; settings are also DSOP_* environment variables (README.md).")
+	fmt.Fprintln(w, "\n`dsop-bank <command> --help` shows a command's flags; settings are also DSOP_* environment variables (docs/operators.md).")
 }
 
 // suggest names the nearest command to a mistyped one.

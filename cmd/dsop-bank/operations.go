@@ -98,7 +98,7 @@ func readiness(cfg *config.Config, st *stores, keys *validation.JWKS, enc *encry
 }
 
 // registerAuditMetrics exposes the audit log's growth and, for the file store, the free space of
-// its volume (README "Audit log", disk: the alert rule).
+// its volume (docs/compliance.md "Audit log", disk: the alert rule).
 func registerAuditMetrics(tel *telemetry.Telemetry, st *stores) error {
 	if st.volume == nil {
 		return nil

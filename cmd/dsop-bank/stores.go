@@ -69,7 +69,7 @@ type stores struct {
 	pool    *pgxpool.Pool
 	close   func()
 	// volume watches the file store's disk (nil on PostgreSQL, whose disk the database's
-	// operators watch: README "Audit log").
+	// operators watch: docs/compliance.md "Audit log").
 	volume *audit.Volume
 }
 

@@ -1,4 +1,4 @@
--- Least-privilege PostgreSQL roles for dsop-bank (README "PostgreSQL roles").
+-- Least-privilege PostgreSQL roles for dsop-bank (docs/operators.md "PostgreSQL roles").
 --
 -- Run it as a superuser (or a role with CREATEROLE that owns the schema), connected to the bank's
 -- database with the schema dsop-bank uses first on the search_path (`public` unless you chose

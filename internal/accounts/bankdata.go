@@ -18,7 +18,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
-// BankData is the bank data file (schema: openapi/bank-data.yaml, manual: README "Bank data").
+// BankData is the bank data file (schema: openapi/bank-data.yaml, manual: docs/bank-data.md).
 type BankData struct {
 	// Servicer is the bank itself, as accounts[].servicer.
 	Servicer Servicer  `json:"servicer"`

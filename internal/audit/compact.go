@@ -8,7 +8,7 @@ import (
 )
 
 // MaxCompactRecord is the most the record of an anonymous call (refused before any token was
-// accepted) takes in the log (README "Audit log", disk): anyone can send such calls, so what each
+// accepted) takes in the log (docs/compliance.md "Audit log", disk): anyone can send such calls, so what each
 // costs is bounded by us, not by the caller's header sizes (issue #25).
 const MaxCompactRecord = 512
 

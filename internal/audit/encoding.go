@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 )
 
-// The record encoding (README "Audit log", record format).
+// The record encoding (docs/compliance.md "Audit log", record format).
 //
 // A record is encoded once, when it joins the chain, and stored as encoded; nothing ever encodes
 // it again. Its hash is the SHA-256 of the stored bytes with the value of the final "hash" key

@@ -20,7 +20,7 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/durable"
 )
 
-// The file store's index (README "Audit log", indexes): one file per sealed segment,
+// The file store's index (docs/compliance.md "Audit log", indexes): one file per sealed segment,
 // audit-<first seq>.idx beside audit-<first seq>.jsonl, so that a lookup by case, party,
 // consumer, client, service, reason or kind reads the records it returns and a few index pages,
 // never the log. The segment being written keeps the same index in memory. An index that is

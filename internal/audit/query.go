@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The query interface (README "Audit log", queries): what the console and the CLI ask of the log.
+// The query interface (docs/compliance.md "Audit log", queries): what the console and the CLI ask of the log.
 // Every answer is a page — at most Limit records, and at most MaxScan records examined — with a
 // keyset cursor to continue, so that a question costs what its answer costs, not what the log
 // weighs. Each store answers from its indexes: PostgreSQL from B-tree indexes (migration 0006),

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Volume watches the free space of the file store's volume (README "Audit log", disk): below
+// Volume watches the free space of the file store's volume (docs/compliance.md "Audit log", disk): below
 // MinFree the server refuses new requests with 503 and /readyz fails, before a record could be
 // half written. The answer is cached for a second: a statfs per request would cost more than the
 // check is worth.

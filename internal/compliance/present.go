@@ -17,7 +17,7 @@ import (
 
 // Presenter shows identity numbers and times the one way both the console and the CLI show them.
 //
-// Masking (README "Compliance"): an 11-digit national identity number is shown as its first six
+// Masking (docs/compliance.md): an 11-digit national identity number is shown as its first six
 // digits, five stars and a keyed pseudonym — "080860***** ~k7q2mf" — so that two numbers with
 // the same first digits never look alike, and nobody without the server secret can tell which
 // number a pseudonym stands for: the hidden digits cannot be guessed by computing pseudonyms.

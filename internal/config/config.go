@@ -218,7 +218,7 @@ type setting struct {
 	val                  *string
 }
 
-// Settings lists every setting with its flag, variable, default and help, in README order.
+// Settings lists every setting with its flag, variable, default and help, in the order of the manual's table (docs/operators.md).
 func settings(raw map[string]*string) []setting {
 	s := func(flag, env, def, help string) setting {
 		v := new(string)

@@ -14,7 +14,7 @@ import (
 )
 
 // Case is one conformance case: what it checks and why, in the words a bank's tester reads, and
-// the code that checks it. The list is Cases; the README's conformance section renders it.
+// the code that checks it. The list is Cases; docs/conformance.md renders it.
 type Case struct {
 	ID     string
 	Title  string
@@ -45,7 +45,7 @@ func (c Case) Category() string {
 	return CategoryValidation
 }
 
-// Cases is every case of Konkursbehandling, the default service (the README renders them).
+// Cases is every case of Konkursbehandling, the default service (docs/conformance.md renders them).
 func Cases() []Case { return CasesFor(dsopservice.Konkursbehandling()) }
 
 // CasesFor is every case for a service, in the order they run: the consumer's flow first (its

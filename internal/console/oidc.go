@@ -23,7 +23,7 @@ import (
 )
 
 // OIDC is how the console signs users in: the bank's single sign-on, through OpenID Connect's
-// authorization code flow with PKCE (README "Compliance console").
+// authorization code flow with PKCE (docs/compliance.md "Compliance console").
 type OIDC struct {
 	Issuer       string
 	ClientID     string

@@ -46,7 +46,7 @@ const (
 	seenEvery = time.Minute
 )
 
-// Session timeouts (README "Compliance console", sessions; DSOP_CONSOLE_IDLE_TIMEOUT,
+// Session timeouts (docs/compliance.md "Compliance console", sessions; DSOP_CONSOLE_IDLE_TIMEOUT,
 // DSOP_CONSOLE_SESSION_TIMEOUT, DSOP_CONSOLE_ROLE_RECHECK).
 const (
 	DefaultIdleTimeout    = 30 * time.Minute

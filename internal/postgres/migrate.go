@@ -24,7 +24,7 @@ const (
 )
 
 // Migrate applies the migrations that have not run yet. When every one has run it only reads
-// schema_migrations, so a serving role without the right to create tables starts (README
+// schema_migrations, so a serving role without the right to create tables starts (docs/operators.md
 // "PostgreSQL roles": the admin role migrates).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	_, err := MigrateReport(ctx, pool)
