@@ -184,3 +184,15 @@ func TestDocs_EveryLinkStaysInTheRepositoryAndResolves(t *testing.T) {
 		}
 	}
 }
+
+// The README names every command and every setting (the contracts), and points to their manual.
+func TestREADME_NamesEveryCommandAndSetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, name := range config.Names() {
+		require.Contains(t, string(readme), "`"+name+"`", "README names %s", name)
+	}
+	for _, c := range commands() {
+		require.Contains(t, string(readme), "`"+c.name+"`", "README names the command %s", c.name)
+	}
+}
