@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 	refused := fs.String("refused-parties", env("REFUSED_PARTIES"), "parties the bank must refuse, comma-separated (DSOP_CONFORMANCE_REFUSED_PARTIES; default the annulled, reversed and closed test debtors and one never notified, or for oed a living customer and one unknown)")
 	format := fs.String("format", firstNonEmpty(env("FORMAT"), "table"), "table or json (DSOP_CONFORMANCE_FORMAT)")
 	junit := fs.String("junit", env("JUNIT"), "also write a JUnit XML report to this file (DSOP_CONFORMANCE_JUNIT)")
+	production := fs.Bool("production", env("PRODUCTION") == "true", "read-only mode for the bank's production: GET only (the case that sends other methods is skipped), --parties required (the bank's own test party; no published test debtors), no refused parties unless given, and a rate cap (DSOP_CONFORMANCE_PRODUCTION=true)")
+	rateCap := fs.Float64("rate", 0, "requests per second at most (DSOP_CONFORMANCE_RATE; default no cap, 2 with --production)")
 	caFile := fs.String("ca", env("CA"), "PEM bundle of CAs to trust for the bank's TLS, besides the system roots (DSOP_CONFORMANCE_CA)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,6 +79,25 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	o.Parties, o.Refused = open, refusedDefault
+	if *production {
+		// In production only the bank's own test party is asked for, and the bank is never
+		// loaded more than the real consumer would load it.
+		if *parties == "" {
+			return &usageError{errors.New("conformance --production needs --parties: the bank's own test party in production (PartyID:date), never the published test debtors")}
+		}
+		o.Refused, o.Production, o.Rate = nil, true, 2
+	}
+	if v := env("RATE"); v != "" && *rateCap == 0 {
+		if *rateCap, err = strconv.ParseFloat(v, 64); err != nil || *rateCap < 0 {
+			return &usageError{fmt.Errorf("DSOP_CONFORMANCE_RATE: must be a number of requests per second")}
+		}
+	}
+	if *rateCap < 0 {
+		return &usageError{errors.New("--rate must be 0 (no cap) or a number of requests per second")}
+	}
+	if *rateCap > 0 {
+		o.Rate = *rateCap
+	}
 	if *parties != "" {
 		if o.Parties, err = conformance.ParseParties(*parties); err != nil {
 			return fmt.Errorf("conformance: --parties: %w", err)
@@ -91,6 +113,9 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stderr, "conformance [%2d/%d] %-4s %s (%s)\n", done, total, r.Status, r.Case.ID, r.Duration.Round(time.Millisecond))
 	}
 	fmt.Fprintf(stderr, "conformance: playing %s (%s) against %s with %d test parties\n", svc.Title, svc.Consumers[0], o.BaseURL, len(o.Parties))
+	if o.Production {
+		fmt.Fprintf(stderr, "conformance: production mode: GET only, at most %g requests a second\n", o.Rate)
+	}
 	rep, err := conformance.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("conformance: %w", err)

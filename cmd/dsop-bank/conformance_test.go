@@ -302,3 +302,37 @@ func TestConformance_READMEListsEveryCase(t *testing.T) {
 		require.Contains(t, string(readme), row, "README row of %s", c.ID)
 	}
 }
+
+// The read-only production mode (issue #27): only the bank's own test party, GET only (the case
+// that sends other methods is skipped, and nothing else is sent by any case), under a rate cap;
+// without --parties it refuses to start (exit status 2).
+func TestConformance_ProductionModeSendsGETOnlyForTheBanksOwnParty(t *testing.T) {
+	env := map[string]string{}
+	addr := serveTest(t, env)
+	err := run(context.Background(), []string{"conformance", "--production", "--base-url", "http://" + addr + "/v2"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--production needs --parties")
+	require.Equal(t, 2, exitStatus(err))
+
+	rep, err := runKit(t, env, "--production", "--rate", "50", "--base-url", "http://"+addr+"/v2", "--parties", "910336819:2018-06-08")
+	require.NoError(t, err, "%+v", rep)
+	require.Empty(t, failedCases(rep), "%+v", rep.Cases)
+	skipped := map[string]string{}
+	for _, c := range rep.Cases {
+		if c.Status == "SKIP" {
+			skipped[c.ID] = c.Evidence
+		}
+	}
+	require.Contains(t, skipped["REF-METHOD"], "production mode sends GET only")
+	require.Contains(t, skipped, "REF-NOT-BANKRUPT", "no published test debtor is asked for in production")
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"audit", "query", "--format", "json"}, func(k string) string { return env[k] }, &out, &bytes.Buffer{}))
+	gets := 0
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var rec struct{ Method string }
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		require.Equal(t, "GET", rec.Method, "production mode sent only GET: %s", line)
+		gets++
+	}
+	require.Greater(t, gets, 10)
+}

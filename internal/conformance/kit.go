@@ -21,6 +21,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsopservice"
@@ -74,6 +75,12 @@ type Options struct {
 	Now func() time.Time
 	// Progress, when set, is told of each result as it is known.
 	Progress func(done, total int, r Result)
+	// Production is the read-only mode for a bank's production (Bits asks for its cases in test
+	// and in production): only GET is sent, so a case that needs another method is skipped.
+	Production bool
+	// Rate caps the requests sent per second (0 = no cap): in production, the kit must not load
+	// the bank more than the real consumer would.
+	Rate float64
 }
 
 // RequestTimeout bounds every request of a run when Options.HTTP sets no timeout of its own.
@@ -148,11 +155,20 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, fmt.Errorf("the kit's copy of Bank_v2.yaml: %w", err)
 	}
 	k := &kit{o: o, today: civil.Today(o.Now(), oslo), schemas: schemas}
+	if o.Rate > 0 {
+		k.limit = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
 	rep := Report{BaseURL: o.BaseURL, Started: o.Now()}
 	cases := CasesFor(o.Service)
 	for i, c := range cases {
 		start := time.Now()
-		st, ev := c.run(ctx, k)
+		var st Status
+		var ev string
+		if o.Production && c.writes {
+			st, ev = Skip, "production mode sends GET only: this case sends other methods"
+		} else {
+			st, ev = c.run(ctx, k)
+		}
 		res := Result{Case: c, Status: st, Evidence: ev, Duration: time.Since(start)}
 		rep.Results = append(rep.Results, res)
 		if o.Progress != nil {
@@ -167,6 +183,7 @@ type kit struct {
 	o       Options
 	today   civil.Date
 	schemas *openapi3.T
+	limit   *rate.Limiter // Options.Rate; nil: no cap
 
 	mu        sync.Mutex
 	exchanges []*exchange
@@ -275,6 +292,16 @@ func (k *kit) do(ctx context.Context, r request) *exchange {
 			}
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if k.o.Production && req.Method != http.MethodGet {
+		ex.Err = errors.New("production mode sends GET only")
+		return ex
+	}
+	if k.limit != nil {
+		if err := k.limit.Wait(ctx); err != nil {
+			ex.Err = err
+			return ex
+		}
 	}
 	resp, err := k.o.HTTP.Do(req)
 	if err != nil {
