@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -35,6 +38,12 @@ func URL(tb testing.TB) string {
 	admin, err := pgxpool.New(context.Background(), url)
 	require.NoError(tb, err)
 	_, err = admin.Exec(context.Background(), "CREATE SCHEMA "+schema)
+	if isMissingDatabase(err) {
+		// The database the URL names does not exist yet (a fresh cluster has only postgres):
+		// create it once, through the cluster's maintenance database, rather than fail every test.
+		require.NoError(tb, createDatabase(url), "create the database of DSOP_TEST_DATABASE_URL")
+		_, err = admin.Exec(context.Background(), "CREATE SCHEMA "+schema)
+	}
 	require.NoError(tb, err)
 	tb.Cleanup(func() {
 		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
@@ -45,6 +54,33 @@ func URL(tb testing.TB) string {
 		sep = "&"
 	}
 	return url + sep + "search_path=" + schema
+}
+
+func isMissingDatabase(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "3D000" // invalid_catalog_name
+}
+
+// createDatabase creates the database raw names, connected to the cluster's postgres database;
+// another test creating it at the same time is no failure.
+func createDatabase(raw string) error {
+	cfg, err := pgx.ParseConfig(raw)
+	if err != nil {
+		return err
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42P04" || pe.Code == "23505") { // duplicate_database, or a race on the catalog
+		return nil
+	}
+	return err
 }
 
 // Pool connects to a fresh schema (not migrated: pgtest cannot import the package it tests).
