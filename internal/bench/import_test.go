@@ -203,7 +203,7 @@ func TestBenchImportReport(t *testing.T) {
 	f, err := os.Create(delta)
 	require.NoError(t, err)
 	bw := bufio.NewWriter(f)
-	a := importAccount(importNumber(probeDebtor, 0), probeDebtor)
+	a := benchAccount(importNumber(probeDebtor, 0), probeDebtor)
 	head, _ := json.Marshal(a)
 	fmt.Fprintf(bw, `{"sequence": 1, "accounts": [%s, "transactions": [`, strings.TrimSuffix(string(head), "}"))
 	for i := range 10_000 {
@@ -222,10 +222,6 @@ func TestBenchImportReport(t *testing.T) {
 
 // importNumber is an account number of the import bench, distinct per owner and index.
 func importNumber(owner string, i int) string { return fmt.Sprintf("%s%010d", owner[:1], i) }
-
-func importAccount(number, owner string) accounts.Account {
-	return benchAccount(number, owner)
-}
 
 // writeImportFile writes a bank data file of about size transactions: the probe debtor's 11
 // accounts (10 × 3 000 and 1 × 60 000) and the rest in accounts of 333 (owned by 1 000 filler
@@ -247,7 +243,7 @@ func writeImportFile(t *testing.T, path string, size int, end time.Time) int {
 			bw.WriteByte(',')
 		}
 		acct++
-		head, _ := json.Marshal(importAccount(importNumber(owner, i), owner))
+		head, _ := json.Marshal(benchAccount(importNumber(owner, i), owner))
 		bw.Write(head[:len(head)-1])
 		bw.WriteString(`,"transactions":[`)
 		for j := range count {

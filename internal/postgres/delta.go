@@ -177,27 +177,29 @@ func ApplyDelta(ctx context.Context, pool *pgxpool.Pool, path string, refs accou
 		if _, err := tx.Exec(ctx, "ANALYZE delta_parties, delta_accounts, delta_account_roles, delta_transactions"); err != nil {
 			return err
 		}
-		merge := []string{
-			`INSERT INTO parties (id, doc) SELECT id, doc FROM delta_parties ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc`,
-			`INSERT INTO accounts (reference, account_number, doc) SELECT reference, account_number, doc FROM delta_accounts
-				ON CONFLICT (reference) DO UPDATE SET doc = EXCLUDED.doc`,
+		var replaced int64 // transactions corrected, not added: the count grows by the rest
+		for _, m := range []struct {
+			sql     string
+			counted *int64
+		}{
+			{sql: `INSERT INTO parties (id, doc) SELECT id, doc FROM delta_parties ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc`},
+			{sql: `INSERT INTO accounts (reference, account_number, doc) SELECT reference, account_number, doc FROM delta_accounts
+				ON CONFLICT (reference) DO UPDATE SET doc = EXCLUDED.doc`},
 			// An account's roles are its whole ownership history: replaced, never merged.
-			`DELETE FROM account_roles r USING delta_accounts a WHERE r.reference = a.reference`,
-			`INSERT INTO account_roles (reference, party_id, role, start_date, end_date) SELECT reference, party_id, role, start_date, end_date FROM delta_account_roles`,
+			{sql: `DELETE FROM account_roles r USING delta_accounts a WHERE r.reference = a.reference`},
+			{sql: `INSERT INTO account_roles (reference, party_id, role, start_date, end_date) SELECT reference, party_id, role, start_date, end_date FROM delta_account_roles`},
 			// A transaction the account already has (by identifier: transactions_identifier,
 			// migration 0010) is corrected: replaced.
-			`DELETE FROM transactions t USING delta_transactions d WHERE t.reference = d.reference AND t.transaction_id = d.transaction_id`,
-			`INSERT INTO transactions (reference, effective_at, transaction_id, doc, delivered, delivered_fields)
-				SELECT reference, effective_at, transaction_id, doc, delivered, delivered_fields FROM delta_transactions`,
-		}
-		var replaced int64
-		for i, q := range merge {
-			tag, err := tx.Exec(ctx, q)
+			{sql: `DELETE FROM transactions t USING delta_transactions d WHERE t.reference = d.reference AND t.transaction_id = d.transaction_id`, counted: &replaced},
+			{sql: `INSERT INTO transactions (reference, effective_at, transaction_id, doc, delivered, delivered_fields)
+				SELECT reference, effective_at, transaction_id, doc, delivered, delivered_fields FROM delta_transactions`},
+		} {
+			tag, err := tx.Exec(ctx, m.sql)
 			if err != nil {
 				return fmt.Errorf("apply change set %d: %w", res.Sequence, err)
 			}
-			if i == 4 {
-				replaced = tag.RowsAffected()
+			if m.counted != nil {
+				*m.counted = tag.RowsAffected()
 			}
 		}
 		if servicer != nil {

@@ -89,15 +89,29 @@ BEGIN
 END
 $$;
 
+-- dsop_bank_rename_keys renames the indexes (keys included) and foreign keys of table tbl from
+-- <name><from_suffix> to <name><to_suffix>: index names are unique in a schema, so the serving
+-- generation's move aside before the staged one's take them.
+CREATE OR REPLACE FUNCTION dsop_bank_rename_keys(tbl text, from_suffix text, to_suffix text) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT ic.relname AS name FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = tbl::regclass LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, regexp_replace(r.name, from_suffix || '$', '') || to_suffix);
+    END LOOP;
+    FOR r IN SELECT conname FROM pg_constraint WHERE conrelid = tbl::regclass AND contype = 'f' LOOP
+        EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I', tbl, r.conname, regexp_replace(r.conname, from_suffix || '$', '') || to_suffix);
+    END LOOP;
+END
+$$;
+
 -- dsop_bank_switch puts the staged generation in place of the serving one, in the caller's
 -- transaction (which sets a short lock_timeout and tries again: the renames wait for requests in
 -- flight, and requests arriving meanwhile wait for the renames). The serving tables become
 -- <table>_retired, with their indexes and constraints; dsop_bank_discard drops them afterwards.
 CREATE OR REPLACE FUNCTION dsop_bank_switch() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-    t text;
-    r record;
+DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY dsop_bank_tables() LOOP
         IF to_regclass(t || '_stage') IS NULL THEN
@@ -107,25 +121,15 @@ BEGIN
     -- Every lock first, in one order, so that the renames cannot deadlock with one another.
     EXECUTE (SELECT 'LOCK TABLE ' || string_agg(quote_ident(x), ', ') || ' IN ACCESS EXCLUSIVE MODE' FROM unnest(dsop_bank_tables()) x);
     FOREACH t IN ARRAY dsop_bank_tables() LOOP
-        FOR r IN SELECT ic.relname AS name FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = t::regclass LOOP
-            EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, r.name || '_retired');
-        END LOOP;
-        FOR r IN SELECT conname FROM pg_constraint WHERE conrelid = t::regclass AND contype = 'f' LOOP
-            EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I', t, r.conname, r.conname || '_retired');
-        END LOOP;
+        PERFORM dsop_bank_rename_keys(t, '', '_retired');
         EXECUTE format('ALTER TABLE %I RENAME TO %I', t, t || '_retired');
         EXECUTE format('ALTER TABLE %I RENAME TO %I', t || '_stage', t);
-        FOR r IN SELECT ic.relname AS name FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = t::regclass LOOP
-            EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, regexp_replace(r.name, '_stage$', ''));
-        END LOOP;
-        FOR r IN SELECT conname FROM pg_constraint WHERE conrelid = t::regclass AND contype = 'f' LOOP
-            EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I', t, r.conname, regexp_replace(r.conname, '_stage$', ''));
-        END LOOP;
+        PERFORM dsop_bank_rename_keys(t, '_stage', '');
     END LOOP;
 END
 $$;
 
-REVOKE ALL ON FUNCTION dsop_bank_discard(), dsop_bank_stage(), dsop_bank_index(), dsop_bank_switch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION dsop_bank_discard(), dsop_bank_stage(), dsop_bank_index(), dsop_bank_switch(), dsop_bank_rename_keys(text, text, text) FROM PUBLIC;
 
 -- What the serving generation is and which changes it has taken (import --status). sequence is
 -- the last change set applied (a full file's own "sequence", or 0); changes keeps each delta's
