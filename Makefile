@@ -34,7 +34,7 @@ check-generated:
 	./scripts/check-generated.sh
 
 lint:
-	@unformatted=$$(gofmt -l cmd internal openapi tools.go); \
+	@unformatted=$$(gofmt -l cmd internal openapi deploy tools.go); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

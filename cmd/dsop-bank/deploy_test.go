@@ -52,11 +52,11 @@ func dig(v any, path ...any) any {
 	return v
 }
 
-// The deployment files say what the README promises, and name only settings that exist.
+// The Dockerfile and the compose file say what the manual promises, and name only settings that exist.
 func TestDeploy_FilesAreConsistentWithTheServer(t *testing.T) {
 	known := config.Names()
 	dsopVar := regexp.MustCompile(`DSOP_[A-Z_]+`)
-	for _, f := range []string{"../../Dockerfile", "../../deploy/compose.yaml", "../../deploy/kubernetes/dsop-bank.yaml"} {
+	for _, f := range []string{"../../Dockerfile", "../../deploy/compose.yaml"} {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		for _, v := range dsopVar.FindAllString(string(b), -1) {
@@ -77,33 +77,7 @@ func TestDeploy_FilesAreConsistentWithTheServer(t *testing.T) {
 	for _, svc := range []string{"db", "mock", "migrate", "import", "dsop-1", "dsop-2"} {
 		require.NotNil(t, dig(compose, "services", svc), "compose service %s", svc)
 	}
-
-	kinds := map[string]map[string]any{}
-	for _, doc := range yamlDocs(t, "../../deploy/kubernetes/dsop-bank.yaml") {
-		require.NotEmpty(t, doc["apiVersion"])
-		kinds[doc["kind"].(string)+"/"+dig(doc, "metadata", "name").(string)] = doc
-	}
-	dep := kinds["Deployment/dsop-bank"]
-	require.NotNil(t, dep)
-	pod := dig(dep, "spec", "template", "spec")
-	c := dig(pod, "containers", 0)
-	require.Equal(t, "/readyz", dig(c, "readinessProbe", "httpGet", "path"))
-	require.Equal(t, "admin", dig(c, "readinessProbe", "httpGet", "port"), "probes on the admin port")
-	require.Equal(t, "/livez", dig(c, "livenessProbe", "httpGet", "path"))
-	require.NotNil(t, dig(c, "resources", "requests", "cpu"))
-	require.Equal(t, true, dig(pod, "securityContext", "runAsNonRoot"))
-	require.Equal(t, "dsop-bank-database", dig(c, "env", 0, "valueFrom", "secretKeyRef", "name"), "database URL from a secret")
-	require.Greater(t, dig(pod, "terminationGracePeriodSeconds"), 30, "longer than DSOP_SHUTDOWN_TIMEOUT (drain included)")
-	cm := kinds["ConfigMap/dsop-bank"]
-	require.Equal(t, "30s", dig(cm, "data", "DSOP_SHUTDOWN_TIMEOUT"))
-	require.Equal(t, "/run/secrets/dsop/secret", dig(cm, "data", "DSOP_SECRET_FILE"))
-	for _, v := range dig(pod, "volumes").([]any) {
-		if mode := dig(v, "secret", "defaultMode"); mode != nil {
-			require.Equal(t, 0o440, mode, "group-readable for the pod's own group only (production refuses more)")
-		}
-	}
-	require.NotNil(t, kinds["Job/dsop-bank-migrate"])
-	require.NotNil(t, kinds["PodDisruptionBudget/dsop-bank"])
+	// The Helm chart is checked by deploy/helm/chart_test.go.
 }
 
 // The README's configuration table documents every setting.

@@ -114,7 +114,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		switch {
 		case what == "API" && apiTLS != nil:
 			ln = tls.NewListener(ln, apiTLS)
-		case what == "admin" && adminTLS != nil:
+		case (what == "admin" || what == "console") && adminTLS != nil:
+			// The console has no client certificate either: its users sign in (issue #27: TLS on
+			// every listener, so the console's session cookie never crosses the network in clear).
 			ln = tls.NewListener(ln, adminTLS)
 		}
 		servers, listeners = append(servers, newHTTPServer(h)), append(listeners, ln)

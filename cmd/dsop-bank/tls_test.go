@@ -62,7 +62,7 @@ func (ca *testCA) issue(t *testing.T, dir, name string, serial int64, server boo
 }
 
 // TLS on our own listeners: the API requires the gateway's client certificate when a client CA
-// is set; the admin listener serves TLS without one; a rotated server certificate is picked up
+// is set; the admin and console listeners serve TLS without one; a rotated server certificate is picked up
 // without a restart.
 func TestTLS_MutualTLSOnTheAPIAndCertificateReload(t *testing.T) {
 	dir := t.TempDir()
@@ -71,7 +71,8 @@ func TestTLS_MutualTLSOnTheAPIAndCertificateReload(t *testing.T) {
 	clientCert, clientKey := ca.issue(t, dir, "gateway", 20, false)
 	caFile := filepath.Join(dir, "ca.pem")
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600))
-	env := map[string]string{"DSOP_TLS_CERT": certFile, "DSOP_TLS_KEY": keyFile, "DSOP_TLS_CLIENT_CA": caFile}
+	env := map[string]string{"DSOP_TLS_CERT": certFile, "DSOP_TLS_KEY": keyFile, "DSOP_TLS_CLIENT_CA": caFile, "DSOP_CONSOLE_ADDR": freeAddr(t)}
+	env["DSOP_CONSOLE_URL"] = "https://" + env["DSOP_CONSOLE_ADDR"]
 	addr := serveTest(t, env)
 
 	roots := x509.NewCertPool()
@@ -110,6 +111,17 @@ func TestTLS_MutualTLSOnTheAPIAndCertificateReload(t *testing.T) {
 	require.NoError(t, err, "the admin listener needs no client certificate")
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
+
+	noFollow := client(false)
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = noFollow.Get("https://" + env["DSOP_CONSOLE_ADDR"] + "/")
+	require.NoError(t, err, "the console serves TLS, without a client certificate")
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 500)
+	resp, err = http.Get("http://" + env["DSOP_CONSOLE_ADDR"] + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "no plain HTTP on the console when TLS is set (Go's TLS server answers 400)")
 
 	ca.issue(t, dir, "server", 11, true) // the bank rotates the certificate
 	require.Eventually(t, func() bool {

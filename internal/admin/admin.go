@@ -25,9 +25,9 @@ type Check struct {
 	Live bool
 }
 
-// checkTimeout bounds each check, so that a frozen dependency makes /readyz say so instead of
+// CheckTimeout bounds each check, so that a frozen dependency makes /readyz say so instead of
 // hanging the probe.
-const checkTimeout = 2 * time.Second
+const CheckTimeout = 2 * time.Second
 
 // Handler serves the admin endpoints. /livez answers 200 while the process serves at all;
 // /readyz answers 200 only when every check passes, and 503 with the failures otherwise.
@@ -45,7 +45,7 @@ func Handler(metrics http.Handler, checks []Check, spec ...[]byte) http.Handler 
 			if !c.Live {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+			ctx, cancel := context.WithTimeout(r.Context(), CheckTimeout)
 			err := run(ctx, c.Func)
 			cancel()
 			if err != nil {
@@ -72,7 +72,7 @@ func Handler(metrics http.Handler, checks []Check, spec ...[]byte) http.Handler 
 				continue
 			}
 			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+				ctx, cancel := context.WithTimeout(r.Context(), CheckTimeout)
 				defer cancel()
 				err := run(ctx, c.Func)
 				if err == nil {
@@ -113,7 +113,7 @@ func run(ctx context.Context, fn func(context.Context) error) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("no answer within %s", checkTimeout)
+		return fmt.Errorf("no answer within %s", CheckTimeout)
 	}
 }
 

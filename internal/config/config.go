@@ -280,7 +280,7 @@ func settings(raw map[string]*string) []setting {
 		s("konkursvarsel-client-id", "DSOP_KONKURSVARSEL_CLIENT_ID", "", "the bank's Maskinporten client id (DSOP_KONKURSVARSEL_AUTH=maskinporten)"),
 		s("konkursvarsel-scope", "DSOP_KONKURSVARSEL_SCOPE", "", "the Maskinporten scope BRREG grants for Konkursvarsel (DSOP_KONKURSVARSEL_AUTH=maskinporten)"),
 		s("konkursvarsel-key-id", "DSOP_KONKURSVARSEL_KEY_ID", "", "kid of a key registered with the Maskinporten client, sent instead of the certificate chain (x5c); optional"),
-		s("tls-cert", "DSOP_TLS_CERT", "", "PEM server certificate (chain) for TLS on the API and admin listeners; reloaded when the file changes; empty = plain HTTP behind the gateway"),
+		s("tls-cert", "DSOP_TLS_CERT", "", "PEM server certificate (chain) for TLS on the API, admin and console listeners; reloaded when the file changes; empty = plain HTTP behind the gateway"),
 		s("tls-key", "DSOP_TLS_KEY", "", "PEM private key of DSOP_TLS_CERT"),
 		s("tls-client-ca", "DSOP_TLS_CLIENT_CA", "", "PEM CA bundle: with TLS, the API listener requires a client certificate chaining to it (mutual TLS from the gateway)"),
 		s("admin-addr", "DSOP_ADMIN_ADDR", "127.0.0.1:9090", "listen address of /livez, /readyz and /metrics; empty = off"),
