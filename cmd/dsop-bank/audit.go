@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,91 +13,104 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/compliance"
 	"github.com/dsop-bank/dsop-bank/internal/config"
 )
 
-// auditCmd is `dsop-bank audit verify|query|case|anomalies|expire`: the compliance officer's
+// auditFlags are the flags of the audit subcommands; each subcommand registers only those it reads.
+type auditFlags struct {
+	caseID, correlation, party, consumer, service, client, kind, outcome, since, until, as string
+	status, limit                                                                          int
+	format                                                                                 string
+	reveal                                                                                 bool
+	perCase, perParty, tokenFails                                                          int
+}
+
+// auditCommand is `dsop-bank audit verify|query|case|anomalies|expire`: the compliance officer's
 // tools. They read the store the server writes (DSOP_DATABASE_URL, else DSOP_AUDIT_DIR) through
 // the audit query interface, a page at a time, and present it through internal/compliance, as
 // the console does: identity numbers masked with a keyed pseudonym, times in Europe/Oslo (UTC in
 // JSON). A full number needs --reveal, which is itself recorded with the operator's identity.
-func auditCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: dsop-bank audit verify|query|case|anomalies|expire [flags]")
+func auditCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit verify|query|case|anomalies|expire [flags]",
+		Short: "The compliance officer's tools on the audit log.",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  needsSubcommand,
 	}
-	command := "audit " + strings.Join(args, " ") // what a reveal or search record says was run
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	// Each subcommand registers only the flags it reads.
-	var (
-		caseID, correlation, party, consumer, service, client, kind, outcome, since, until, as string
-		status, limit                                                                          int
-		format                                                                                 = "table"
-		reveal                                                                                 bool
-		perCase, perParty, tokenFails                                                          = 50, 100, 10
-	)
-	usage := map[string]string{
-		"verify":    "Walk the audit hash chain; exit status 1 on the first broken or missing record.",
-		"query":     "Search the audit log (newest first; every filter uses an index).",
-		"case":      "The case report: every call of one AccountInfoRequestID, its legal basis and what was delivered.",
-		"anomalies": "Unusually many calls per case or party, refusals outside the window, repeated token failures from one address; exit status 1 on findings.",
-		"expire":    "Apply DSOP_AUDIT_RETENTION now (the chain is verified first).",
-	}
-	if _, ok := usage[sub]; !ok {
-		return fmt.Errorf("unknown audit command %q (verify, query, case, anomalies, expire)", sub)
-	}
-	revealFlags := func() {
-		fs.BoolVar(&reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
-		fs.StringVar(&as, "as", "", "who reveals or searches, for the audit record (default: the OS user)")
-	}
-	switch sub {
-	case "query":
-		fs.StringVar(&caseID, "request-id", "", "AccountInfoRequestID")
-		fs.StringVar(&correlation, "correlation-id", "", "CorrelationID")
-		fs.StringVar(&party, "party", "", "PartyID (or party resolved from an accountReference); an identity number is a recorded search")
-		fs.StringVar(&consumer, "consumer", "", "consumer, e.g. 0192:974760673")
-		fs.StringVar(&service, "service", "", "DSOP service, e.g. konkursbehandling")
-		fs.StringVar(&client, "client", "", "the caller's network address")
-		fs.StringVar(&kind, "kind", "", "call, unauthenticated or access")
-		fs.StringVar(&outcome, "outcome", "", "allowed (2xx) or refused")
-		fs.StringVar(&since, "since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
-		fs.StringVar(&until, "until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
-		fs.IntVar(&status, "status", 0, "HTTP status")
-		fs.IntVar(&limit, "limit", 0, "print at most this many records (0 = all)")
-		fs.StringVar(&format, "format", "table", "table or json (JSON lines, times in UTC)")
-		revealFlags()
-	case "case":
-		fs.StringVar(&format, "format", "text", "text or csv (times in UTC)")
-		revealFlags()
-	case "anomalies":
-		fs.IntVar(&perCase, "max-per-case", 50, "calls per AccountInfoRequestID above this")
-		fs.IntVar(&perParty, "max-per-party", 100, "calls per party above this")
-		fs.IntVar(&tokenFails, "max-token-failures", 10, "token failures per address above this")
-		fs.StringVar(&since, "since", "", "only records from this time (RFC 3339 or YYYY-MM-DD); default the whole log")
-	}
-	fs.Usage = func() {
-		args := map[string]string{"case": " <AccountInfoRequestID>"}[sub]
-		fmt.Fprintf(stderr, "usage: dsop-bank audit %s [flags]%s [-- server flags]\n\n%s\n", sub, args, usage[sub])
-		fs.PrintDefaults()
-	}
-	// Server settings (DSOP_* variables) may follow after --.
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if sub == "case" {
-		if len(rest) == 0 {
-			return errors.New("usage: dsop-bank audit case <AccountInfoRequestID>")
+	sub := func(use, short string, args cobra.PositionalArgs, register func(fs *pflag.FlagSet, f *auditFlags)) {
+		var f auditFlags
+		sc := &cobra.Command{Use: use, Short: short, Args: args}
+		if register != nil {
+			register(sc.Flags(), &f)
 		}
-		caseID, rest = rest[0], rest[1:]
+		settings := withSettings(c, sc)
+		sc.RunE = func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings(args)
+			if err != nil {
+				return err
+			}
+			if own := beforeDash(cmd, args); len(own) > 0 {
+				f.caseID = own[0] // audit case <AccountInfoRequestID>
+			}
+			return auditRun(cmd.Context(), cfg, cmd.Name(), commandLine(cmd, args), f, c.stdout, c.stderr)
+		}
+		cmd.AddCommand(sc)
 	}
-	cfg, err := config.Load("audit", rest, getenv, stderr)
-	if err != nil {
-		return err
+	reveal := func(fs *pflag.FlagSet, f *auditFlags) {
+		fs.BoolVar(&f.reveal, "reveal", false, "show national identity numbers in full (the reveal is itself recorded)")
+		fs.StringVar(&f.as, "as", "", "who reveals or searches, for the audit record (default: the OS user)")
 	}
+	sub("verify [-- server flags]", "Walk the audit hash chain; exit status 1 on the first broken or missing record.", rangeArgs(0, 0), nil)
+	sub("query [flags] [-- server flags]", "Search the audit log (newest first; every filter uses an index).", rangeArgs(0, 0), func(fs *pflag.FlagSet, f *auditFlags) {
+		fs.StringVar(&f.caseID, "request-id", "", "AccountInfoRequestID")
+		fs.StringVar(&f.correlation, "correlation-id", "", "CorrelationID")
+		fs.StringVar(&f.party, "party", "", "PartyID (or party resolved from an accountReference); an identity number is a recorded search")
+		fs.StringVar(&f.consumer, "consumer", "", "consumer, e.g. 0192:974760673")
+		fs.StringVar(&f.service, "service", "", "DSOP service, e.g. konkursbehandling")
+		fs.StringVar(&f.client, "client", "", "the caller's network address")
+		fs.StringVar(&f.kind, "kind", "", "call, unauthenticated or access")
+		fs.StringVar(&f.outcome, "outcome", "", "allowed (2xx) or refused")
+		fs.StringVar(&f.since, "since", "", "from this time (RFC 3339 or YYYY-MM-DD)")
+		fs.StringVar(&f.until, "until", "", "before this time (RFC 3339 or YYYY-MM-DD)")
+		fs.IntVar(&f.status, "status", 0, "HTTP status")
+		fs.IntVar(&f.limit, "limit", 0, "print at most this many records (0 = all)")
+		fs.StringVar(&f.format, "format", "table", "table or json (JSON lines, times in UTC)")
+		reveal(fs, f)
+	})
+	sub("case <AccountInfoRequestID> [flags] [-- server flags]", "The case report: every call of one AccountInfoRequestID, its legal basis and what was delivered.", rangeArgs(1, 1), func(fs *pflag.FlagSet, f *auditFlags) {
+		fs.StringVar(&f.format, "format", "text", "text or csv (times in UTC)")
+		reveal(fs, f)
+	})
+	sub("anomalies [flags] [-- server flags]", "Unusually many calls per case or party, refusals outside the window, repeated token failures from one address; exit status 1 on findings.", rangeArgs(0, 0), func(fs *pflag.FlagSet, f *auditFlags) {
+		fs.IntVar(&f.perCase, "max-per-case", 50, "calls per AccountInfoRequestID above this")
+		fs.IntVar(&f.perParty, "max-per-party", 100, "calls per party above this")
+		fs.IntVar(&f.tokenFails, "max-token-failures", 10, "token failures per address above this")
+		fs.StringVar(&f.since, "since", "", "only records from this time (RFC 3339 or YYYY-MM-DD); default the whole log")
+	})
+	sub("expire [-- server flags]", "Apply DSOP_AUDIT_RETENTION now (the chain is verified first).", rangeArgs(0, 0), nil)
+	return cmd
+}
+
+// commandLine is what a reveal or search record says was run: the subcommand, its own flags as
+// given and its arguments. Server settings are left out (a database URL may hold a password).
+func commandLine(cmd *cobra.Command, args []string) string {
+	line := []string{"audit", cmd.Name()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if config.EnvOf(f) == "" || !f.Hidden {
+			line = append(line, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return strings.Join(append(line, beforeDash(cmd, args)...), " ")
+}
+
+func auditRun(ctx context.Context, cfg *config.Config, sub, command string, f auditFlags, stdout, stderr io.Writer) error {
+	caseID, correlation, party, consumer, service, client, kind, outcome, since, until, as := f.caseID, f.correlation, f.party, f.consumer, f.service, f.client, f.kind, f.outcome, f.since, f.until, f.as
+	status, limit, format, reveal, perCase, perParty, tokenFails := f.status, f.limit, f.format, f.reveal, f.perCase, f.perParty, f.tokenFails
 	secret, err := loadSecret(cfg.SecretFile, false, cfg.Env == "production")
 	if err != nil {
 		return err

@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/conformance"
@@ -20,39 +21,65 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 )
 
-// conformanceCmd plays a DSOP service's consumer (BRREG for Konkursbehandling, by default)
-// against a bank's DSOP Control API v2 and reports case by case
-// (internal/conformance). Against our own server it needs no flag but --base-url: run with the
-// server's DSOP_* environment, it mints tokens from the development issuer and decrypts with the
-// development consumer key in the state directory.
-func conformanceCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("conformance", stderr)
-	env := func(k string) string { return getenv("DSOP_CONFORMANCE_" + k) }
-	baseURL := fs.String("base-url", env("BASE_URL"), "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (DSOP_CONFORMANCE_BASE_URL; default the server's DSOP_BASE_URL)")
-	audience := fs.String("audience", env("AUDIENCE"), "aud of the tokens minted by the development issuer (DSOP_CONFORMANCE_AUDIENCE; default the server's DSOP_BASE_URL)")
-	service := fs.String("service", firstNonEmpty(env("SERVICE"), "konkursbehandling"), "the DSOP service to play: konkursbehandling or oed (DSOP_CONFORMANCE_SERVICE)")
-	tokenCmd := fs.String("token-command", env("TOKEN_COMMAND"), "shell command that prints a valid token of the service's consumer for the bank (DSOP_CONFORMANCE_TOKEN_COMMAND)")
-	tokenFile := fs.String("token-file", env("TOKEN_FILE"), "file holding a valid token of the service's consumer, read for each request (DSOP_CONFORMANCE_TOKEN_FILE)")
-	keyFile := fs.String("consumer-key", env("CONSUMER_KEY"), "PEM file with the consumer's RSA private key, to decrypt the JWE answers (DSOP_CONFORMANCE_CONSUMER_KEY; default the development consumer key in the state directory)")
-	parties := fs.String("parties", env("PARTIES"), "test parties the service serves, PartyID:date,… — the date is the kjennelsesdato (konkursbehandling) or the date of death (oed) (DSOP_CONFORMANCE_PARTIES; default BRREG's published test debtors, or the demo bank's deceased customers)")
-	refused := fs.String("refused-parties", env("REFUSED_PARTIES"), "parties the bank must refuse, comma-separated (DSOP_CONFORMANCE_REFUSED_PARTIES; default the annulled, reversed and closed test debtors and one never notified, or for oed a living customer and one unknown)")
-	format := fs.String("format", firstNonEmpty(env("FORMAT"), "table"), "table or json (DSOP_CONFORMANCE_FORMAT)")
-	junit := fs.String("junit", env("JUNIT"), "also write a JUnit XML report to this file (DSOP_CONFORMANCE_JUNIT)")
-	production := fs.Bool("production", env("PRODUCTION") == "true", "read-only mode for the bank's production: GET only (the case that sends other methods is skipped), --parties required (the bank's own test party; no published test debtors), no refused parties unless given, and a rate cap (DSOP_CONFORMANCE_PRODUCTION=true)")
-	rateCap := fs.Float64("rate", 0, "requests per second at most (DSOP_CONFORMANCE_RATE; default no cap, 2 with --production)")
-	caFile := fs.String("ca", env("CA"), "PEM bundle of CAs to trust for the bank's TLS, besides the system roots (DSOP_CONFORMANCE_CA)")
-	if err := fs.Parse(args); err != nil {
-		return err
+// conformanceFlags are the kit's flags, each also a DSOP_CONFORMANCE_* variable.
+type conformanceFlags struct {
+	baseURL, audience, service, tokenCmd, tokenFile, keyFile, parties, refused, format, junit, caFile string
+	production                                                                                        bool
+	rateCap                                                                                           float64
+}
+
+// conformanceCommand plays a DSOP service's consumer (BRREG for Konkursbehandling, by default)
+// against a bank's DSOP Control API v2 and reports case by case (internal/conformance). Against
+// our own server it needs no flag but --base-url: run with the server's DSOP_* environment, it
+// mints tokens from the development issuer and decrypts with the development consumer key in the
+// state directory.
+func conformanceCommand(c *cli) *cobra.Command {
+	var f conformanceFlags
+	cmd := &cobra.Command{
+		Use:   "conformance [--base-url URL] [flags]",
+		Short: "Play a DSOP service's consumer (BRREG by default; --service oed) against a bank's DSOP Control API v2 and report case by case.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return conformanceRun(cmd.Context(), f, c.getenv, c.stdout, c.stderr)
+		},
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("conformance: unexpected arguments %v", fs.Args())
+	fs := cmd.Flags()
+	for _, v := range []struct {
+		p         *string
+		name, def string
+		help, env string
+	}{
+		{&f.baseURL, "base-url", "", "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (default the server's DSOP_BASE_URL)", "BASE_URL"},
+		{&f.audience, "audience", "", "aud of the tokens minted by the development issuer (default the server's DSOP_BASE_URL)", "AUDIENCE"},
+		{&f.service, "service", "konkursbehandling", "the DSOP service to play: konkursbehandling or oed", "SERVICE"},
+		{&f.tokenCmd, "token-command", "", "shell command that prints a valid token of the service's consumer for the bank", "TOKEN_COMMAND"},
+		{&f.tokenFile, "token-file", "", "file holding a valid token of the service's consumer, read for each request", "TOKEN_FILE"},
+		{&f.keyFile, "consumer-key", "", "PEM file with the consumer's RSA private key, to decrypt the JWE answers (default the development consumer key in the state directory)", "CONSUMER_KEY"},
+		{&f.parties, "parties", "", "test parties the service serves, PartyID:date,… — the date is the kjennelsesdato (konkursbehandling) or the date of death (oed) (default BRREG's published test debtors, or the demo bank's deceased customers)", "PARTIES"},
+		{&f.refused, "refused-parties", "", "parties the bank must refuse, comma-separated (default the annulled, reversed and closed test debtors and one never notified, or for oed a living customer and one unknown)", "REFUSED_PARTIES"},
+		{&f.format, "format", "table", "table or json", "FORMAT"},
+		{&f.junit, "junit", "", "also write a JUnit XML report to this file", "JUNIT"},
+		{&f.caFile, "ca", "", "PEM bundle of CAs to trust for the bank's TLS, besides the system roots", "CA"},
+	} {
+		fs.StringVar(v.p, v.name, v.def, v.help)
+		envFlag(fs, v.name, "DSOP_CONFORMANCE_"+v.env)
 	}
+	fs.BoolVar(&f.production, "production", false, "read-only mode for the bank's production: GET only (the case that sends other methods is skipped), --parties required (the bank's own test party; no published test debtors), no refused parties unless given, and a rate cap")
+	envFlag(fs, "production", "DSOP_CONFORMANCE_PRODUCTION")
+	fs.Float64Var(&f.rateCap, "rate", 0, "requests per second at most (default no cap, 2 with --production)")
+	envFlag(fs, "rate", "DSOP_CONFORMANCE_RATE")
+	return cmd
+}
+
+func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string) string, stdout, stderr io.Writer) error {
+	baseURL, audience, service, tokenCmd, tokenFile, keyFile := &f.baseURL, &f.audience, &f.service, &f.tokenCmd, &f.tokenFile, &f.keyFile
+	parties, refused, format, junit, production, rateCap, caFile := &f.parties, &f.refused, &f.format, &f.junit, &f.production, &f.rateCap, &f.caFile
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("conformance: --format must be table or json")
 	}
 	// The server's own settings, when this machine has them: base URL, state directory,
 	// development issuer.
-	server, serverErr := config.Load("conformance", nil, getenv, io.Discard)
+	server, serverErr := config.Load(nil, getenv)
 	if *baseURL == "" {
 		if server == nil {
 			return fmt.Errorf("conformance: --base-url is required (the server settings in the environment are not usable: %v)", serverErr)
@@ -86,11 +113,6 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 			return &usageError{errors.New("conformance --production needs --parties: the bank's own test party in production (PartyID:date), never the published test debtors")}
 		}
 		o.Refused, o.Production, o.Rate = nil, true, 2
-	}
-	if v := env("RATE"); v != "" && *rateCap == 0 {
-		if *rateCap, err = strconv.ParseFloat(v, 64); err != nil || *rateCap < 0 {
-			return &usageError{fmt.Errorf("DSOP_CONFORMANCE_RATE: must be a number of requests per second")}
-		}
 	}
 	if *rateCap < 0 {
 		return &usageError{errors.New("--rate must be 0 (no cap) or a number of requests per second")}
@@ -213,11 +235,3 @@ func splitList(s string) []string {
 	return out
 }
 
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

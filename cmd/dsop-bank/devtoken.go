@@ -2,10 +2,11 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/config"
@@ -13,11 +14,16 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/encryption"
 )
 
-// devToken mints a token from the development issuer with the server's settings (same
+// devTokenCommand mints a token from the development issuer with the server's settings (same
 // DSOP_STATE_DIR, DSOP_BASE_URL, DSOP_DEV_ISSUER_ADDR), optionally with a broken claim.
-func devToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev-token", stderr)
+func devTokenCommand(c *cli) *cobra.Command {
 	var o devissuer.Options
+	cmd := &cobra.Command{
+		Use:   "dev-token [flags] [-- server flags]",
+		Short: "Mint a token from the development issuer (test mode).",
+		Args:  rangeArgs(0, 0),
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&o.Scope, "scope", "", "scope claim (default bits:kontoinformasjon)")
 	fs.StringVar(&o.Consumer, "consumer", "", "consumer.ID (default 0192:974760673)")
 	fs.StringVar(&o.Issuer, "iss", "", "iss claim (default the development issuer)")
@@ -28,14 +34,18 @@ func devToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	fs.StringVar(&o.Alg, "alg", "RS256", "RS256, none, or HS256 (signed with the public key)")
 	fs.StringVar(&o.KID, "kid", "", "override the kid header")
 	fs.BoolVar(&o.ForeignKey, "foreign-key", false, "sign with a key that is not in the JWKS")
-	// The server's own settings are read from the environment (and may follow after --).
-	if err := fs.Parse(args); err != nil {
-		return err
+	settings := withSettings(c, cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		cfg, err := settings(args)
+		if err != nil {
+			return err
+		}
+		return devToken(cfg, o, c.stdout)
 	}
-	cfg, err := config.Load("dev-token", fs.Args(), getenv, stderr)
-	if err != nil {
-		return err
-	}
+	return cmd
+}
+
+func devToken(cfg *config.Config, o devissuer.Options, stdout io.Writer) error {
 	if !cfg.DevIssuer() {
 		return fmt.Errorf("dev-token needs the development issuer: leave DSOP_MASKINPORTEN_ISSUER and DSOP_MASKINPORTEN_JWKS_URL empty, in test mode")
 	}
@@ -51,24 +61,23 @@ func devToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	return nil
 }
 
-// checkBankData validates a bank data file and lists every problem with its location.
-func checkBankData(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check-bank-data", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	delta := fs.Bool("delta", false, "FILE is a change set (openapi/bank-data-delta.yaml); parties its roles name but it does not give are looked up when it is applied")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: dsop-bank check-bank-data [--delta] FILE\n\nValidate a bank data file (openapi/bank-data.yaml) or a change set (--delta) and list every problem with its location; exit status 1 on any.")
-		fs.PrintDefaults()
+// checkBankDataCommand validates a bank data file and lists every problem with its location.
+func checkBankDataCommand(c *cli) *cobra.Command {
+	var delta bool
+	cmd := &cobra.Command{
+		Use:   "check-bank-data [--delta] FILE",
+		Short: "Validate a bank data file and list every problem with its location.",
+		Long:  "Validate a bank data file (openapi/bank-data.yaml) or a change set (--delta) and list every problem with its location; exit status 1 on any.",
+		Args:  rangeArgs(1, 1),
+		RunE:  func(_ *cobra.Command, args []string) error { return checkBankData(args[0], delta, c.stdout) },
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	args = fs.Args()
-	if len(args) != 1 {
-		return &usageError{fmt.Errorf("usage: dsop-bank check-bank-data [--delta] FILE")}
-	}
-	o := accounts.CheckOptions{Delta: *delta}
-	if *delta {
+	cmd.Flags().BoolVar(&delta, "delta", false, "FILE is a change set (openapi/bank-data-delta.yaml); parties its roles name but it does not give are looked up when it is applied")
+	return cmd
+}
+
+func checkBankData(file string, delta bool, stdout io.Writer) error {
+	o := accounts.CheckOptions{Delta: delta}
+	if delta {
 		// Without the store, a party the change set does not give may be one the store has.
 		o.KnownParties = func(ids []string) (map[string]bool, error) {
 			all := map[string]bool{}
@@ -78,46 +87,53 @@ func checkBankData(args []string, stdout, stderr io.Writer) error {
 			return all, nil
 		}
 	}
-	res, err := accounts.CheckFileWith(args[0], o)
+	res, err := accounts.CheckFileWith(file, o)
 	if err != nil {
 		return err
 	}
 	for _, p := range res.Problems {
-		fmt.Fprintf(stdout, "%s:%s\n", args[0], p)
+		fmt.Fprintf(stdout, "%s:%s\n", file, p)
 	}
 	if len(res.Problems) > 0 {
-		return fmt.Errorf("%s: %d problems", args[0], len(res.Problems))
+		return fmt.Errorf("%s: %d problems", file, len(res.Problems))
 	}
 	kind := "ok"
-	if *delta {
+	if delta {
 		kind = fmt.Sprintf("ok, change set %d", res.Sequence)
 	}
-	fmt.Fprintf(stdout, "%s: %s (%d parties, %d accounts, %d transactions)\n", args[0], kind, res.Counts.Parties, res.Counts.Accounts, res.Counts.Transactions)
+	fmt.Fprintf(stdout, "%s: %s (%d parties, %d accounts, %d transactions)\n", file, kind, res.Counts.Parties, res.Counts.Accounts, res.Counts.Transactions)
 	return nil
 }
 
-// decrypt opens a JWE answer with the consumer's private key, for the bank's testers:
+// decryptCommand opens a JWE answer with the consumer's private key, for the bank's testers:
 // dsop-bank decrypt --key FILE [JWE-FILE] (the JWE is read from standard input without a file).
-func decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("decrypt", stderr)
-	keyFile := fs.String("key", "", "PEM file with the consumer's RSA private key")
-	if err := fs.Parse(args); err != nil {
-		return err
+func decryptCommand(c *cli) *cobra.Command {
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "decrypt --key FILE [JWE-FILE]",
+		Short: "Decrypt a JWE answer with the consumer's private key.",
+		Args:  rangeArgs(0, 1),
+		RunE:  func(_ *cobra.Command, args []string) error { return decrypt(keyFile, args, c.stdin, c.stdout) },
 	}
-	if *keyFile == "" {
-		return fmt.Errorf("usage: dsop-bank decrypt --key FILE [JWE-FILE]")
+	cmd.Flags().StringVar(&keyFile, "key", "", "PEM file with the consumer's RSA private key")
+	return cmd
+}
+
+func decrypt(keyFile string, args []string, stdin io.Reader, stdout io.Writer) error {
+	if keyFile == "" {
+		return &usageError{fmt.Errorf("decrypt needs --key FILE, the consumer's private key; usage: dsop-bank decrypt --key FILE [JWE-FILE]")}
 	}
-	kb, err := os.ReadFile(*keyFile)
+	kb, err := os.ReadFile(keyFile)
 	if err != nil {
 		return err
 	}
 	key, err := encryption.ParsePrivateKey(kb)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *keyFile, err)
+		return fmt.Errorf("%s: %w", keyFile, err)
 	}
 	in := stdin
-	if fs.NArg() > 0 {
-		f, err := os.Open(fs.Arg(0))
+	if len(args) > 0 {
+		f, err := os.Open(args[0])
 		if err != nil {
 			return err
 		}

@@ -3,32 +3,57 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 )
 
-// genCmd writes a synthetic bank data file (deterministic by seed) for benchmarks and load tests.
-func genCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gen", stderr)
-	n := fs.Int("accounts", 10, "number of accounts (owned by the demo debtor 910336819 and others)")
-	m := fs.Int("transactions", 1000, "transactions per account")
-	seed := fs.Uint64("seed", 1, "random seed")
-	end := fs.String("end", "", "last day of the history (YYYY-MM-DD); default today. Same seed and end, same file")
-	if err := fs.Parse(args); err != nil {
-		return err
+// genCommand writes a synthetic bank data file (deterministic by seed) for benchmarks and load tests.
+func genCommand(c *cli) *cobra.Command {
+	var g genFlags
+	cmd := &cobra.Command{
+		Use:   "gen --accounts N --transactions M [--seed S] [--end DATE]",
+		Short: "Write a synthetic bank data file for load tests.",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			bd, err := g.generate()
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(c.stdout).Encode(bd)
+		},
 	}
-	now, err := genEnd(*end)
+	g.register(cmd.Flags(), 10, "")
+	return cmd
+}
+
+// genFlags are gen's flags, which mock-core shares for the bank it serves.
+type genFlags struct {
+	accounts, transactions int
+	seed                   uint64
+	end                    string
+}
+
+// register adds the flags to fs; mock-core serves gen's bank only when --accounts is given.
+func (g *genFlags) register(fs *pflag.FlagSet, accounts int, prefix string) {
+	fs.IntVar(&g.accounts, "accounts", accounts, prefix+"number of accounts (owned by the demo debtor 910336819 and others)")
+	fs.IntVar(&g.transactions, "transactions", 1000, prefix+"transactions per account")
+	fs.Uint64Var(&g.seed, "seed", 1, prefix+"random seed")
+	fs.StringVar(&g.end, "end", "", prefix+"last day of the history (YYYY-MM-DD); default today. Same seed and end, same file")
+}
+
+func (g *genFlags) generate() (*accounts.BankData, error) {
+	now, err := genEnd(g.end)
 	if err != nil {
-		return &usageError{err}
+		return nil, &usageError{err}
 	}
-	bd := Generate(*n, *m, *seed, now)
-	enc := json.NewEncoder(stdout)
-	return enc.Encode(bd)
+	return Generate(g.accounts, g.transactions, g.seed, now), nil
 }
 
 // genEnd is the last day of a generated history: --end (YYYY-MM-DD), default today.

@@ -6,24 +6,41 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // healthcheckCmd asks the admin port's /readyz (or --url) and exits 0 on 200, 1 otherwise: a
 // container healthcheck for an image without a shell or curl (Dockerfile, deploy/compose.yaml).
-func healthcheckCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("healthcheck", stderr)
-	addr := getenv("DSOP_ADMIN_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9090"
+func healthcheckCommand(c *cli) *cobra.Command {
+	var (
+		url     string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "healthcheck [--url URL]",
+		Short: "Exit 0 when the server's /readyz answers 200 (for container healthchecks: the image has no shell or curl).",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				addr := c.getenv("DSOP_ADMIN_ADDR")
+				if addr == "" {
+					addr = "127.0.0.1:9090"
+				}
+				url = "http://" + dialable(addr) + "/readyz"
+			}
+			return healthcheck(cmd.Context(), url, timeout, c.stdout)
+		},
 	}
-	url := fs.String("url", "http://"+dialable(addr)+"/readyz", "what to ask; default /readyz on DSOP_ADMIN_ADDR")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	cmd.Flags().StringVar(&url, "url", "", "what to ask; default /readyz on DSOP_ADMIN_ADDR")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
+	return cmd
+}
+
+func healthcheck(ctx context.Context, url string, timeout time.Duration, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
@@ -34,9 +51,9 @@ func healthcheckCmd(ctx context.Context, args []string, getenv func(string) stri
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %d: %s", *url, resp.StatusCode, body)
+		return fmt.Errorf("healthcheck: %s answered %d: %s", url, resp.StatusCode, body)
 	}
-	fmt.Fprintf(stdout, "healthy: %s\n", *url)
+	fmt.Fprintf(stdout, "healthy: %s\n", url)
 	return nil
 }
 

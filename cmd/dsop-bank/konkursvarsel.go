@@ -3,15 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/config"
@@ -21,18 +22,28 @@ import (
 	"github.com/dsop-bank/dsop-bank/internal/validation"
 )
 
-// mockKonkursvarsel runs the Konkursvarsel mock on its own: BRREG's published test notices (or a
-// file in the list format), oppdatert/{ts}, detail links, and POST /admin/konkursvarsler.
-func mockKonkursvarsel(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("mock-konkursvarsel", stderr)
-	addr := fs.String("addr", envOr(getenv, "DSOP_MOCK_KONKURSVARSEL_ADDR", "127.0.0.1:8082"), "listen address (DSOP_MOCK_KONKURSVARSEL_ADDR)")
-	file := fs.String("notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
-	if err := fs.Parse(args); err != nil {
-		return err
+// mockKonkursvarselCommand runs the Konkursvarsel mock on its own: BRREG's published test notices
+// (or a file in the list format), oppdatert/{ts}, detail links, and POST /admin/konkursvarsler.
+func mockKonkursvarselCommand(c *cli) *cobra.Command {
+	var addr, file string
+	cmd := &cobra.Command{
+		Use:   "mock-konkursvarsel [--addr A] [--notices FILE]",
+		Short: "Run a stand-in for BRREG's Konkursvarsel API.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return mockKonkursvarsel(cmd.Context(), addr, file, c.stdout, c.stderr)
+		},
 	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8082", "listen address")
+	envFlag(cmd.Flags(), "addr", "DSOP_MOCK_KONKURSVARSEL_ADDR")
+	cmd.Flags().StringVar(&file, "notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
+	return cmd
+}
+
+func mockKonkursvarsel(ctx context.Context, addr, file string, stdout, stderr io.Writer) error {
 	var in io.Reader = demo.Konkursvarsler()
-	if *file != "" {
-		f, err := os.Open(*file)
+	if file != "" {
+		f, err := os.Open(file)
 		if err != nil {
 			return err
 		}
@@ -46,54 +57,73 @@ func mockKonkursvarsel(ctx context.Context, args []string, getenv func(string) s
 	for _, e := range rejected {
 		fmt.Fprintln(stderr, "rejected:", e)
 	}
-	return serveMock(ctx, *addr, konkursvarsel.NewMock(list).Handler(), func(at string) {
+	return serveMock(ctx, addr, konkursvarsel.NewMock(list).Handler(), func(at string) {
 		fmt.Fprintf(stdout, "Konkursvarsel mock on http://%s with %d notices\nAppend one: curl -s -X POST http://%s/admin/konkursvarsler -d '{\"type\":\"aapning\",\"debitor\":\"900308841\"}'\n", at, len(list), at)
 	})
 }
 
-// actionsCmd is `dsop-bank actions list|ack`: the block/reopen instructions for the bank's core
-// systems (the server writes them to <state-dir>/actions/actions.jsonl, which is also the export).
-func actionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: dsop-bank actions list [--all] [--format table|json] | actions ack [--by NAME] ID [ID…]")
+// actionsCommand is `dsop-bank actions list|ack`: the block/reopen instructions for the bank's
+// core systems (the server writes them to <state-dir>/actions/actions.jsonl, which is also the
+// export).
+func actionsCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "actions list|ack [flags]",
+		Short: "The block/reopen instructions from the bankruptcy notices.",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  needsSubcommand,
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("actions "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		all    bool
-		format = "table"
+		format string
 		by     string
 	)
-	switch sub {
-	case "list":
-		fs.BoolVar(&all, "all", false, "include acknowledged actions")
-		fs.StringVar(&format, "format", "table", "table or json (JSON lines)")
-	case "ack":
-		fs.StringVar(&by, "by", "", "who carried the action out (default: the OS user)")
-	default:
-		return fmt.Errorf("unknown actions command %q (list, ack)", sub)
+	list := &cobra.Command{
+		Use:   "list [--all] [--format table|json] [-- server flags]",
+		Short: "List the actions not yet acknowledged (--all: every one).",
+		Args:  rangeArgs(0, 0),
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: dsop-bank actions %s%s [-- server flags]\n", sub, map[string]string{"list": " [--all] [--format table|json]", "ack": " [--by NAME] ID [ID…]"}[sub])
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	// IDs come first; server settings (DSOP_*) may follow after --.
-	var ids, rest []string
-	for i, a := range fs.Args() {
-		if strings.HasPrefix(a, "-") {
-			rest = fs.Args()[i:]
-			break
+	list.Flags().BoolVar(&all, "all", false, "include acknowledged actions")
+	list.Flags().StringVar(&format, "format", "table", "table or json (JSON lines)")
+	listSettings := withSettings(c, list)
+	list.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := listSettings(args)
+		if err != nil {
+			return err
 		}
-		ids = append(ids, a)
+		return actions(cmd.Context(), cfg, "list", nil, all, format, "", c.stdout)
 	}
-	cfg, err := config.Load("actions", rest, getenv, stderr)
-	if err != nil {
-		return err
+	ack := &cobra.Command{
+		Use:   "ack [--by NAME] ID [ID…] [-- server flags]",
+		Short: "Acknowledge actions the bank has carried out.",
+		Args:  rangeArgs(1, math.MaxInt),
 	}
+	ack.Flags().StringVar(&by, "by", "", "who carried the action out (default: the OS user)")
+	ackSettings := withSettings(c, ack)
+	ack.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := ackSettings(args)
+		if err != nil {
+			return err
+		}
+		return actions(cmd.Context(), cfg, "ack", beforeDash(cmd, args), false, "", by, c.stdout)
+	}
+	cmd.AddCommand(list, ack)
+	return cmd
+}
+
+// needsSubcommand is the run of a command that only groups subcommands: a missing or unknown
+// subcommand is a usage error naming them.
+func needsSubcommand(cmd *cobra.Command, args []string) error {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		names = append(names, sub.Name())
+	}
+	if len(args) == 0 {
+		return &usageError{fmt.Errorf("%s needs a subcommand: %s; `%s --help` says what each does", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())}
+	}
+	return &usageError{fmt.Errorf("unknown %s command %q (%s)", cmd.Name(), args[0], strings.Join(names, ", "))}
+}
+
+func actions(ctx context.Context, cfg *config.Config, sub string, ids []string, all bool, format, by string, stdout io.Writer) error {
 	out, closeOutbox, err := openOutbox(ctx, cfg, nil)
 	if err != nil {
 		return err
@@ -153,23 +183,43 @@ func actionsCmd(ctx context.Context, args []string, getenv func(string) string, 
 // replaced in one transaction, transactions with COPY. Importing the same file again is a no-op
 // in effect. accountReference values depend on DSOP_SECRET_FILE and the delivered forms of the
 // transactions on DSOP_FIELD_POLICY: use the servers' secret and field policy.
-func importCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("import", stderr)
-	file := fs.String("bank-data", "", "full bank data file (openapi/bank-data.yaml); default DSOP_BANK_DATA")
-	delta := fs.String("delta", "", "change set to apply (openapi/bank-data-delta.yaml) instead of a full file")
-	status := fs.Bool("status", false, "show the serving generation and the change sets it has taken, and change nothing")
-	maxRate := fs.Float64("max-rate", 0, "with --bank-data: load at most this many transactions a second (0 = as fast as it goes), to leave a database that serves at the same time more room")
-	if err := fs.Parse(args); err != nil {
-		return err
+func importCommand(c *cli) *cobra.Command {
+	var (
+		delta   string
+		status  bool
+		maxRate float64
+	)
+	cmd := &cobra.Command{
+		Use:   "import [--bank-data FILE | --delta FILE | --status] [flags]",
+		Short: "Check and load a full bank data file into PostgreSQL as a new generation, or apply a change set, without stopping the server.",
+		Long: "Check and load a full bank data file into PostgreSQL as a new generation, or apply a change set, without stopping the server.\n" +
+			"--bank-data is the server's setting of the same name (DSOP_BANK_DATA). It needs DSOP_DATABASE_URL and DSOP_SECRET_FILE.",
+		Args: rangeArgs(0, 0),
 	}
-	cfg, err := config.Load("import", fs.Args(), getenv, stderr)
-	if err != nil {
-		return err
+	fs := cmd.Flags()
+	fs.StringVar(&delta, "delta", "", "change set to apply (openapi/bank-data-delta.yaml) instead of a full file")
+	fs.BoolVar(&status, "status", false, "show the serving generation and the change sets it has taken, and change nothing")
+	fs.Float64Var(&maxRate, "max-rate", 0, "with --bank-data: load at most this many transactions a second (0 = as fast as it goes), to leave a database that serves at the same time more room")
+	settings := withSettings(c, cmd)
+	// The server's --bank-data setting is import's own flag: shown in its help.
+	_ = fs.SetAnnotation("bank-data", cobra.BashCompFilenameExt, []string{"json"})
+	fs.Lookup("bank-data").Hidden = false
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := settings(args)
+		if err != nil {
+			return err
+		}
+		file := cfg.BankData
+		if !cmd.Flags().Changed("bank-data") && (delta != "" || status) {
+			file = "" // DSOP_BANK_DATA, the server's setting, is the default of a full import only
+		}
+		return importData(cmd.Context(), cfg, file, delta, status, maxRate, c.stdout, c.stderr)
 	}
-	if *file == "" && *delta == "" && !*status {
-		*file = cfg.BankData
-	}
-	if n := btoi(*file != "") + btoi(*delta != "") + btoi(*status); n != 1 {
+	return cmd
+}
+
+func importData(ctx context.Context, cfg *config.Config, file, delta string, status bool, maxRate float64, stdout, stderr io.Writer) error {
+	if n := btoi(file != "") + btoi(delta != "") + btoi(status); n != 1 {
 		return &usageError{errors.New("usage: dsop-bank import [--bank-data FILE | --delta FILE | --status] (with DSOP_DATABASE_URL and DSOP_SECRET_FILE): give exactly one")}
 	}
 	if cfg.DatabaseURL == "" {
@@ -180,7 +230,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer pool.Close()
-	if *status {
+	if status {
 		st, err := postgres.Status(ctx, pool)
 		if err != nil {
 			return err
@@ -197,27 +247,27 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	refs := accounts.NewReferencer(secret)
-	if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil && *delta != "" {
+	if err := postgres.CheckSecret(ctx, pool, accounts.Fingerprint(secret)); err != nil && delta != "" {
 		return err // a change set adds to data whose accountReference values come from the recorded secret
 	}
 	start := time.Now()
-	if *delta != "" {
-		rep, err := postgres.ApplyDelta(ctx, pool, *delta, refs, policy)
+	if delta != "" {
+		rep, err := postgres.ApplyDelta(ctx, pool, delta, refs, policy)
 		if err != nil {
 			return refusal(stderr, err)
 		}
 		if rep.AlreadyApplied {
-			fmt.Fprintf(stdout, "change set %d (%s) was already applied on %s: nothing changed\n", rep.Sequence, *delta, rep.AppliedAt.Format(time.RFC3339))
+			fmt.Fprintf(stdout, "change set %d (%s) was already applied on %s: nothing changed\n", rep.Sequence, delta, rep.AppliedAt.Format(time.RFC3339))
 			return nil
 		}
-		fmt.Fprintf(stdout, "applied change set %d from %s: %d parties, %d accounts, %d transactions in %s\n", rep.Sequence, *delta, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "applied change set %d from %s: %d parties, %d accounts, %d transactions in %s\n", rep.Sequence, delta, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond))
 		return nil
 	}
-	progress := newProgress(stderr, *file)
-	if *maxRate < 0 {
+	progress := newProgress(stderr, file)
+	if maxRate < 0 {
 		return &usageError{errors.New("--max-rate must be 0 (no cap) or a number of transactions a second")}
 	}
-	rep, err := postgres.ImportFile(ctx, pool, *file, refs, policy, postgres.ImportOptions{Progress: progress.report, MaxRate: *maxRate})
+	rep, err := postgres.ImportFile(ctx, pool, file, refs, policy, postgres.ImportOptions{Progress: progress.report, MaxRate: maxRate})
 	progress.done()
 	if err != nil {
 		return refusal(stderr, err)
@@ -232,7 +282,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if previous != "" {
 		fmt.Fprintf(stderr, "warning: the database was set up with another secret (fingerprint %s, now %s): restart every replica with this DSOP_SECRET_FILE\n", previous, accounts.Fingerprint(secret))
 	}
-	fmt.Fprintf(stdout, "imported %s: %d parties, %d accounts, %d transactions in %s (generation %d, sequence %d)\n", *file, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond), rep.Generation, rep.Sequence)
+	fmt.Fprintf(stdout, "imported %s: %d parties, %d accounts, %d transactions in %s (generation %d, sequence %d)\n", file, rep.Parties, rep.Accounts, rep.Transactions, time.Since(start).Round(time.Millisecond), rep.Generation, rep.Sequence)
 	return nil
 }
 
@@ -267,15 +317,27 @@ func printDataStatus(w io.Writer, st postgres.DataStatus) {
 	}
 }
 
-// migrateCmd applies the database migrations (the server also does it at start).
-func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if commandHelp("migrate", args, stdout, "It reads DSOP_DATABASE_URL (with the other server settings: dsop-bank serve --help). Run it as the role that owns the schema; the server then finds nothing to apply (docs/operators.md \"PostgreSQL roles\").") {
-		return nil
+// migrateCommand applies the database migrations (the server also does it at start).
+func migrateCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations to DSOP_DATABASE_URL and report what was applied.",
+		Long: "Apply the database migrations to DSOP_DATABASE_URL and report what was applied.\n" +
+			"Run it as the role that owns the schema; the server then finds nothing to apply (docs/operators.md \"PostgreSQL roles\").",
+		Args: rangeArgs(0, 0),
 	}
-	cfg, err := config.Load("migrate", args, getenv, stderr)
-	if err != nil {
-		return err
+	settings := withSettings(c, cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := settings(args)
+		if err != nil {
+			return err
+		}
+		return migrate(cmd.Context(), cfg, c.stdout)
 	}
+	return cmd
+}
+
+func migrate(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("migrate needs DSOP_DATABASE_URL")
 	}

@@ -1,13 +1,15 @@
 // Command dsop-bank is a Norwegian bank's server for the DSOP service Konkursbehandling, and the
-// tools that go with it. `dsop-bank help` lists the commands (from the one table in commands);
-// `dsop-bank <command> --help` shows a command's own flags. Settings come from flags or DSOP_*
-// environment variables; see docs/operators.md.
+// tools that go with it. `dsop-bank help` lists the commands; `dsop-bank <command> --help` shows
+// a command's own flags. Settings come from flags or DSOP_* environment variables (a flag wins);
+// see docs/operators.md.
+//
+// The commands are spf13/cobra commands (one help style, suggestions, shell completion) whose
+// flags are bound to their variables by internal/config, the one configuration layer.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +17,12 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	_ "time/tzdata" // "today" is Europe/Oslo even on hosts without a zoneinfo database
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dsop-bank/dsop-bank/internal/config"
 	"github.com/dsop-bank/dsop-bank/internal/telemetry"
 )
 
@@ -46,191 +51,205 @@ func exitStatus(err error) int {
 	return 1
 }
 
-// flagMistake reports whether err is the flag package's refusal of a command line.
-func flagMistake(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"flag provided but not defined", "flag needs an argument", "invalid value", "invalid boolean", "bad flag syntax", "unexpected arguments"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// command is one row of the command table: help, the error for an unknown command and the
-// package documentation all come from it.
-type command struct {
-	name    string
-	args    string
-	summary string
-	// subs are the subcommands, for `dsop-bank <command> --help`.
-	subs []string
-	run  func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
-}
-
-func commands() []command {
-	return []command{
-		{name: "serve", args: "[flags]", summary: "Run the DSOP Control API v2 (the default command).", run: serve},
-		{name: "dev-token", args: "[flags] [-- server flags]", summary: "Mint a token from the development issuer (test mode).",
-			run: func(_ context.Context, a []string, g func(string) string, o, e io.Writer) error {
-				return devToken(a, g, o, e)
-			}},
-		{name: "conformance", args: "[--base-url URL] [flags]", summary: "Play a DSOP service's consumer (BRREG by default; --service oed) against a bank's DSOP Control API v2 and report case by case.", run: conformanceCmd},
-		{name: "check-bank-data", args: "FILE", summary: "Validate a bank data file and list every problem with its location.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
-				return checkBankData(a, o, e)
-			}},
-		{name: "import", args: "[--bank-data FILE | --delta FILE | --status]", summary: "Check and load a full bank data file into PostgreSQL as a new generation, or apply a change set, without stopping the server.", run: importCmd},
-		{name: "migrate", summary: "Apply the database migrations to DSOP_DATABASE_URL and report what was applied.", run: migrateCmd},
-		{name: "gen", args: "--accounts N --transactions M [--seed S] [--end DATE]", summary: "Write a synthetic bank data file for load tests.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
-				return genCmd(a, o, e)
-			}},
-		{name: "actions", args: "list|ack [flags]", summary: "The block/reopen instructions from the bankruptcy notices.", subs: []string{"list", "ack"}, run: actionsCmd},
-		{name: "audit", args: "verify|query|case|anomalies|expire [flags]", summary: "The compliance officer's tools on the audit log.",
-			subs: []string{"verify", "query", "case", "anomalies", "expire"}, run: auditCmd},
-		{name: "decrypt", args: "--key FILE [JWE-FILE]", summary: "Decrypt a JWE answer with the consumer's private key.",
-			run: func(_ context.Context, a []string, _ func(string) string, o, e io.Writer) error {
-				return decrypt(a, os.Stdin, o, e)
-			}},
-		{name: "mock-konkursvarsel", args: "[--addr A] [--notices FILE]", summary: "Run a stand-in for BRREG's Konkursvarsel API.",
-			run: mockKonkursvarsel},
-		{name: "mock-core", args: "[--addr A] [--bank-data FILE | --accounts N --transactions M]", summary: "Serve the live connector's contract (openapi/bank-core.yaml) from a bank data file, the demo bank or gen's synthetic bank.", run: mockCoreCmd},
-		{name: "healthcheck", args: "[--url URL]", summary: "Exit 0 when the server's /readyz answers 200 (for container healthchecks: the image has no shell or curl).", run: healthcheckCmd},
-		{name: "version", summary: "Print the build (version, revision, Go version).", run: func(_ context.Context, a []string, _ func(string) string, o, _ io.Writer) error {
-			if commandHelp("version", a, o, "") {
-				return nil
-			}
-			if len(a) > 0 {
-				return fmt.Errorf("version takes no arguments")
-			}
-			v, rev := telemetry.Version()
-			fmt.Fprintf(o, "dsop-bank %s (revision %s, %s)\n", v, rev, runtime.Version())
-			return nil
-		}},
-		{name: "help", args: "[COMMAND]", summary: "List the commands, or show one command's help."},
-	}
+// cli is what every command runs with: the environment and the standard streams (tests give
+// their own).
+type cli struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }
 
 // run is the whole program; tests call it with their own arguments, environment and context.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	name := "serve"
-	switch {
-	case len(args) > 0 && isHelpFlag(args[0]):
-		printHelp(stdout)
-		return nil
-	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
-		name, args = args[0], args[1:]
-	}
-	if name == "help" {
-		if len(args) > 0 {
-			return run(ctx, []string{args[0], "--help"}, getenv, stdout, stderr)
-		}
-		printHelp(stdout)
-		return nil
-	}
-	c, ok := lookup(name)
-	if !ok {
-		return &usageError{fmt.Errorf("unknown command %q%s; `dsop-bank help` lists the commands", name, suggest(name))}
-	}
-	if len(c.subs) > 0 && (len(args) == 0 || isHelpFlag(args[0])) {
-		fmt.Fprintf(stdout, "usage: dsop-bank %s %s\n\n%s\n\nSubcommands (each with its own --help): %s\n", c.name, c.args, c.summary, strings.Join(c.subs, ", "))
-		if len(args) == 0 {
-			return &usageError{fmt.Errorf("%s needs a subcommand: %s", c.name, strings.Join(c.subs, ", "))}
-		}
-		return nil
-	}
-	err := c.run(ctx, args, getenv, stdout, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return nil // the command's usage was printed
-	case err != nil && flagMistake(err):
-		return &usageError{err}
-	}
-	return err
+	root := newRoot(&cli{getenv: getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr})
+	root.SetArgs(config.LongFlags(args))
+	return root.ExecuteContext(ctx)
 }
 
-func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
-
-func lookup(name string) (command, bool) {
-	for _, c := range commands() {
-		if c.name == name {
-			return c, c.run != nil
-		}
-	}
-	return command{}, false
-}
-
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "usage: dsop-bank [command] [flags]   (no command: serve)")
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, "\n`dsop-bank <command> --help` shows a command's flags; settings are also DSOP_* environment variables (docs/operators.md).")
-}
-
-// suggest names the nearest command to a mistyped one.
-func suggest(name string) string {
-	best, dist := "", 3
-	for _, c := range commands() {
-		if d := editDistance(name, c.name); d < dist {
-			best, dist = c.name, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
+// newRoot is the command tree. Without a command, dsop-bank serves (the container's default).
+func newRoot(c *cli) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "dsop-bank [command] [flags]",
+		Short:         "A Norwegian bank's server for the DSOP Control API v2, and its tools.",
+		Long:          "A Norwegian bank's server for the DSOP Control API v2 (Konkursbehandling, Oppgjør etter dødsfall), and its tools.\nWithout a command it serves. Settings are flags or DSOP_* environment variables (docs/operators.md).",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          unknownCommand,
+		// Suggest a command within two edits of a mistyped one.
+		SuggestionsMinimumDistance: 2,
+		// A flag not given on the command line takes its variable (internal/config.ApplyEnv).
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), c.getenv); err != nil {
+				return &usageError{err}
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
+			return nil
+		},
 	}
-	return prev[len(b)]
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetIn(c.stdin)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate(helpTemplate)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%w; `%s --help` lists the flags", err, cmd.CommandPath())}
+	})
+	serveSettings := config.Register(root.Flags(), true)
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := serveSettings.Load(c.getenv, nil)
+		if err != nil {
+			return err
+		}
+		return serve(cmd.Context(), cfg, c)
+	}
+	root.AddCommand(
+		serveCommand(c), devTokenCommand(c), conformanceCommand(c), checkBankDataCommand(c),
+		importCommand(c), migrateCommand(c), genCommand(c), actionsCommand(c), auditCommand(c),
+		decryptCommand(c), mockKonkursvarselCommand(c), mockCoreCommand(c), healthcheckCommand(c),
+		versionCommand(c),
+	)
+	root.SetHelpCommand(helpCommand(root))
+	return root
 }
 
-// commandHelp handles --help for a command without flags of its own: it says what the command does
-// and where its settings come from, instead of listing every server flag.
-func commandHelp(name string, args []string, stdout io.Writer, detail string) bool {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if isHelpFlag(a) {
-			c, _ := lookup(name)
-			fmt.Fprintf(stdout, "usage: dsop-bank %s %s\n\n%s\n%s\n", name, c.args, c.summary, detail)
-			return true
-		}
+// The one help style of every command: what it does, its usage line, its subcommands, its flags.
+const helpTemplate = `{{with (or .Long .Short)}}{{. | trimTrailingWhitespaces}}
+
+{{end}}{{.UsageString}}`
+
+const usageTemplate = `usage: {{.UseLine}}{{if .HasAvailableSubCommands}}
+
+Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }}  {{.Short}}{{end}}{{end}}
+
+` + "`{{.CommandPath}} <command> --help`" + ` shows a command's own flags.{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if and .HasParent (ne .Name "serve") (.Flags.Lookup "database-url")}}
+
+Server settings: every flag of ` + "`dsop-bank serve --help`" + ` (or its DSOP_* variable) is read too.{{end}}
+`
+
+// unknownCommand refuses a word that is no command, with the nearest one suggested.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
 	}
-	return false
+	hint := ""
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return &usageError{fmt.Errorf("unknown command %q%s; `dsop-bank help` lists the commands", args[0], hint)}
 }
 
-// newFlags is a command's flag set, whose --help prints the command's line of the table and its
-// own flags.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		c, _ := lookup(name)
-		fmt.Fprintf(stderr, "usage: dsop-bank %s %s\n\n%s\n\nFlags:\n", name, c.args, c.summary)
-		fs.PrintDefaults()
+// helpCommand is `dsop-bank help [command …]`; an unknown topic is a usage error.
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "List the commands, or show one command's help.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return &usageError{fmt.Errorf("no help for %q; `dsop-bank help` lists the commands", strings.Join(args, " "))}
+			}
+			return target.Help()
+		},
 	}
-	return fs
+}
+
+// noArgs, exactArgs and rangeArgs check a command's arguments; a mistake is a usage error that
+// shows the usage line.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{fmt.Errorf("unexpected arguments %q; usage: %s", args, cmd.UseLine())}
+	}
+	return nil
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if n := beforeDash(cmd, args); len(n) < lo || len(n) > hi {
+			return &usageError{fmt.Errorf("usage: %s", cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+// beforeDash are the arguments before "--"; afterDash are the server settings given after it (the
+// form of earlier versions, still read).
+func beforeDash(cmd *cobra.Command, args []string) []string {
+	if i := cmd.ArgsLenAtDash(); i >= 0 {
+		return args[:i]
+	}
+	return args
+}
+
+func afterDash(cmd *cobra.Command, args []string) []string {
+	if i := cmd.ArgsLenAtDash(); i >= 0 {
+		return args[i:]
+	}
+	return nil
+}
+
+// withSettings registers the server's settings on cmd (hidden from its help: serve lists them)
+// and returns how to read them: the command line, the variables and anything after "--".
+func withSettings(c *cli, cmd *cobra.Command) func(args []string) (*config.Config, error) {
+	s := config.Register(cmd.Flags(), true)
+	return func(args []string) (*config.Config, error) {
+		return s.Load(c.getenv, afterDash(cmd, args))
+	}
+}
+
+// envFlag binds a command's own flag to its variable (internal/config.BindEnv).
+func envFlag(fs *pflag.FlagSet, name, env string) { config.BindEnv(fs, name, env) }
+
+func serveCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the DSOP Control API v2 (the default command).",
+		Args:  noArgs,
+	}
+	s := config.Register(cmd.Flags(), false)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := s.Load(c.getenv, nil)
+		if err != nil {
+			return err
+		}
+		return serve(cmd.Context(), cfg, c)
+	}
+	return cmd
+}
+
+func versionCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the build (version, revision, Go version).",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			v, rev := telemetry.Version()
+			fmt.Fprintf(c.stdout, "dsop-bank %s (revision %s, %s)\n", v, rev, runtime.Version())
+			return nil
+		},
+	}
+}
+
+// command names a command and its subcommands, for the tests and the README check.
+type command struct {
+	name string
+	subs []string
+}
+
+// commands lists the command tree: every command and its subcommands, help included.
+func commands() []command {
+	root := newRoot(&cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var out []command
+	for _, cmd := range root.Commands() {
+		c := command{name: cmd.Name()}
+		for _, sub := range cmd.Commands() {
+			c.subs = append(c.subs, sub.Name())
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,11 +37,9 @@ import (
 	"github.com/dsop-bank/dsop-bank/openapi"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load("serve", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
+// serve runs the server with cfg until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, c *cli) error {
+	getenv, stdout, stderr := c.getenv, c.stdout, c.stderr
 	logger := newLogger(cfg.LogLevel, stderr)
 	if pct, ours := tuneGC(getenv); ours {
 		logger.Info("garbage collector target set for serving (GOGC unset)", "gc_percent", pct)

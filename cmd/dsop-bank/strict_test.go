@@ -111,9 +111,9 @@ func TestCLI_UsageErrorsExit2WithAShortHint(t *testing.T) {
 		require.LessOrEqual(t, strings.Count(stderr.String(), "\n"), 12, "%v printed: %s", args, stderr.String())
 	}
 	// --help still shows every setting, with exit status 0.
-	var stderr bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, &bytes.Buffer{}, &stderr))
-	require.Contains(t, stderr.String(), "DSOP_SERVICES")
+	var stdout bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, &stdout, &bytes.Buffer{}))
+	require.Contains(t, stdout.String(), "DSOP_SERVICES")
 	// A finding is 1.
 	file := filepath.Join(t.TempDir(), "bank.json")
 	require.NoError(t, os.WriteFile(file, []byte(`{}`), 0o600))

@@ -1,13 +1,11 @@
 // Package config reads dsop-bank's settings from flags and DSOP_* environment variables (a flag
 // wins over its variable) and checks them all at once, so that a bad configuration stops start-up
-// with every problem listed.
+// with every problem listed. It is also the one way any command's flag is bound to a variable
+// (flags.go), so that every command honours the same DSOP_* names.
 package config
 
 import (
 	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -160,56 +158,6 @@ func Names() []string {
 		out = append(out, s.env)
 	}
 	return out
-}
-
-// Usage writes the settings table.
-func Usage(w io.Writer) {
-	for _, s := range settings(&Config{}) {
-		fmt.Fprintf(w, "  --%-24s %-28s %s (default %q)\n", s.flag, s.env, s.help, s.def)
-	}
-}
-
-// Load reads flags from args and variables through getenv.
-func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
-	c := &Config{}
-	all := settings(c)
-	values := make([]string, len(all))
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	// --help prints the whole settings table; a mistake gets one line saying where it is.
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]; `dsop-bank %s --help` lists the flags (each also a DSOP_* variable)\n", name, name)
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "-h" || a == "-help" || a == "--help" {
-			fmt.Fprintf(stderr, "usage: dsop-bank %s [flags]\n", name)
-			Usage(stderr)
-			return nil, flag.ErrHelp
-		}
-	}
-	for i, s := range all {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		fs.StringVar(&values[i], s.flag, def, s.help)
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v; `dsop-bank %s --help` lists the flags", fs.Args(), name)
-	}
-	raw := map[string]string{}
-	for i, s := range all {
-		raw[s.env] = strings.TrimSpace(values[i])
-	}
-	// Settings that were retired are read only to say what replaced them.
-	raw["DSOP_LINK_PREFIX"] = strings.TrimSpace(getenv("DSOP_LINK_PREFIX"))
-	return build(c, all, raw)
 }
 
 // build reads every setting into c, then applies the rules that relate several of them.

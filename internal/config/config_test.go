@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +19,7 @@ func load(t *testing.T, env map[string]string, args ...string) (*Config, error) 
 	if env["DSOP_STATE_DIR"] == "" {
 		env["DSOP_STATE_DIR"] = t.TempDir()
 	}
-	return Load("serve", args, func(k string) string { return env[k] }, io.Discard)
+	return Load(args, func(k string) string { return env[k] })
 }
 
 // production is a complete production configuration with real files.
@@ -224,4 +223,13 @@ func mustParseBody(t *testing.T, src string) ast.Node {
 	f, err := parser.ParseFile(token.NewFileSet(), "x.go", "package x\nfunc f() {"+src+"}", 0)
 	require.NoError(t, err)
 	return f.Decls[0].(*ast.FuncDecl).Body
+}
+
+// Command lines of earlier versions (Go's flag package) keep working: -page-size 2000.
+func TestLongFlags(t *testing.T) {
+	require.Equal(t, []string{"--page-size", "2000", "--addr=x", "--ttl", "-5s", "-h", "--", "-keep"},
+		LongFlags([]string{"-page-size", "2000", "-addr=x", "--ttl", "-5s", "-h", "--", "-keep"}))
+	c, err := load(t, map[string]string{}, "-page-size", "2000")
+	require.NoError(t, err)
+	require.Equal(t, 2000, c.PageSize)
 }
