@@ -234,4 +234,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/accounts/accountstest"
 	"github.com/dsop-bank/dsop-bank/internal/demo"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/postgres"
@@ -139,7 +140,7 @@ func TestImport_StreamsAFileAndReportsProgress(t *testing.T) {
 	require.NoError(t, err)
 	policy, err := filter.New(filter.Overrides{})
 	require.NoError(t, err)
-	_, err = postgres.Import(context.Background(), pool, bd, accounts.NewReferencer(secret), policy)
+	_, err = postgres.ImportFile(context.Background(), pool, accountstest.WriteFile(t, bd), accounts.NewReferencer(secret), policy, postgres.ImportOptions{})
 	require.NoError(t, err)
 	require.Equal(t, streamed, dump(), "the streaming import writes what the in-memory import writes")
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/accounts/accountstest"
 	"github.com/dsop-bank/dsop-bank/internal/audit"
 	"github.com/dsop-bank/dsop-bank/internal/buffers"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
@@ -92,7 +93,7 @@ func setup(tb testing.TB, n int) *env {
 	}
 	policy, err := filter.New(filter.Overrides{})
 	require.NoError(tb, err)
-	_, err = postgres.Import(ctx, pool, bd, refs, policy)
+	_, err = postgres.ImportFile(ctx, pool, accountstest.WriteFile(tb, bd), refs, policy, postgres.ImportOptions{})
 	require.NoError(tb, err)
 	ref := refs.Reference(account)
 	start := now.Add(-time.Duration(n+10) * time.Second).UTC().Truncate(time.Second)

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/accounts/accountstest"
 	"github.com/dsop-bank/dsop-bank/internal/certpub"
 	"github.com/dsop-bank/dsop-bank/internal/certpub/certpubtest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
@@ -155,7 +156,7 @@ func newScaleBank(t *testing.T) *scaleBank {
 	for i := range 11 {
 		bd.Accounts = append(bd.Accounts, benchAccount(b.number(probeDebtor, i), probeDebtor))
 	}
-	_, err = postgres.Import(ctx, pool, bd, b.refs, policy)
+	_, err = postgres.ImportFile(ctx, pool, accountstest.WriteFile(t, bd), b.refs, policy, postgres.ImportOptions{})
 	require.NoError(t, err)
 	for i := range 10 {
 		b.fill(b.refOf(probeDebtor, i), 3000)

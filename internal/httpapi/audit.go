@@ -395,15 +395,6 @@ func (c *call) serviceName() string {
 // noticeType names the notice in force for a record: aapning while the bankruptcy is open, else
 // the notice type that ended it.
 func noticeType(st konkursvarsel.DebtorState) string {
-	switch st.Status {
-	case konkursvarsel.StatusOpen:
-		return string(konkursvarsel.Aapning)
-	case konkursvarsel.StatusAnnulled:
-		return string(konkursvarsel.Sletting)
-	case konkursvarsel.StatusReversed:
-		return string(konkursvarsel.Oppheving)
-	case konkursvarsel.StatusClosed:
-		return string(konkursvarsel.Avslutning)
-	}
-	return ""
+	t, _ := konkursvarsel.TypeFor(st.Status)
+	return string(t)
 }

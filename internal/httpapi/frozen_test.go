@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/accounts/accountstest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
 	"github.com/dsop-bank/dsop-bank/internal/httpapi"
@@ -35,7 +36,7 @@ func TestFrozenDatabase_EveryRequestIsAnsweredWithinItsDeadline(t *testing.T) {
 	h := newHarnessWith(t, bankWorld{openStore: func(tb testing.TB, bd *accounts.BankData, refs accounts.Referencer) accounts.Store {
 		policy, err := filter.New(filter.Overrides{})
 		require.NoError(tb, err)
-		_, err = postgres.Import(ctx, pool, bd, refs, policy)
+		_, err = postgres.ImportFile(ctx, pool, accountstest.WriteFile(tb, bd), refs, policy, postgres.ImportOptions{})
 		require.NoError(tb, err)
 		return &postgres.AccountsStore{Pool: pool}
 	}}, func(d *httpapi.Deps) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
+	"github.com/dsop-bank/dsop-bank/internal/accounts/accountstest"
 	"github.com/dsop-bank/dsop-bank/internal/civil"
 	"github.com/dsop-bank/dsop-bank/internal/dsop"
 	"github.com/dsop-bank/dsop-bank/internal/filter"
@@ -96,7 +97,7 @@ func openPostgres(t testing.TB, bd *accounts.BankData, refs accounts.Referencer)
 	require.NoError(t, postgres.Migrate(ctx, pool))
 	policy, err := filter.New(filter.Overrides{})
 	require.NoError(t, err)
-	_, err = postgres.Import(ctx, pool, bd, refs, policy)
+	_, err = postgres.ImportFile(ctx, pool, accountstest.WriteFile(t, bd), refs, policy, postgres.ImportOptions{})
 	require.NoError(t, err)
 	return &postgres.AccountsStore{Pool: pool}
 }

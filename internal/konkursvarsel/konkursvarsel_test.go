@@ -132,3 +132,21 @@ func FuzzParseList(f *testing.F) {
 		}
 	})
 }
+
+// The one table of notice types answers both ways: a type's rule, and the type that leaves a
+// debtor in a status (what the audit record names as the notice in force).
+func TestTypes_OneTableBothWays(t *testing.T) {
+	require.Len(t, Types(), 4)
+	for _, r := range Types() {
+		got, ok := RuleOf(r.Type)
+		require.True(t, ok)
+		require.Equal(t, r, got)
+		typ, ok := TypeFor(r.Status)
+		require.True(t, ok, r.Type)
+		require.Equal(t, r.Type, typ)
+	}
+	_, ok := RuleOf("konkursåpning")
+	require.False(t, ok)
+	_, ok = TypeFor(StatusNone)
+	require.False(t, ok, "no notice, no type")
+}

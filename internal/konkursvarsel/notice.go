@@ -63,6 +63,17 @@ func RuleOf(t Type) (TypeRule, bool) {
 	return TypeRule{}, false
 }
 
+// TypeFor is the notice type that leaves a debtor in status st (aapning for an open bankruptcy);
+// ok is false for a status no notice gives (no notice at all).
+func TypeFor(st Status) (Type, bool) {
+	for _, r := range typeRules() {
+		if r.Status == st {
+			return r.Type, true
+		}
+	}
+	return "", false
+}
+
 // Notice is one Konkursvarsel as listed in _embedded.konkursvarsler[].
 type Notice struct {
 	UUID                   string     `json:"uuid"`

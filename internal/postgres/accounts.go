@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -264,25 +263,6 @@ func recordDeliveryPolicy(ctx context.Context, tx pgx.Tx, policy *filter.Policy)
 	_, err := tx.Exec(ctx, `INSERT INTO dsop_settings (key, value) VALUES ('delivery_policy', $1)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, policy.Fingerprint())
 	return err
-}
-
-// Import replaces the bank data with bd (which must have passed Validate): it writes bd as a
-// bank data file and imports that with ImportFile, the one import there is — tests and benchmarks
-// that hold a BankData in memory use it.
-func Import(ctx context.Context, pool *pgxpool.Pool, bd *accounts.BankData, refs accounts.Referencer, policy *filter.Policy) (ImportReport, error) {
-	f, err := os.CreateTemp("", "dsop-bank-*.json")
-	if err != nil {
-		return ImportReport{}, err
-	}
-	defer os.Remove(f.Name())
-	if err := json.NewEncoder(f).Encode(bd); err != nil {
-		f.Close()
-		return ImportReport{}, err
-	}
-	if err := f.Close(); err != nil {
-		return ImportReport{}, err
-	}
-	return ImportFile(ctx, pool, f.Name(), refs, policy, ImportOptions{})
 }
 
 // The rows of each table, as the import writes them.

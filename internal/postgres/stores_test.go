@@ -19,7 +19,7 @@ import (
 func TestAccountsStore_Suite(t *testing.T) {
 	accountstest.Run(t, func(t *testing.T, bd *accounts.BankData, refs accounts.Referencer) accounts.Store {
 		pool := testPool(t)
-		_, err := Import(context.Background(), pool, bd, refs, defaultPolicy(t))
+		_, err := ImportFile(context.Background(), pool, accountstest.WriteFile(t, bd), refs, defaultPolicy(t), ImportOptions{})
 		require.NoError(t, err)
 		return &AccountsStore{Pool: pool}
 	})
@@ -29,9 +29,9 @@ func TestImport_IsIdempotent(t *testing.T) {
 	pool := testPool(t)
 	ctx := context.Background()
 	bd := accountstest.Data(t)
-	first, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
+	first, err := ImportFile(ctx, pool, accountstest.WriteFile(t, bd), accountstest.Refs, defaultPolicy(t), ImportOptions{})
 	require.NoError(t, err)
-	second, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
+	second, err := ImportFile(ctx, pool, accountstest.WriteFile(t, bd), accountstest.Refs, defaultPolicy(t), ImportOptions{})
 	require.NoError(t, err)
 	require.Equal(t, first.Generation+1, second.Generation, "each import is a new generation")
 	first.Generation = second.Generation
@@ -65,7 +65,7 @@ func TestAccountWithOwnerNotices_IsTheSeparateReads(t *testing.T) {
 			{PartyID: bd.Parties[1].ID, Role: accounts.RolePrimaryOwner, StartDate: d("2026-01-01")},
 			{PartyID: bd.Parties[2].ID, Role: accounts.RoleDisponent, StartDate: d("2010-01-01")}}})
 	require.NoError(t, bd.Validate())
-	_, err := Import(ctx, pool, bd, accountstest.Refs, defaultPolicy(t))
+	_, err := ImportFile(ctx, pool, accountstest.WriteFile(t, bd), accountstest.Refs, defaultPolicy(t), ImportOptions{})
 	require.NoError(t, err)
 	notices := &NoticeStore{Pool: pool}
 	at := time.Date(2026, 6, 8, 10, 0, 0, 0, time.UTC)
