@@ -1,7 +1,16 @@
 # dsop-bank container image: a static binary on a minimal, shell-less base, run as a non-root user.
 #   docker build --build-arg VERSION=$(git describe --always) --build-arg REVISION=$(git rev-parse HEAD) -t dsop-bank .
 # The build stage is what `make build` does (CGO_ENABLED=0, -trimpath, version stamped).
-FROM golang:1.26 AS build
+#
+# Both bases are pinned by digest, so that a rebuild of the same commit takes the same bases and
+# a changed base is a reviewed change (Dependabot proposes one: .github/dependabot.yml). The
+# digests are those the public registries served for these tags when they were pinned; to move
+# to newer ones: `crane digest golang:1.26` and `crane digest gcr.io/distroless/static-debian12:nonroot`
+# (or `docker buildx imagetools inspect`). A bank that mirrors images overrides both:
+#   docker build --build-arg GO_IMAGE=registry.bank.no/golang@sha256:… --build-arg BASE_IMAGE=… .
+ARG GO_IMAGE=golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -13,15 +22,17 @@ RUN CGO_ENABLED=0 go build -trimpath \
       -o /out/dsop-bank ./cmd/dsop-bank \
  && mkdir -p /out/state
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${BASE_IMAGE}
 ARG VERSION=unknown
 ARG REVISION=unknown
+ARG BASE_IMAGE
 LABEL org.opencontainers.image.title="dsop-bank" \
       org.opencontainers.image.description="A Norwegian bank's server for the DSOP Control API v2 (Konkursbehandling, Oppgjør etter dødsfall)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
+      org.opencontainers.image.source="https://github.com/dsop-bank/dsop-bank" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 COPY --from=build /out/dsop-bank /dsop-bank
 # The state directory (secret in test mode, development keys, file stores without a database):
 # owned by the image's non-root user, so that a named volume mounted here is writable.

@@ -70,6 +70,14 @@ func TestDeploy_FilesAreConsistentWithTheServer(t *testing.T) {
 	require.Equal(t, 2, strings.Count(d, "\nFROM ")+strings.Count(d[:5], "FROM "), "multi-stage")
 	require.Contains(t, d, "CGO_ENABLED=0", "a static binary")
 	require.Contains(t, d, "distroless/static", "a minimal base without a shell")
+	// Both bases pinned by digest (issue #27), overridable for a bank's mirror.
+	pinned := regexp.MustCompile(`(?m)^ARG (GO_IMAGE|BASE_IMAGE)=\S+@sha256:[0-9a-f]{64}$`)
+	require.Len(t, pinned.FindAllString(d, -1), 2, "GO_IMAGE and BASE_IMAGE pinned by digest")
+	require.Regexp(t, `(?m)^FROM \$\{GO_IMAGE\} AS build$`, d)
+	require.Regexp(t, `(?m)^FROM \$\{BASE_IMAGE\}$`, d)
+	for _, label := range []string{"title", "licenses", "version", "revision", "source", "base.name"} {
+		require.Contains(t, d, "org.opencontainers.image."+label+"=", "OCI label %s", label)
+	}
 	require.Regexp(t, `(?m)^USER 65532`, d, "not root")
 	require.Contains(t, d, "DSOP_ADDR=0.0.0.0:8080", "listens beyond loopback in a container")
 
