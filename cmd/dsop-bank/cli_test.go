@@ -202,3 +202,18 @@ func TestCLI_CompletionAndOldFlagForms(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"gen", "-accounts", "1", "-transactions", "2", "-end", "2026-01-31"}, func(string) string { return "" }, &out, &bytes.Buffer{}))
 	require.Equal(t, 2, strings.Count(out.String(), `"transactionIdentifier"`), "the single-dash form is read as the double-dash one")
 }
+
+// The same thing has one meaning under both of its spellings: dev-token --audience is --aud,
+// decrypt --consumer-key is --key, and conformance takes --aud and --key too (issue #27).
+func TestCLI_OneThingTwoSpellings(t *testing.T) {
+	root := newRoot(&cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	for _, tc := range []struct{ cmd, given, is string }{
+		{"dev-token", "audience", "aud"}, {"decrypt", "consumer-key", "key"},
+		{"conformance", "aud", "audience"}, {"conformance", "key", "consumer-key"},
+	} {
+		cmd, _, err := root.Find([]string{tc.cmd})
+		require.NoError(t, err)
+		require.NoError(t, cmd.ParseFlags([]string{"--" + tc.given + "=x"}), tc)
+		require.Equal(t, "x", cmd.Flags().Lookup(tc.is).Value.String(), tc)
+	}
+}

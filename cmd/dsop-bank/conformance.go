@@ -50,11 +50,11 @@ func conformanceCommand(c *cli) *cobra.Command {
 		help, env string
 	}{
 		{&f.baseURL, "base-url", "", "the bank's registered base URL, e.g. https://api.bank.no/dsop/v2 (default the server's DSOP_BASE_URL)", "BASE_URL"},
-		{&f.audience, "audience", "", "aud of the tokens minted by the development issuer (default the server's DSOP_BASE_URL)", "AUDIENCE"},
+		{&f.audience, "audience", "", "aud of the tokens minted by the development issuer (default the server's DSOP_BASE_URL; also --aud)", "AUDIENCE"},
 		{&f.service, "service", "konkursbehandling", "the DSOP service to play: konkursbehandling or oed", "SERVICE"},
 		{&f.tokenCmd, "token-command", "", "shell command that prints a valid token of the service's consumer for the bank", "TOKEN_COMMAND"},
 		{&f.tokenFile, "token-file", "", "file holding a valid token of the service's consumer, read for each request", "TOKEN_FILE"},
-		{&f.keyFile, "consumer-key", "", "PEM file with the consumer's RSA private key, to decrypt the JWE answers (default the development consumer key in the state directory)", "CONSUMER_KEY"},
+		{&f.keyFile, "consumer-key", "", "PEM file with the consumer's RSA private key, to decrypt the JWE answers (default the development consumer key in the state directory; also --key)", "CONSUMER_KEY"},
 		{&f.parties, "parties", "", "test parties the service serves, PartyID:date,… — the date is the kjennelsesdato (konkursbehandling) or the date of death (oed) (default BRREG's published test debtors, or the demo bank's deceased customers)", "PARTIES"},
 		{&f.refused, "refused-parties", "", "parties the bank must refuse, comma-separated (default the annulled, reversed and closed test debtors and one never notified, or for oed a living customer and one unknown)", "REFUSED_PARTIES"},
 		{&f.format, "format", "table", "table or json", "FORMAT"},
@@ -68,6 +68,7 @@ func conformanceCommand(c *cli) *cobra.Command {
 	envFlag(fs, "production", "DSOP_CONFORMANCE_PRODUCTION")
 	fs.Float64Var(&f.rateCap, "rate", 0, "requests per second at most (default no cap, 2 with --production)")
 	envFlag(fs, "rate", "DSOP_CONFORMANCE_RATE")
+	aliases(cmd, map[string]string{"aud": "audience", "key": "consumer-key"})
 	return cmd
 }
 

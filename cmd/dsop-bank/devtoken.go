@@ -27,13 +27,14 @@ func devTokenCommand(c *cli) *cobra.Command {
 	fs.StringVar(&o.Scope, "scope", "", "scope claim (default bits:kontoinformasjon)")
 	fs.StringVar(&o.Consumer, "consumer", "", "consumer.ID (default 0192:974760673)")
 	fs.StringVar(&o.Issuer, "iss", "", "iss claim (default the development issuer)")
-	fs.StringVar(&o.Audience, "aud", "", "aud claim (default DSOP_BASE_URL)")
+	fs.StringVar(&o.Audience, "aud", "", "aud claim (default DSOP_BASE_URL; also --audience)")
 	fs.DurationVar(&o.TTL, "ttl", 0, "lifetime (default 120s; negative gives an expired token)")
 	fs.DurationVar(&o.NotBefore, "nbf", 0, "nbf relative to now (positive gives a token not yet valid)")
 	fs.BoolVar(&o.NoExp, "no-exp", false, "leave out exp")
 	fs.StringVar(&o.Alg, "alg", "RS256", "RS256, none, or HS256 (signed with the public key)")
 	fs.StringVar(&o.KID, "kid", "", "override the kid header")
 	fs.BoolVar(&o.ForeignKey, "foreign-key", false, "sign with a key that is not in the JWKS")
+	aliases(cmd, map[string]string{"audience": "aud"})
 	settings := withSettings(c, cmd)
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		cfg, err := settings(args)
@@ -115,7 +116,8 @@ func decryptCommand(c *cli) *cobra.Command {
 		Args:  rangeArgs(0, 1),
 		RunE:  func(_ *cobra.Command, args []string) error { return decrypt(keyFile, args, c.stdin, c.stdout) },
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "PEM file with the consumer's RSA private key")
+	cmd.Flags().StringVar(&keyFile, "key", "", "PEM file with the consumer's RSA private key (also --consumer-key)")
+	aliases(cmd, map[string]string{"consumer-key": "key"})
 	return cmd
 }
 

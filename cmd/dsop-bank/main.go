@@ -199,6 +199,18 @@ func withSettings(c *cli, cmd *cobra.Command) func(args []string) (*config.Confi
 	}
 }
 
+// aliases lets a command's flag also be spelled as another command spells the same thing
+// (issue #27: dev-token's --aud is conformance's --audience; decrypt's --key is conformance's
+// --consumer-key). Each pair is one flag with two names.
+func aliases(cmd *cobra.Command, names map[string]string) {
+	cmd.Flags().SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if to, ok := names[name]; ok {
+			name = to
+		}
+		return pflag.NormalizedName(name)
+	})
+}
+
 // envFlag binds a command's own flag to its variable (internal/config.BindEnv).
 func envFlag(fs *pflag.FlagSet, name, env string) { config.BindEnv(fs, name, env) }
 
