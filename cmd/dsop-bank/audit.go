@@ -48,17 +48,12 @@ func auditCommand(c *cli) *cobra.Command {
 		if register != nil {
 			register(sc.Flags(), &f)
 		}
-		settings := withSettings(c, sc)
-		sc.RunE = func(cmd *cobra.Command, args []string) error {
-			cfg, err := settings(args)
-			if err != nil {
-				return err
-			}
-			if own := beforeDash(cmd, args); len(own) > 0 {
-				f.caseID = own[0] // audit case <AccountInfoRequestID>
+		runWithSettings(c, sc, true, func(cmd *cobra.Command, cfg *config.Config, args []string) error {
+			if len(args) > 0 {
+				f.caseID = args[0] // audit case <AccountInfoRequestID>
 			}
 			return auditRun(cmd.Context(), cfg, cmd.Name(), commandLine(cmd, args), f, c.stdout, c.stderr)
-		}
+		})
 		cmd.AddCommand(sc)
 	}
 	reveal := func(fs *pflag.FlagSet, f *auditFlags) {
@@ -97,7 +92,7 @@ func auditCommand(c *cli) *cobra.Command {
 }
 
 // commandLine is what a reveal or search record says was run: the subcommand, its own flags as
-// given and its arguments. Server settings are left out (a database URL may hold a password).
+// given and its own arguments. Server settings are left out (a database URL may hold a password).
 func commandLine(cmd *cobra.Command, args []string) string {
 	line := []string{"audit", cmd.Name()}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
@@ -105,7 +100,7 @@ func commandLine(cmd *cobra.Command, args []string) string {
 			line = append(line, "--"+f.Name+"="+f.Value.String())
 		}
 	})
-	return strings.Join(append(line, beforeDash(cmd, args)...), " ")
+	return strings.Join(append(line, args...), " ")
 }
 
 func auditRun(ctx context.Context, cfg *config.Config, sub, command string, f auditFlags, stdout, stderr io.Writer) error {

@@ -35,14 +35,9 @@ func devTokenCommand(c *cli) *cobra.Command {
 	fs.StringVar(&o.KID, "kid", "", "override the kid header")
 	fs.BoolVar(&o.ForeignKey, "foreign-key", false, "sign with a key that is not in the JWKS")
 	aliases(cmd, map[string]string{"audience": "aud"})
-	settings := withSettings(c, cmd)
-	cmd.RunE = func(_ *cobra.Command, args []string) error {
-		cfg, err := settings(args)
-		if err != nil {
-			return err
-		}
+	runWithSettings(c, cmd, true, func(_ *cobra.Command, cfg *config.Config, _ []string) error {
 		return devToken(cfg, o, c.stdout)
-	}
+	})
 	return cmd
 }
 

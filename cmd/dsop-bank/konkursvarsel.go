@@ -84,28 +84,18 @@ func actionsCommand(c *cli) *cobra.Command {
 	}
 	list.Flags().BoolVar(&all, "all", false, "include acknowledged actions")
 	list.Flags().StringVar(&format, "format", "table", "table or json (JSON lines)")
-	listSettings := withSettings(c, list)
-	list.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := listSettings(args)
-		if err != nil {
-			return err
-		}
+	runWithSettings(c, list, true, func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
 		return actions(cmd.Context(), cfg, "list", nil, all, format, "", c.stdout)
-	}
+	})
 	ack := &cobra.Command{
 		Use:   "ack [--by NAME] ID [ID…] [-- server flags]",
 		Short: "Acknowledge actions the bank has carried out.",
 		Args:  rangeArgs(1, math.MaxInt),
 	}
 	ack.Flags().StringVar(&by, "by", "", "who carried the action out (default: the OS user)")
-	ackSettings := withSettings(c, ack)
-	ack.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := ackSettings(args)
-		if err != nil {
-			return err
-		}
-		return actions(cmd.Context(), cfg, "ack", beforeDash(cmd, args), false, "", by, c.stdout)
-	}
+	runWithSettings(c, ack, true, func(cmd *cobra.Command, cfg *config.Config, ids []string) error {
+		return actions(cmd.Context(), cfg, "ack", ids, false, "", by, c.stdout)
+	})
 	cmd.AddCommand(list, ack)
 	return cmd
 }
@@ -200,21 +190,15 @@ func importCommand(c *cli) *cobra.Command {
 	fs.StringVar(&delta, "delta", "", "change set to apply (openapi/bank-data-delta.yaml) instead of a full file")
 	fs.BoolVar(&status, "status", false, "show the serving generation and the change sets it has taken, and change nothing")
 	fs.Float64Var(&maxRate, "max-rate", 0, "with --bank-data: load at most this many transactions a second (0 = as fast as it goes), to leave a database that serves at the same time more room")
-	settings := withSettings(c, cmd)
-	// The server's --bank-data setting is import's own flag: shown in its help.
-	_ = fs.SetAnnotation("bank-data", cobra.BashCompFilenameExt, []string{"json"})
-	fs.Lookup("bank-data").Hidden = false
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := settings(args)
-		if err != nil {
-			return err
-		}
+	runWithSettings(c, cmd, true, func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
 		file := cfg.BankData
 		if !cmd.Flags().Changed("bank-data") && (delta != "" || status) {
 			file = "" // DSOP_BANK_DATA, the server's setting, is the default of a full import only
 		}
 		return importData(cmd.Context(), cfg, file, delta, status, maxRate, c.stdout, c.stderr)
-	}
+	})
+	// The server's --bank-data setting is import's own flag: shown in its help.
+	fs.Lookup("bank-data").Hidden = false
 	return cmd
 }
 
@@ -326,14 +310,9 @@ func migrateCommand(c *cli) *cobra.Command {
 			"Run it as the role that owns the schema; the server then finds nothing to apply (docs/operators.md \"PostgreSQL roles\").",
 		Args: rangeArgs(0, 0),
 	}
-	settings := withSettings(c, cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := settings(args)
-		if err != nil {
-			return err
-		}
+	runWithSettings(c, cmd, true, func(cmd *cobra.Command, cfg *config.Config, _ []string) error {
 		return migrate(cmd.Context(), cfg, c.stdout)
-	}
+	})
 	return cmd
 }
 

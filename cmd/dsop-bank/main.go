@@ -93,14 +93,7 @@ func newRoot(c *cli) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{fmt.Errorf("%w; `%s --help` lists the flags", err, cmd.CommandPath())}
 	})
-	serveSettings := config.Register(root.Flags(), true)
-	root.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := serveSettings.Load(c.getenv, nil)
-		if err != nil {
-			return err
-		}
-		return serve(cmd.Context(), cfg, c)
-	}
+	runWithSettings(c, root, true, serveWith(c))
 	root.AddCommand(
 		serveCommand(c), devTokenCommand(c), conformanceCommand(c), checkBankDataCommand(c),
 		importCommand(c), migrateCommand(c), genCommand(c), actionsCommand(c), auditCommand(c),
@@ -190,13 +183,24 @@ func afterDash(cmd *cobra.Command, args []string) []string {
 	return nil
 }
 
-// withSettings registers the server's settings on cmd (hidden from its help: serve lists them)
-// and returns how to read them: the command line, the variables and anything after "--".
-func withSettings(c *cli, cmd *cobra.Command) func(args []string) (*config.Config, error) {
-	s := config.Register(cmd.Flags(), true)
-	return func(args []string) (*config.Config, error) {
-		return s.Load(c.getenv, afterDash(cmd, args))
+// runWithSettings registers the server's settings on cmd and makes run its action, called with
+// them read from the command line, the variables and anything after "--", and with the command's
+// own arguments (those before "--"). hidden keeps the settings out of the command's help: only
+// serve lists them.
+func runWithSettings(c *cli, cmd *cobra.Command, hidden bool, run func(cmd *cobra.Command, cfg *config.Config, args []string) error) {
+	s := config.Register(cmd.Flags(), hidden)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := s.Load(c.getenv, afterDash(cmd, args))
+		if err != nil {
+			return err
+		}
+		return run(cmd, cfg, beforeDash(cmd, args))
 	}
+}
+
+// serveWith is the action of serve (and of dsop-bank without a command).
+func serveWith(c *cli) func(*cobra.Command, *config.Config, []string) error {
+	return func(cmd *cobra.Command, cfg *config.Config, _ []string) error { return serve(cmd.Context(), cfg, c) }
 }
 
 // aliases lets a command's flag also be spelled as another command spells the same thing
@@ -220,14 +224,7 @@ func serveCommand(c *cli) *cobra.Command {
 		Short: "Run the DSOP Control API v2 (the default command).",
 		Args:  noArgs,
 	}
-	s := config.Register(cmd.Flags(), false)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := s.Load(c.getenv, nil)
-		if err != nil {
-			return err
-		}
-		return serve(cmd.Context(), cfg, c)
-	}
+	runWithSettings(c, cmd, false, serveWith(c))
 	return cmd
 }
 
