@@ -217,3 +217,25 @@ func TestCLI_OneThingTwoSpellings(t *testing.T) {
 		require.Equal(t, "x", cmd.Flags().Lookup(tc.is).Value.String(), tc)
 	}
 }
+
+// command names a command and its subcommands, for the tests and the README check.
+type command struct {
+	name string
+	subs []string
+}
+
+// commands lists the command tree: every command and its subcommands, help included.
+func commands() []command {
+	root := newRoot(&cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var out []command
+	for _, cmd := range root.Commands() {
+		c := command{name: cmd.Name()}
+		for _, sub := range cmd.Commands() {
+			c.subs = append(c.subs, sub.Name())
+		}
+		out = append(out, c)
+	}
+	return out
+}

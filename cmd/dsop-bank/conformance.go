@@ -62,44 +62,42 @@ func conformanceCommand(c *cli) *cobra.Command {
 		{&f.caFile, "ca", "", "PEM bundle of CAs to trust for the bank's TLS, besides the system roots", "CA"},
 	} {
 		fs.StringVar(v.p, v.name, v.def, v.help)
-		envFlag(fs, v.name, "DSOP_CONFORMANCE_"+v.env)
+		config.BindEnv(fs, v.name, "DSOP_CONFORMANCE_"+v.env)
 	}
 	fs.BoolVar(&f.production, "production", false, "read-only mode for the bank's production: GET only (the case that sends other methods is skipped), --parties required (the bank's own test party; no published test debtors), no refused parties unless given, and a rate cap")
-	envFlag(fs, "production", "DSOP_CONFORMANCE_PRODUCTION")
+	config.BindEnv(fs, "production", "DSOP_CONFORMANCE_PRODUCTION")
 	fs.Float64Var(&f.rateCap, "rate", 0, "requests per second at most (default no cap, 2 with --production)")
-	envFlag(fs, "rate", "DSOP_CONFORMANCE_RATE")
+	config.BindEnv(fs, "rate", "DSOP_CONFORMANCE_RATE")
 	aliases(cmd, map[string]string{"aud": "audience", "key": "consumer-key"})
 	return cmd
 }
 
 func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string) string, stdout, stderr io.Writer) error {
-	baseURL, audience, service, tokenCmd, tokenFile, keyFile := &f.baseURL, &f.audience, &f.service, &f.tokenCmd, &f.tokenFile, &f.keyFile
-	parties, refused, format, junit, production, rateCap, caFile := &f.parties, &f.refused, &f.format, &f.junit, &f.production, &f.rateCap, &f.caFile
-	if *format != "table" && *format != "json" {
+	if f.format != "table" && f.format != "json" {
 		return fmt.Errorf("conformance: --format must be table or json")
 	}
 	// The server's own settings, when this machine has them: base URL, state directory,
 	// development issuer.
 	server, serverErr := config.Load(nil, getenv)
-	if *baseURL == "" {
+	if f.baseURL == "" {
 		if server == nil {
 			return fmt.Errorf("conformance: --base-url is required (the server settings in the environment are not usable: %v)", serverErr)
 		}
-		*baseURL = server.BaseURL
+		f.baseURL = server.BaseURL
 	}
-	if *audience == "" && server != nil {
-		*audience = server.BaseURL
+	if f.audience == "" && server != nil {
+		f.audience = server.BaseURL
 	}
-	svc, ok := serviceNamed(*service)
+	svc, ok := serviceNamed(f.service)
 	if !ok {
-		return fmt.Errorf("conformance: --service must be konkursbehandling or oed, got %q", *service)
+		return fmt.Errorf("conformance: --service must be konkursbehandling or oed, got %q", f.service)
 	}
-	o := conformance.Options{BaseURL: *baseURL, Service: svc}
+	o := conformance.Options{BaseURL: f.baseURL, Service: svc}
 	var err error
-	if o.Tokens, err = tokenSource(*tokenCmd, *tokenFile, *audience, svc.Consumers[0], server); err != nil {
+	if o.Tokens, err = tokenSource(f.tokenCmd, f.tokenFile, f.audience, svc.Consumers[0], server); err != nil {
 		return err
 	}
-	if o.Key, err = consumerKey(*keyFile, server); err != nil {
+	if o.Key, err = consumerKey(f.keyFile, server); err != nil {
 		return err
 	}
 	open, refusedDefault, err := conformance.DefaultPartiesFor(svc)
@@ -107,29 +105,29 @@ func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string)
 		return err
 	}
 	o.Parties, o.Refused = open, refusedDefault
-	if *production {
+	if f.production {
 		// In production only the bank's own test party is asked for, and the bank is never
 		// loaded more than the real consumer would load it.
-		if *parties == "" {
+		if f.parties == "" {
 			return &usageError{errors.New("conformance --production needs --parties: the bank's own test party in production (PartyID:date), never the published test debtors")}
 		}
 		o.Refused, o.Production, o.Rate = nil, true, 2
 	}
-	if *rateCap < 0 {
+	if f.rateCap < 0 {
 		return &usageError{errors.New("--rate must be 0 (no cap) or a number of requests per second")}
 	}
-	if *rateCap > 0 {
-		o.Rate = *rateCap
+	if f.rateCap > 0 {
+		o.Rate = f.rateCap
 	}
-	if *parties != "" {
-		if o.Parties, err = conformance.ParseParties(*parties); err != nil {
+	if f.parties != "" {
+		if o.Parties, err = conformance.ParseParties(f.parties); err != nil {
 			return fmt.Errorf("conformance: --parties: %w", err)
 		}
 	}
-	if *refused != "" {
-		o.Refused = splitList(*refused)
+	if f.refused != "" {
+		o.Refused = splitList(f.refused)
 	}
-	if o.HTTP, err = bankClient(*caFile); err != nil {
+	if o.HTTP, err = bankClient(f.caFile); err != nil {
 		return err
 	}
 	o.Progress = func(done, total int, r conformance.Result) {
@@ -143,7 +141,7 @@ func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string)
 	if err != nil {
 		return fmt.Errorf("conformance: %w", err)
 	}
-	if *format == "json" {
+	if f.format == "json" {
 		err = rep.WriteJSON(stdout)
 	} else {
 		err = rep.WriteTable(stdout)
@@ -151,8 +149,8 @@ func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string)
 	if err != nil {
 		return err
 	}
-	if *junit != "" {
-		f, err := os.Create(*junit)
+	if f.junit != "" {
+		f, err := os.Create(f.junit)
 		if err != nil {
 			return err
 		}

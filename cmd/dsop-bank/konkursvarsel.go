@@ -35,7 +35,7 @@ func mockKonkursvarselCommand(c *cli) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8082", "listen address")
-	envFlag(cmd.Flags(), "addr", "DSOP_MOCK_KONKURSVARSEL_ADDR")
+	config.BindEnv(cmd.Flags(), "addr", "DSOP_MOCK_KONKURSVARSEL_ADDR")
 	cmd.Flags().StringVar(&file, "notices", "", "notices in the Konkursvarsel list format (default: the published test notices)")
 	return cmd
 }

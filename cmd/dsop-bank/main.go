@@ -215,9 +215,6 @@ func aliases(cmd *cobra.Command, names map[string]string) {
 	})
 }
 
-// envFlag binds a command's own flag to its variable (internal/config.BindEnv).
-func envFlag(fs *pflag.FlagSet, name, env string) { config.BindEnv(fs, name, env) }
-
 func serveCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -239,26 +236,4 @@ func versionCommand(c *cli) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// command names a command and its subcommands, for the tests and the README check.
-type command struct {
-	name string
-	subs []string
-}
-
-// commands lists the command tree: every command and its subcommands, help included.
-func commands() []command {
-	root := newRoot(&cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
-	root.InitDefaultHelpCmd()
-	root.InitDefaultCompletionCmd()
-	var out []command
-	for _, cmd := range root.Commands() {
-		c := command{name: cmd.Name()}
-		for _, sub := range cmd.Commands() {
-			c.subs = append(c.subs, sub.Name())
-		}
-		out = append(out, c)
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsop-bank/dsop-bank/internal/accounts"
 	"github.com/dsop-bank/dsop-bank/internal/bankcore"
+	"github.com/dsop-bank/dsop-bank/internal/config"
 )
 
 // mockCoreCommand serves openapi/bank-core.yaml (the live connector's contract) from a bank data
@@ -27,7 +28,7 @@ func mockCoreCommand(c *cli) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&addr, "addr", "127.0.0.1:8083", "listen address")
-	envFlag(fs, "addr", "DSOP_MOCK_CORE_ADDR")
+	config.BindEnv(fs, "addr", "DSOP_MOCK_CORE_ADDR")
 	fs.StringVar(&file, "bank-data", "", "bank data file to serve (openapi/bank-data.yaml); default the embedded demo bank, or gen's bank with --accounts")
 	g.register(fs, 0, "gen's synthetic bank instead: ")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
