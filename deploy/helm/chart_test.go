@@ -212,6 +212,7 @@ func TestChart_ProductionFailsClosed(t *testing.T) {
 		{"settings.DSOP_SECRET_FILE=/tmp/secret", "DSOP_SECRET_FILE"},
 		{"image.digest=latest", "digest"},
 		{"env=staging", "env"},
+		{"settings.DSOP_PAGE_SIZE=2000", ""}, // a number in values is a setting's value too
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			var sets []string
