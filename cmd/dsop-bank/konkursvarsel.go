@@ -197,8 +197,9 @@ func importCommand(c *cli) *cobra.Command {
 		}
 		return importData(cmd.Context(), cfg, file, delta, status, maxRate, c.stdout, c.stderr)
 	})
-	// The server's --bank-data setting is import's own flag: shown in its help.
-	fs.Lookup("bank-data").Hidden = false
+	// The server's --bank-data setting is import's own flag: shown in its help, with its meaning here.
+	bankData := fs.Lookup("bank-data")
+	bankData.Hidden, bankData.Usage = false, "full bank data file to load as a new generation (openapi/bank-data.yaml) [DSOP_BANK_DATA]"
 	return cmd
 }
 
