@@ -338,6 +338,13 @@ func migrate(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "database schema up to date: %d migrations applied\n", len(applied))
 	}
+	granted, err := postgres.GrantRoles(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if granted {
+		fmt.Fprintln(stdout, "granted dsop_app and dsop_import what each needs on every table (deploy/postgres/roles.sql)")
+	}
 	return nil
 }
 

@@ -17,8 +17,9 @@ import (
 )
 
 // The least-privilege roles recipe works as written (issue #27): deploy/postgres/roles.sql
-// applied to a real PostgreSQL, `migrate` as dsop_owner, `import` as dsop_import and `serve` as
-// dsop_app answering a request — and the serving role cannot remove an audit record.
+// applied to a real PostgreSQL once, `migrate` as dsop_owner (which grants the roles on its
+// tables), `import` as dsop_import and `serve` as dsop_app answering a request — and the serving
+// role cannot remove an audit record.
 func TestRoles_TheRecipeRunsMigrateImportAndServe(t *testing.T) {
 	superURL := pgtest.URL(t)
 	ctx := context.Background()
@@ -32,6 +33,7 @@ func TestRoles_TheRecipeRunsMigrateImportAndServe(t *testing.T) {
 		require.NoError(t, err)
 	}
 	apply() // before the first migrate: the roles, and the owner's right to create tables
+	apply() // idempotent
 	for _, r := range []string{"dsop_owner", "dsop_import", "dsop_app"} {
 		_, err := super.Exec(ctx, "ALTER ROLE "+r+" LOGIN") // this test cluster trusts local logins
 		require.NoError(t, err)
@@ -51,7 +53,8 @@ func TestRoles_TheRecipeRunsMigrateImportAndServe(t *testing.T) {
 
 	var out, errOut bytes.Buffer
 	require.NoError(t, run(ctx, []string{"migrate"}, getenv(env("dsop_owner")), &out, &errOut), errOut.String())
-	apply() // after migrate: the grants on the tables
+	// migrate grants the roles on the tables it made: nothing to run again after it.
+	require.Contains(t, out.String(), "granted dsop_app and dsop_import")
 	file := filepath.Join(t.TempDir(), "bank.json")
 	require.NoError(t, os.WriteFile(file, []byte(demoBankJSON(t)), 0o600))
 	require.NoError(t, run(ctx, []string{"import", "--bank-data", file}, getenv(env("dsop_import")), &out, &errOut), errOut.String())

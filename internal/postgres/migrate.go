@@ -17,6 +17,11 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// grantsSQL grants the least-privilege roles (deploy/postgres/roles.sql) on the tables.
+//
+//go:embed grants.sql
+var grantsSQL string
+
 // Advisory lock keys (arbitrary constants, one per purpose).
 const (
 	lockMigrate int64 = 0x64736f70_0001 // "dsop" 1
@@ -96,4 +101,24 @@ func upToDate(ctx context.Context, conn *pgxpool.Conn, names []string) bool {
 		return false
 	}
 	return n == len(names)
+}
+
+// GrantRoles grants the least-privilege roles of deploy/postgres/roles.sql (dsop_app, dsop_import)
+// what each needs on the tables and functions that exist (grants.sql), when those roles exist and
+// this connection's role owns the tables (the one that migrated them) or is a superuser. It
+// reports whether it granted; without the roles, or as another role, it does nothing. Idempotent.
+func GrantRoles(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	var can bool
+	err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM pg_roles WHERE rolname IN ('dsop_app', 'dsop_import')) = 2
+		AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+		     OR EXISTS (SELECT FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations' AND tableowner = current_user))`).Scan(&can)
+	if err != nil || !can {
+		return false, err
+	}
+	// No arguments: the simple protocol runs the DO block as written.
+	if _, err := pool.Exec(ctx, grantsSQL); err != nil {
+		return false, fmt.Errorf("grant the least-privilege roles: %w", err)
+	}
+	return true, nil
 }
