@@ -125,7 +125,7 @@ func conformanceRun(ctx context.Context, f conformanceFlags, getenv func(string)
 		}
 	}
 	if f.refused != "" {
-		o.Refused = splitList(f.refused)
+		o.Refused = config.SplitList(f.refused)
 	}
 	if o.HTTP, err = bankClient(f.caFile); err != nil {
 		return err
@@ -222,14 +222,4 @@ func serviceNamed(name string) (dsopservice.Service, bool) {
 		}
 	}
 	return dsopservice.Service{}, false
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

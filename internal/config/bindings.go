@@ -60,11 +60,8 @@ func serverSecret(p *string) binding {
 }
 
 func list(p *[]string) binding {
-	return binding{set: func(v string) error { *p = splitList(v); return nil }}
+	return binding{set: func(v string) error { *p = SplitList(v); return nil }}
 }
-
-// urls is a comma-separated list of URLs; rules check their scheme (it depends on DSOP_ENV).
-func urls(p *[]string) binding { return list(p) }
 
 func hostPort(p *string) binding {
 	return binding{set: func(v string) error {
@@ -206,8 +203,8 @@ func httpsURL(v string, prod bool) bool {
 	return err == nil && u.Host != "" && (u.Scheme == "https" || (!prod && u.Scheme == "http"))
 }
 
-// splitList is a comma-separated setting's values, blanks left out.
-func splitList(v string) []string {
+// SplitList is a comma-separated setting's values, blanks left out.
+func SplitList(v string) []string {
 	var out []string
 	for _, x := range strings.Split(v, ",") {
 		if x = strings.TrimSpace(x); x != "" {

@@ -123,7 +123,7 @@ func bankDataSource(c *Config, r *rules) {
 // be routed (dsopservice.NewRegistry).
 func services(c *Config, r *rules) {
 	var names []string
-	for _, n := range splitList(r.raw["DSOP_SERVICES"]) {
+	for _, n := range SplitList(r.raw["DSOP_SERVICES"]) {
 		names = append(names, strings.ToLower(n))
 	}
 	for _, n := range names {
@@ -182,7 +182,7 @@ func serviceConfig(c *Config, r *rules, svc dsopservice.Service) ServiceConfig {
 
 // consumerList reads a comma-separated list of consumer.ID values (0192:<organisation number>).
 func consumerList(r *rules, env string) []string {
-	ids := splitList(r.raw[env])
+	ids := SplitList(r.raw[env])
 	for _, id := range ids {
 		org, ok := strings.CutPrefix(id, "0192:")
 		if k, err := validation.ParsePartyID(org); !ok || err != nil || k != validation.Organisation {

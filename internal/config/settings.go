@@ -44,7 +44,7 @@ func settings(c *Config) []setting {
 		s("bank-data", "DSOP_BANK_DATA", "", "bank data file (JSON, see openapi/bank-data.yaml); empty = embedded demo bank (test only)", file(&c.BankData)),
 		s("state-dir", "DSOP_STATE_DIR", ".dsop-state", "directory for local state (secret, dev issuer key)", text(&c.StateDir)),
 		s("base-url", "DSOP_BASE_URL", "", "the bank's registered base URL, also the token audience; default http://<addr>/v2 in test", trimmed(&c.BaseURL)),
-		s("audiences", "DSOP_AUDIENCES", "", "comma-separated aud values accepted in access tokens, while the bank's URL moves (old and new side by side); default DSOP_BASE_URL alone", urls(&c.Audiences)),
+		s("audiences", "DSOP_AUDIENCES", "", "comma-separated aud values accepted in access tokens, while the bank's URL moves (old and new side by side); default DSOP_BASE_URL alone", list(&c.Audiences)),
 		s("link-base", "DSOP_LINK_BASE", "", "path put before /accounts/… in links[].href; empty = relative to the registered base URL, as the real consumer resolves them", trimmed(&c.LinkBase)),
 		s("maskinporten-issuer", "DSOP_MASKINPORTEN_ISSUER", "", "exact iss of Maskinporten tokens; empty in test = built-in development issuer", text(&c.MaskinportenIssuer)),
 		s("maskinporten-jwks-url", "DSOP_MASKINPORTEN_JWKS_URL", "", "Maskinporten JWKS URL; empty in test = built-in development issuer", text(&c.MaskinportenJWKSURL)),
